@@ -1,0 +1,40 @@
+"""Stage 3: frozen backbones, one registry.
+
+``load_backbone(name, weights=...)`` where ``weights`` is ``None`` (the default pretrained
+weights: the packaged file for ``effnet-lite0``, the hub id otherwise), a local folder or file,
+another hub id, an official VideoPrism Flax ``.npz``, or ``"random"`` (random init; ``config``
+overrides the architecture, which is how the tests build tiny models of each real class).
+"""
+
+from __future__ import annotations
+
+from ethoprism.backbones.base import Backbone, WeightsInfo, pick_device, pick_dtype
+from ethoprism.backbones.models import (
+    CLIPBackbone,
+    EfficientNetLite0Backbone,
+    VideoPrismBackbone,
+    VJEPA2Backbone,
+)
+from ethoprism.errors import EthoprismError
+
+DEFAULT_BACKBONE = "effnet-lite0"
+
+_LOADERS = {
+    "effnet-lite0": lambda **kw: EfficientNetLite0Backbone.load(**kw),
+    "videoprism-b": lambda **kw: VideoPrismBackbone.load("videoprism-b", **kw),
+    "videoprism-l": lambda **kw: VideoPrismBackbone.load("videoprism-l", **kw),
+    "vjepa2-l": lambda **kw: VJEPA2Backbone.load(**kw),
+    "clip-b16": lambda **kw: CLIPBackbone.load(**kw),
+}
+
+BACKBONES = tuple(_LOADERS)
+
+
+def load_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, revision: str | None = None,
+                  config: dict | None = None, device: str | None = None, dtype: str | None = None) -> Backbone:
+    if name not in _LOADERS:
+        raise EthoprismError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
+    return _LOADERS[name](weights=weights, revision=revision, config=config, device=device, dtype=dtype)
+
+
+__all__ = ["Backbone", "WeightsInfo", "load_backbone", "BACKBONES", "DEFAULT_BACKBONE", "pick_device", "pick_dtype"]

@@ -1,0 +1,128 @@
+"""The backbone contract shared by every model.
+
+``encode(frames)`` takes RGB float ``[B, T, H, W, 3]`` in [0, 1] and returns float32 tokens
+``[B, T, h, w, D]``: one row of spatial tokens per input frame. Each backbone applies its own
+normalisation and resizing rules. ``frame_embeddings`` spatially mean-pools those tokens into one
+``D``-vector per frame, which is what the embedding store keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ethoprism.clips import ClipSpec
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``None``/``"auto"`` -> CUDA when present, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+    return DTYPES[dtype]
+
+
+def hash_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class WeightsInfo:
+    """Where weights came from: enough to say exactly which model produced an embedding."""
+
+    source: str  # "package", "hub", "local", "flax-npz", "random-init"
+    model_id: str
+    revision: str | None = None
+    sha256: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "model_id": self.model_id, "revision": self.revision, "sha256": self.sha256, **self.extra}
+
+
+class Backbone:
+    """A frozen model wrapped with its input rules. Subclasses implement ``_tokens``."""
+
+    name: str = ""
+    is_video_model: bool = False  # True: tokens depend on the other frames of the clip
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __init__(self, model: torch.nn.Module, weights: WeightsInfo, *, input_size: int, patch: int,
+                 embed_dim: int, default_frames: int, device=None, dtype=None):
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype)
+        self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
+        self.weights = weights
+        self.input_size = input_size
+        self.patch = patch
+        self.embed_dim = embed_dim
+        self.default_frames = default_frames
+
+    def default_clip_spec(self, protocol: str = "tiled") -> ClipSpec:
+        if self.is_video_model:
+            return ClipSpec(frames=self.default_frames, size=self.input_size, protocol=protocol,
+                            overlap=self.default_frames // 4)
+        # per-frame models: the clip is only a batch, so overlap buys nothing
+        return ClipSpec(frames=16, size=self.input_size, protocol=protocol, overlap=0)
+
+    def provenance(self) -> dict:
+        return {"backbone": self.name, "weights": self.weights.to_dict(), "dtype": str(self.dtype).removeprefix("torch.")}
+
+    def _prepare(self, frames) -> torch.Tensor:
+        """-> normalised ``[B, T, 3, S, S]`` on the model's device and dtype."""
+        x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+        if x.ndim != 5 or x.shape[-1] != 3:
+            raise ValueError(f"frames must be [B, T, H, W, 3], got {tuple(x.shape)}")
+        x = x.to(self.device, torch.float32)
+        batch, time, height, width, _ = x.shape
+        x = x.permute(0, 1, 4, 2, 3).reshape(batch * time, 3, height, width)
+        size = self._input_hw(height, width)
+        if (height, width) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        x = (x - mean) / std
+        return x.reshape(batch, time, 3, *size).to(self.dtype)
+
+    def _input_hw(self, height: int, width: int) -> tuple[int, int]:
+        return (self.input_size, self.input_size)
+
+    @torch.inference_mode()
+    def encode(self, frames) -> torch.Tensor:
+        """RGB ``[B, T, H, W, 3]`` in [0, 1] -> float32 tokens ``[B, T, h, w, D]``."""
+        return self._tokens(self._prepare(frames)).float()
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def frame_embeddings(self, frames) -> torch.Tensor:
+        """Spatially pooled tokens: ``[B, T, D]``."""
+        return self.encode(frames).mean(dim=(2, 3))
+
+    def flops_per_clip(self, frames: int) -> float:
+        """Multiply-adds x 2 of one forward pass on a clip of ``frames`` frames (for benchmarks)."""
+        raise NotImplementedError

