@@ -1,0 +1,55 @@
+import os
+from pathlib import Path
+
+# The hub is unreachable here; without this every miss waits ~30 s on retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+OPENFIELD = SHARED_DATA / "dlc_openfield_mouse" / "m3v1mp4.mp4"
+BSOID = SHARED_DATA / "bsoid_mouse_behavior_clips"
+FLY_CLIP = SHARED_DATA / "sleap_fly_videos" / "clip.mp4"
+
+TINY_CONFIGS = {
+    "videoprism-b": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_spatial_layers=2,
+                         num_temporal_layers=1, num_frames=4, image_size=36),
+    "videoprism-l": dict(hidden_size=48, intermediate_size=96, num_attention_heads=4, num_spatial_layers=2,
+                         num_temporal_layers=2, num_frames=2, image_size=36),
+    "vjepa2-l": dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, crop_size=32, patch_size=16,
+                     frames_per_clip=4, pred_hidden_size=16, pred_num_hidden_layers=1, pred_num_attention_heads=2,
+                     num_pooler_layers=1),
+    "clip-b16": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2,
+                     image_size=32, patch_size=16),
+}
+
+
+def needs_shared(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"shared data missing: {path}")
+
+
+def write_video(path, n_frames=20, height=48, width=64, fps=25.0, pix_fmt="yuv420p", seed=0, pts=None):
+    from ethoprism.video import VideoWriter
+
+    rng = np.random.default_rng(seed)
+    with VideoWriter(path, fps=fps, pix_fmt=pix_fmt) as writer:
+        for i in range(n_frames):
+            frame = np.zeros((height, width, 3), np.uint8)
+            frame[...] = (i * 11) % 255  # a changing level so frames differ
+            frame[: height // 2, : width // 2] = rng.integers(0, 255, 3)
+            writer.write(frame, None if pts is None else pts[i])
+    return Path(path)
+
+
+@pytest.fixture
+def small_video(tmp_path):
+    return write_video(tmp_path / "small.mp4")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    np.random.seed(0)

