@@ -1,0 +1,73 @@
+"""Common ground of the heads: scikit-learn conventions on per-frame embeddings.
+
+``fit(X, y, groups=None)`` with ``X`` float ``[N, D]``, ``y`` 0/1 ``[N, K]`` (one column per
+behaviour; a row of zeros is background) and ``groups`` the video of each row (rows of a video
+in frame order; sequence heads never look across videos). ``predict_proba(X, groups=None)``
+returns ``[N, K]`` behaviour probabilities; ``predict`` applies ``thresholds_`` (exclusive
+heads: the arg-max class, background included, wins if it clears its threshold).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from ethoprism.errors import EthoprismError
+
+
+def as_targets(y) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 1:
+        raise ValueError("y must be 0/1 [n_samples, n_behaviors]; use labels.VideoLabels.targets")
+    return y.astype(np.float32)
+
+
+def exclusive_index(y: np.ndarray) -> np.ndarray:
+    """Multi-hot -> class index with 0 = background."""
+    return np.where(y.max(axis=1) > 0, y.argmax(axis=1) + 1, 0)
+
+
+def balanced_weights(counts: np.ndarray) -> np.ndarray:
+    """Inverse-frequency class weights (scikit-learn's 'balanced'); absent classes weigh 0."""
+    counts = np.asarray(counts, np.float64)
+    present = counts > 0
+    weights = np.zeros_like(counts)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
+def sequences(groups, n: int) -> list[np.ndarray]:
+    """Row indices of each sequence (video), in order."""
+    if groups is None:
+        return [np.arange(n)]
+    groups = np.asarray(groups)
+    if len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} entries for {n} rows")
+    _, first = np.unique(groups, return_index=True)
+    return [np.flatnonzero(groups == groups[i]) for i in sorted(first)]
+
+
+class HeadMixin(ClassifierMixin, BaseEstimator):
+    """Thresholding and prediction shared by all heads."""
+
+    exclusive: bool
+
+    def predict(self, X, groups=None) -> np.ndarray:
+        proba = self.predict_proba(X, groups=groups)
+        thresholds = getattr(self, "thresholds_", np.full(proba.shape[1], 0.5))
+        if self.exclusive:
+            full = np.concatenate([1 - proba.sum(axis=1, keepdims=True), proba], axis=1)
+            best = full.argmax(axis=1)
+            out = np.zeros_like(proba, dtype=np.int8)
+            rows = np.flatnonzero(best > 0)
+            keep = proba[rows, best[rows] - 1] >= thresholds[best[rows] - 1]
+            out[rows[keep], best[rows[keep]] - 1] = 1
+            return out
+        return (proba >= thresholds).astype(np.int8)
+
+    def _check_dim(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise EthoprismError(f"embeddings have {X.shape[-1]} dimensions but the head was trained on "
+                                 f"{self.n_features_in_}")
+        return X

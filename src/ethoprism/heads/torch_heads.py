@@ -1,0 +1,244 @@
+"""Heads trained with PyTorch: MLP, attentive probe and temporal head.
+
+All share one training loop (AdamW, class-weighted loss, fixed epochs, deterministic seed) and
+store their learned weights in ``state_`` (a state dict), which is saved with safetensors.
+
+* :class:`MLPHead` — per frame, one hidden layer.
+* :class:`AttentiveProbe` — a learned query attends over the per-frame embeddings of a window of
+  ``window`` frames centred on the target frame (the way VideoPrism's own classifier pools
+  tokens), then a linear layer.
+* :class:`TemporalHead` — a small dilated 1-D convolutional network over each video's sequence
+  of per-frame embeddings (receptive field ``1 + 2·Σ dilations`` frames), for the wider temporal
+  context that fast behaviours need.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ethoprism.heads.base import HeadMixin, as_targets, balanced_weights, exclusive_index, sequences
+
+
+class _MLP(nn.Module):
+    def __init__(self, dim, hidden, out, dropout):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, out))
+
+    def forward(self, x):  # [N, D]
+        return self.net(x)
+
+
+class _Attentive(nn.Module):
+    def __init__(self, dim, hidden, out, heads, dropout):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.project = nn.Linear(dim, hidden)
+        self.position = nn.Parameter(torch.zeros(1, 1, hidden))
+        self.query = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
+        self.attention = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, out))
+
+    def forward(self, windows, offsets_embedding):  # [N, W, D], [W, hidden]
+        tokens = self.project(self.norm(windows)) + offsets_embedding[None]
+        pooled, _ = self.attention(self.query.expand(len(windows), -1, -1), tokens, tokens)
+        return self.out(pooled[:, 0])
+
+
+class _TCN(nn.Module):
+    def __init__(self, dim, hidden, out, dilations, dropout):
+        super().__init__()
+        self.input = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden))
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(hidden, hidden, 3, padding=d, dilation=d, padding_mode="replicate"), nn.GELU(),
+                          nn.Dropout(dropout)) for d in dilations)
+        self.out = nn.Linear(hidden, out)
+
+    def forward(self, sequence):  # [1, T, D] -> [1, T, out]
+        x = self.input(sequence).transpose(1, 2)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.out(x.transpose(1, 2))
+
+
+class _TorchHead(HeadMixin):
+    def _targets(self, y):
+        y = as_targets(y)
+        if self.exclusive:
+            index = exclusive_index(y)
+            weights = balanced_weights(np.bincount(index, minlength=y.shape[1] + 1))
+            return torch.as_tensor(index, dtype=torch.long), torch.as_tensor(weights, dtype=torch.float32)
+        positives = y.sum(axis=0)
+        pos_weight = np.where(positives > 0, (len(y) - positives) / np.maximum(positives, 1), 1.0)
+        return torch.as_tensor(y), torch.as_tensor(np.clip(pos_weight, 0, 100), dtype=torch.float32)
+
+    def _loss(self, weights):
+        if self.exclusive:
+            return nn.CrossEntropyLoss(weight=weights)
+        return nn.BCEWithLogitsLoss(pos_weight=weights)
+
+    def _probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        if self.exclusive:
+            return torch.softmax(logits, dim=-1)[..., 1:].numpy()
+        return torch.sigmoid(logits).numpy()
+
+    def _out_dim(self):
+        return self.n_behaviors_ + (1 if self.exclusive else 0)
+
+    def _begin(self, X, y):
+        torch.manual_seed(self.random_state)
+        X = np.asarray(X, np.float32)
+        self.n_features_in_ = X.shape[1]
+        self.n_behaviors_ = np.asarray(y).shape[1]
+        self.thresholds_ = np.full(self.n_behaviors_, 0.5, np.float32)
+        return torch.as_tensor(X)
+
+    def _finish(self, module):
+        self.state_ = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self._module = module.eval()
+        return self
+
+    def _restored_module(self):
+        if getattr(self, "_module", None) is None:
+            module = self._build()
+            module.load_state_dict(self.state_)
+            self._module = module.eval()
+        return self._module
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_module", None)
+        return state
+
+
+class MLPHead(_TorchHead):
+    def __init__(self, exclusive: bool = True, hidden: int = 256, dropout: float = 0.2, epochs: int = 30,
+                 batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 1e-3, random_state: int = 0):
+        self.exclusive, self.hidden, self.dropout, self.epochs = exclusive, hidden, dropout, epochs
+        self.batch_size, self.lr, self.weight_decay, self.random_state = batch_size, lr, weight_decay, random_state
+
+    def _build(self):
+        return _MLP(self.n_features_in_, self.hidden, self._out_dim(), self.dropout)
+
+    def fit(self, X, y, groups=None):
+        X = self._begin(X, y)
+        target, weights = self._targets(y)
+        module = self._build()
+        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        loss_fn = self._loss(weights)
+        generator = torch.Generator().manual_seed(self.random_state)
+        module.train()
+        for _ in range(self.epochs):
+            for batch in torch.randperm(len(X), generator=generator).split(self.batch_size):
+                optimizer.zero_grad()
+                loss_fn(module(X[batch]), target[batch]).backward()
+                optimizer.step()
+        return self._finish(module)
+
+    @torch.inference_mode()
+    def predict_proba(self, X, groups=None):
+        X = torch.as_tensor(self._check_dim(X))
+        module = self._restored_module()
+        return np.concatenate([self._probabilities(module(chunk)) for chunk in X.split(65536)]) if len(X) else \
+            np.zeros((0, self.n_behaviors_), np.float32)
+
+
+def _window_indices(groups, n: int, window: int) -> np.ndarray:
+    """For every row, the rows of the ``window`` frames centred on it (clamped within its video)."""
+    offsets = np.arange(window) - window // 2
+    index = np.empty((n, window), np.int64)
+    for rows in sequences(groups, n):
+        position = np.clip(np.arange(len(rows))[:, None] + offsets[None, :], 0, len(rows) - 1)
+        index[rows] = rows[position]
+    return index
+
+
+class AttentiveProbe(_TorchHead):
+    def __init__(self, exclusive: bool = True, window: int = 16, hidden: int = 128, heads: int = 4,
+                 dropout: float = 0.1, epochs: int = 20, batch_size: int = 256, lr: float = 1e-3,
+                 weight_decay: float = 1e-3, random_state: int = 0):
+        self.exclusive, self.window, self.hidden, self.heads, self.dropout = exclusive, window, hidden, heads, dropout
+        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+        self.random_state = random_state
+
+    def _build(self):
+        module = _Attentive(self.n_features_in_, self.hidden, self._out_dim(), self.heads, self.dropout)
+        module.offsets = nn.Parameter(torch.zeros(self.window, self.hidden))
+        return module
+
+    def _forward(self, module, X, index):
+        return module(X[index], module.offsets)
+
+    def fit(self, X, y, groups=None):
+        X = self._begin(X, y)
+        target, weights = self._targets(y)
+        index = torch.as_tensor(_window_indices(groups, len(X), self.window))
+        module = self._build()
+        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        loss_fn = self._loss(weights)
+        generator = torch.Generator().manual_seed(self.random_state)
+        module.train()
+        for _ in range(self.epochs):
+            for batch in torch.randperm(len(X), generator=generator).split(self.batch_size):
+                optimizer.zero_grad()
+                loss_fn(self._forward(module, X, index[batch]), target[batch]).backward()
+                optimizer.step()
+        return self._finish(module)
+
+    @torch.inference_mode()
+    def predict_proba(self, X, groups=None):
+        X = torch.as_tensor(self._check_dim(X))
+        index = torch.as_tensor(_window_indices(groups, len(X), self.window))
+        module = self._restored_module()
+        out = [self._probabilities(self._forward(module, X, chunk)) for chunk in index.split(4096)]
+        return np.concatenate(out) if out else np.zeros((0, self.n_behaviors_), np.float32)
+
+
+class TemporalHead(_TorchHead):
+    def __init__(self, exclusive: bool = True, hidden: int = 128, dilations: tuple = (1, 2, 4, 8),
+                 dropout: float = 0.2, epochs: int = 60, chunk: int = 512, lr: float = 2e-3,
+                 weight_decay: float = 1e-3, random_state: int = 0):
+        self.exclusive, self.hidden, self.dilations, self.dropout = exclusive, hidden, dilations, dropout
+        self.epochs, self.chunk, self.lr, self.weight_decay, self.random_state = epochs, chunk, lr, weight_decay, random_state
+
+    @property
+    def receptive_field(self) -> int:
+        return 1 + 2 * int(sum(self.dilations))
+
+    def _build(self):
+        return _TCN(self.n_features_in_, self.hidden, self._out_dim(), list(self.dilations), self.dropout)
+
+    def _chunks(self, groups, n):
+        """Training pieces: each video cut into chunks of at most ``chunk`` frames."""
+        pieces = []
+        for rows in sequences(groups, n):
+            pieces.extend(rows[i: i + self.chunk] for i in range(0, len(rows), self.chunk))
+        return pieces
+
+    def fit(self, X, y, groups=None):
+        X = self._begin(X, y)
+        target, weights = self._targets(y)
+        module = self._build()
+        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        loss_fn = self._loss(weights)
+        pieces = self._chunks(groups, len(X))
+        generator = torch.Generator().manual_seed(self.random_state)
+        module.train()
+        for _ in range(self.epochs):
+            for i in torch.randperm(len(pieces), generator=generator).tolist():
+                rows = torch.as_tensor(pieces[i])
+                optimizer.zero_grad()
+                loss_fn(module(X[rows][None])[0], target[rows]).backward()
+                optimizer.step()
+        return self._finish(module)
+
+    @torch.inference_mode()
+    def predict_proba(self, X, groups=None):
+        X = torch.as_tensor(self._check_dim(X))
+        module = self._restored_module()
+        out = np.zeros((len(X), self.n_behaviors_), np.float32)
+        for rows in sequences(groups, len(X)):
+            out[rows] = self._probabilities(module(X[torch.as_tensor(rows)][None])[0])
+        return out

@@ -1,0 +1,152 @@
+"""BORIS exports.
+
+* **Tabular events** (CSV/TSV; "Export events" > tabular): one row per event with ``Behavior``,
+  ``Time`` (s), a status column (``Behavior type`` in BORIS 8, ``Status`` in BORIS 7) holding
+  ``START``/``STOP``/``POINT``, ``FPS``, ``Subject`` and the media file. State events are paired
+  START→STOP per (subject, behaviour) and cover the frames from START's frame up to, not
+  including, STOP's frame (at least one frame); a POINT event labels the one frame at its time. Times map
+  to frames by the video's timestamps when given (exact for VFR), else by ``round(t × fps)``.
+  The whole span of the observation is labelled (frames with no event are background).
+* **Behaviours binary table** ("Export events as behaviours binary table"): a ``time`` column and
+  one 0/1 column per behaviour (``subject # behaviour`` columns keep the subject), sampled at a
+  fixed time step; each frame takes the row at or before its timestamp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.errors import EthoprismError
+from ethoprism.labels.model import VideoLabels
+from ethoprism.labels.tables import read_table, require_columns
+
+STATUS_COLUMNS = ("Behavior type", "Status")
+MEDIA_COLUMNS = ("Media file name", "Media file", "Source")
+
+
+def _times_to_frames(times: np.ndarray, fps: float, timestamps: np.ndarray | None) -> np.ndarray:
+    if timestamps is not None:
+        right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
+        left = right - 1
+        return np.where(np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right)
+    return np.round(np.asarray(times) * fps).astype(np.int64)
+
+
+def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float | None = None,
+                      timestamps: np.ndarray | None = None, subject: str | None = None,
+                      exclusive: bool = False) -> list[VideoLabels]:
+    """-> one :class:`VideoLabels` per (media file, subject) in the export."""
+    path = Path(path)
+    table = read_table(path)
+    require_columns(table, ["Behavior", "Time"], path, "BORIS tabular events export")
+    status_column = next((c for c in STATUS_COLUMNS if c in table.columns
+                          and table[c].astype(str).str.upper().isin(["START", "STOP", "POINT"]).any()), None)
+    if status_column is None:
+        raise EthoprismError("not a BORIS tabular events export: no START/STOP/POINT status column", path)
+    media_column = next((c for c in MEDIA_COLUMNS if c in table.columns), None)
+    table = table.assign(_status=table[status_column].astype(str).str.upper(),
+                         _media=table[media_column].astype(str) if media_column else path.stem,
+                         _subject=table["Subject"].fillna("").astype(str) if "Subject" in table.columns else "")
+    if subject is not None:
+        table = table[table["_subject"] == subject]
+    try:
+        times = pd.to_numeric(table["Time"]).to_numpy(np.float64)
+    except ValueError as exc:
+        raise EthoprismError(f"non-numeric Time values ({exc})", path) from exc
+    table = table.assign(_time=times)
+    behaviors = sorted(table["Behavior"].astype(str).unique())
+    results = []
+    for (media, who), events in table.groupby(["_media", "_subject"], sort=True):
+        video_fps = fps
+        if video_fps is None and "FPS" in events.columns:
+            video_fps = float(pd.to_numeric(events["FPS"], errors="coerce").dropna().iloc[0])
+        if not video_fps or video_fps <= 0:
+            raise EthoprismError(f"no frame rate for media '{media}': pass fps or keep the FPS column", path)
+        frames = n_frames
+        if frames is None:
+            duration_column = next((c for c in ("Media duration (s)", "Total length") if c in events.columns), None)
+            if duration_column is None:
+                raise EthoprismError(f"frame count of media '{media}' unknown: pass the video", path)
+            frames = int(round(float(pd.to_numeric(events[duration_column]).iloc[0]) * video_fps))
+        targets = np.zeros((frames, len(behaviors)), np.int8)
+        open_since: dict[str, float] = {}
+        for row in events.sort_values("_time", kind="stable").itertuples():
+            behavior, status, time = str(row.Behavior), row._status, row._time
+            k = behaviors.index(behavior)
+            if status == "POINT":
+                frame = int(_times_to_frames(np.array([time]), video_fps, timestamps)[0])
+                if 0 <= frame < frames:
+                    targets[frame, k] = 1
+            elif status == "START":
+                if behavior in open_since:
+                    raise EthoprismError(f"unpaired START: '{behavior}' started at {open_since[behavior]:g} s "
+                                         f"and again at {time:g} s without STOP (media '{media}', subject '{who}')", path)
+                open_since[behavior] = time
+            elif status == "STOP":
+                if behavior not in open_since:
+                    raise EthoprismError(f"unpaired STOP: '{behavior}' stopped at {time:g} s without START "
+                                         f"(media '{media}', subject '{who}')", path)
+                start, stop = _times_to_frames(np.array([open_since.pop(behavior), time]), video_fps, timestamps)
+                # STOP is exclusive: the state covers frames from START's frame up to STOP's frame
+                targets[max(start, 0): min(max(stop, start + 1), frames), k] = 1
+        if open_since:
+            behavior, time = next(iter(open_since.items()))
+            raise EthoprismError(f"unpaired START: '{behavior}' started at {time:g} s and never stopped "
+                                 f"(media '{media}', subject '{who}')", path)
+        results.append(VideoLabels(Path(media).name, list(behaviors), targets, fps=video_fps, exclusive=exclusive,
+                                   subject=who or None, source=str(path)))
+    if not results:
+        raise EthoprismError("no events" + (f" for subject '{subject}'" if subject else ""), path)
+    return results
+
+
+def read_boris_binary(path: str | Path, video: str, n_frames: int, fps: float | None = None,
+                      timestamps: np.ndarray | None = None, exclusive: bool = False) -> VideoLabels:
+    path = Path(path)
+    table = read_table(path)
+    time_column = next((c for c in table.columns if str(c).strip().lower() == "time"), None)
+    if time_column is None:
+        raise EthoprismError("not a BORIS binary table: no 'time' column", path)
+    behavior_columns = [c for c in table.columns if c != time_column]
+    if not behavior_columns:
+        raise EthoprismError("BORIS binary table has no behaviour columns", path)
+    values = table[behavior_columns].to_numpy()
+    if not np.isin(values, (0, 1)).all():
+        raise EthoprismError("BORIS binary table values must be 0 or 1", path)
+    sample_times = pd.to_numeric(table[time_column]).to_numpy(np.float64)
+    if timestamps is None:
+        if not fps:
+            raise EthoprismError("pass the video's fps or timestamps to map the binary table's times to frames", path)
+        timestamps = np.arange(n_frames) / fps
+    rows = np.clip(np.searchsorted(sample_times, np.asarray(timestamps)[:n_frames] + 1e-9, side="right") - 1, 0, len(table) - 1)
+    names = [str(c).split("#")[-1].strip() for c in behavior_columns]
+    targets = values[rows].astype(np.int8)
+    labelled = np.asarray(timestamps)[:n_frames] <= sample_times[-1] + 1e-9  # beyond the table: unlabelled
+    targets[~labelled] = -1
+    subjects = {str(c).split("#")[0].strip() for c in behavior_columns if "#" in str(c)}
+    return VideoLabels(video, names, targets, fps=fps, exclusive=exclusive,
+                       subject=subjects.pop() if len(subjects) == 1 else None, source=str(path))
+
+
+def write_boris_events(bouts: pd.DataFrame, path: str | Path, fps: float, media_file: str,
+                       duration_s: float, observation_id: str = "ethoprism", subject: str = "") -> None:
+    """Predicted bouts (``behavior, start_s, end_s``) as a BORIS tabular events file (START/STOP
+    pairs, BORIS 8 columns) that BORIS imports as an observation to correct."""
+    rows = []
+    for bout in bouts.itertuples():
+        for status, time in (("START", bout.start_s), ("STOP", bout.end_s + 1.0 / fps)):
+            rows.append({"Observation id": observation_id, "Observation date": "", "Description": "predicted by ethoprism",
+                         "Observation type": "Media file(s)", "Source": f"player #1:{media_file}",
+                         "Media duration (s)": round(duration_s, 3), "FPS": round(fps, 4), "Subject": subject,
+                         "Behavior": bout.behavior, "Behavioral category": "", "Behavior type": status,
+                         "Time": round(float(time), 3), "Media file name": media_file, "Image index": "",
+                         "Image file path": "", "Comment": f"score {getattr(bout, 'score', float('nan')):.3f}"})
+    frame = pd.DataFrame(rows, columns=["Observation id", "Observation date", "Description", "Observation type", "Source",
+                                        "Media duration (s)", "FPS", "Subject", "Behavior", "Behavioral category",
+                                        "Behavior type", "Time", "Media file name", "Image index", "Image file path",
+                                        "Comment"])
+    frame = frame.sort_values("Time", kind="stable")
+    frame.to_csv(path, sep="\t" if str(path).endswith(".tsv") else ",", index=False)

@@ -1,0 +1,49 @@
+"""Plain bouts CSV: ``video, behavior, start_frame, end_frame`` (inclusive frames). Frames of a
+listed video outside every bout are background; videos are labelled over their whole length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.errors import EthoprismError
+from ethoprism.labels.model import VideoLabels
+from ethoprism.labels.tables import read_table, require_columns
+
+COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
+
+
+def read_bouts_csv(path: str | Path, n_frames: dict[str, int], behaviors: list[str] | None = None,
+                   exclusive: bool = False) -> list[VideoLabels]:
+    """``n_frames`` maps each video name to its frame count (from the store or the video)."""
+    path = Path(path)
+    table = read_table(path)
+    require_columns(table, COLUMNS, path, "bouts CSV")
+    try:
+        starts = pd.to_numeric(table["start_frame"]).astype(int)
+        ends = pd.to_numeric(table["end_frame"]).astype(int)
+    except (ValueError, TypeError) as exc:
+        raise EthoprismError(f"start_frame/end_frame must be integers ({exc})", path) from exc
+    names = behaviors or sorted(table["behavior"].astype(str).unique())
+    unknown = sorted(set(table["behavior"].astype(str)) - set(names))
+    if unknown:
+        raise EthoprismError(f"unknown behaviour names {unknown}; expected {names}", path)
+    results = []
+    for video, rows in table.assign(start=starts, end=ends).groupby("video", sort=True):
+        name = Path(str(video)).name
+        if name not in n_frames:
+            raise EthoprismError(f"video '{name}' is not among the videos given ({sorted(n_frames)})", path)
+        targets = np.zeros((n_frames[name], len(names)), np.int8)
+        for row in rows.itertuples():
+            if row.start < 0 or row.end < row.start or row.end >= n_frames[name]:
+                raise EthoprismError(f"bout {row.behavior} {row.start}-{row.end} is outside video '{name}' "
+                                     f"(0-{n_frames[name] - 1}) or ends before it starts", path)
+            targets[row.start: row.end + 1, names.index(str(row.behavior))] = 1
+        results.append(VideoLabels(name, list(names), targets, exclusive=exclusive, source=str(path)))
+    return results
+
+
+def write_bouts_csv(bouts: pd.DataFrame, path: str | Path) -> None:
+    bouts[COLUMNS + [c for c in bouts.columns if c not in COLUMNS]].to_csv(path, index=False)

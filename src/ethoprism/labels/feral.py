@@ -1,0 +1,58 @@
+"""FERAL label JSON (as written by BORIS's "Export observations to FERAL" plugin)::
+
+    {"is_multilabel": false, "class_names": {"0": "other", "1": "groom", ...},
+     "splits": {"train": [...], "val": [...], "test": [...], "inference": [...]},
+     "labels": {"video.mp4": [0, 0, 1, ...], ...}}
+
+Class 0 is "other" (background). Single-label files hold one class id per frame; multi-label
+files hold, per frame, a 0/1 vector over the classes. A class id of -1 marks an unlabelled frame.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ethoprism.errors import EthoprismError
+from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
+
+
+def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]]]:
+    """-> (labels per video, splits)."""
+    path = Path(path)
+    if not path.exists():
+        raise EthoprismError("label file does not exist", path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EthoprismError(f"malformed JSON ({exc})", path) from exc
+    if not isinstance(data, dict) or "labels" not in data or "class_names" not in data:
+        raise EthoprismError("not a FERAL label file: needs 'class_names' and 'labels'", path)
+    try:
+        classes = {int(k): str(v) for k, v in data["class_names"].items()}
+    except (ValueError, AttributeError) as exc:
+        raise EthoprismError("FERAL 'class_names' must map integer ids to names", path) from exc
+    multilabel = bool(data.get("is_multilabel", False))
+    behavior_ids = [k for k in sorted(classes) if classes[k].lower() not in BACKGROUND_NAMES and k != 0]
+    behaviors = [classes[k] for k in behavior_ids]
+    videos = []
+    for video, frames in data["labels"].items():
+        array = np.asarray(frames)
+        if multilabel:
+            if array.ndim != 2 or array.shape[1] != len(classes):
+                raise EthoprismError(f"multi-label frames of '{video}' must be 0/1 vectors of length {len(classes)}", path)
+            targets = array[:, behavior_ids].astype(np.int8)
+            targets[(array < 0).any(axis=1)] = -1
+        else:
+            if array.ndim != 1:
+                raise EthoprismError(f"frames of '{video}' must be one class id each", path)
+            unknown = sorted(set(array.tolist()) - set(classes) - {-1})
+            if unknown:
+                raise EthoprismError(f"'{video}' uses class ids {unknown} not in class_names", path)
+            targets = (array[:, None] == np.asarray(behavior_ids)[None, :]).astype(np.int8)
+            targets[array == -1] = -1
+        videos.append(VideoLabels(Path(video).name, behaviors, targets, exclusive=not multilabel, source=str(path)))
+    splits = {name: [Path(v).name for v in items] for name, items in data.get("splits", {}).items()}
+    return videos, splits

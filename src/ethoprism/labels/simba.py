@@ -1,0 +1,34 @@
+"""SimBA ``targets_inserted`` CSV: one row per frame (first column the frame index), the pose
+columns SimBA keeps (``*_x``, ``*_y``, ``*_p``) followed by one 0/1 column per classifier.
+Behaviour columns are those whose values are all 0/1 and whose name is not a pose column; pass
+``behaviors`` to name them explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ethoprism.errors import EthoprismError
+from ethoprism.labels.model import VideoLabels
+from ethoprism.labels.tables import read_table
+
+POSE_SUFFIXES = ("_x", "_y", "_p", "_likelihood")
+
+
+def read_simba(path: str | Path, behaviors: list[str] | None = None, video: str | None = None,
+               fps: float | None = None) -> VideoLabels:
+    path = Path(path)
+    table = read_table(path, index_col=0)
+    if behaviors is None:
+        behaviors = [c for c in table.columns if not str(c).lower().endswith(POSE_SUFFIXES)
+                     and table[c].isin([0, 1]).all()]
+        if not behaviors:
+            raise EthoprismError("no behaviour (0/1) columns found in SimBA targets file", path)
+    missing = [b for b in behaviors if b not in table.columns]
+    if missing:
+        raise EthoprismError(f"unknown behaviour names {missing}: not columns of this SimBA file", path)
+    values = table[behaviors].to_numpy()
+    if not np.isin(values, (0, 1)).all():
+        raise EthoprismError("SimBA behaviour columns must hold 0/1", path)
+    return VideoLabels(video or path.stem + ".mp4", list(behaviors), values.astype(np.int8), fps=fps, source=str(path))
