@@ -76,6 +76,7 @@ def extract(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32 or bf16."),
     batch_size: int = typer.Option(4, "--batch-size", help="Clips per forward pass."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the backbone (faster on long videos)."),
 ):
     """Embed every frame of each video with a frozen backbone and keep the result in STORE."""
     from ethoprism.backbones import load_backbone
@@ -84,7 +85,7 @@ def extract(
     from ethoprism.store import EmbeddingStore
 
     paths = expand_videos(videos)
-    model = load_backbone(backbone, weights, revision=revision, device=device, dtype=dtype)
+    model = load_backbone(backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model)
     default = model.default_clip_spec(protocol if protocol in ("tiled", "centered") else "tiled")
     try:
         spec = ClipSpec(frames=frames or default.frames, frame_step=frame_step, size=size or default.size,

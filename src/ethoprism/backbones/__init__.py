@@ -31,10 +31,12 @@ BACKBONES = tuple(_LOADERS)
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, revision: str | None = None,
-                  config: dict | None = None, device: str | None = None, dtype: str | None = None) -> Backbone:
+                  config: dict | None = None, device: str | None = None, dtype: str | None = None,
+                  compile: bool = False) -> Backbone:
     if name not in _LOADERS:
         raise EthoprismError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
-    return _LOADERS[name](weights=weights, revision=revision, config=config, device=device, dtype=dtype)
+    return _LOADERS[name](weights=weights, revision=revision, config=config, device=device, dtype=dtype,
+                         compile=compile)
 
 
 __all__ = ["Backbone", "WeightsInfo", "load_backbone", "BACKBONES", "DEFAULT_BACKBONE", "pick_device", "pick_dtype"]

@@ -71,7 +71,7 @@ class Backbone:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __init__(self, model: torch.nn.Module, weights: WeightsInfo, *, input_size: int, patch: int,
-                 embed_dim: int, default_frames: int, device=None, dtype=None):
+                 embed_dim: int, default_frames: int, device=None, dtype=None, compile: bool = False):
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype)
         self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
@@ -80,13 +80,21 @@ class Backbone:
         self.patch = patch
         self.embed_dim = embed_dim
         self.default_frames = default_frames
+        self.compiled = compile
+        # torch.compile fuses the element-wise work between matmuls (about +10 % on CPU); it costs
+        # a minute of compilation, so it is worth it for long videos only
+        self.forward_fn = torch.compile(self._forward_target()) if compile else self._forward_target()
+
+    def _forward_target(self):
+        return self.model
 
     def default_clip_spec(self, protocol: str = "tiled") -> ClipSpec:
         if self.is_video_model:
             return ClipSpec(frames=self.default_frames, size=self.input_size, protocol=protocol,
                             overlap=self.default_frames // 4)
-        # per-frame models: the clip is only a batch, so overlap buys nothing
-        return ClipSpec(frames=16, size=self.input_size, protocol=protocol, overlap=0)
+        # per-frame models: a clip is only a batch, so overlap buys nothing and a centred
+        # "clip" is the frame itself
+        return ClipSpec(frames=16 if protocol == "tiled" else 1, size=self.input_size, protocol=protocol, overlap=0)
 
     def provenance(self) -> dict:
         return {"backbone": self.name, "weights": self.weights.to_dict(), "dtype": str(self.dtype).removeprefix("torch.")}

@@ -28,7 +28,7 @@ class EfficientNetLite0Backbone(Backbone):
     std = (128.0 / 255,) * 3
 
     @classmethod
-    def load(cls, weights=None, revision=None, config=None, device=None, dtype=None):
+    def load(cls, weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
         model = EfficientNetLite0()
         if weights == "random":
             torch.manual_seed((config or {}).get("seed", 0))
@@ -51,16 +51,19 @@ class EfficientNetLite0Backbone(Backbone):
                                sha256=hash_files([path]))
         # depthwise convolutions run about 1.8x faster on CPU in channels-last layout
         model = model.to(memory_format=torch.channels_last)
-        return cls(model, info, input_size=224, patch=32, embed_dim=1280, default_frames=16, device=device, dtype=dtype)
+        return cls(model, info, input_size=224, patch=32, embed_dim=1280, default_frames=16, device=device, dtype=dtype, compile=compile)
 
     def _input_hw(self, height, width):
         # a convolutional net runs at any square size; smaller inputs trade detail for speed
         return (height, width) if height == width and height >= 32 else (self.input_size, self.input_size)
 
+    def _forward_target(self):
+        return self.model.features
+
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         batch, time = x.shape[:2]
         images = x.flatten(0, 1).contiguous(memory_format=torch.channels_last)
-        features = self.model.features(images)  # [B*T, D, h, w]
+        features = self.forward_fn(images)  # [B*T, D, h, w]
         return features.permute(0, 2, 3, 1).reshape(batch, time, *features.shape[2:], features.shape[1])
 
 
@@ -86,7 +89,7 @@ class VideoPrismBackbone(Backbone):
     hub_ids = {"videoprism-b": "google/videoprism-base-f16r288", "videoprism-l": "google/videoprism-large-f8r288"}
 
     @classmethod
-    def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None):
+    def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
         from transformers import VideoPrismVisionConfig, VideoPrismVisionModel
 
         hub_id = cls.hub_ids[name]
@@ -96,10 +99,11 @@ class VideoPrismBackbone(Backbone):
             model, info = cls.from_flax_npz(weights)
         else:
             model, info = load_pretrained(VideoPrismVisionModel, "videoprism_vision_model", name, hub_id, weights, revision)
+        _use_fast_inference_ops(model)
         cfg = model.config
         backbone = cls(model, info, input_size=int(cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]),
                        patch=int(cfg.tubelet_size[1]), embed_dim=int(cfg.hidden_size),
-                       default_frames=int(cfg.num_frames), device=device, dtype=dtype)
+                       default_frames=int(cfg.num_frames), device=device, dtype=dtype, compile=compile)
         backbone.name = name
         return backbone
 
@@ -120,8 +124,32 @@ class VideoPrismBackbone(Backbone):
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, _, height, width = x.shape
-        hidden = self.model(pixel_values_videos=x, interpolate_pos_encoding=True).last_hidden_state
+        hidden = self.forward_fn(pixel_values_videos=x, interpolate_pos_encoding=True).last_hidden_state
         return hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)
+
+
+def _softcap_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, softcap=None, **kwargs):
+    """VideoPrism's eager attention (logit soft-capping rules out SDPA) with in-place element-wise
+    ops: same result, fewer full-size temporaries. Inference only (no dropout, no weights out)."""
+    scores = torch.matmul(query * scaling, key.transpose(2, 3))
+    if softcap is not None:
+        scores.div_(softcap).tanh_().mul_(softcap)
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    return torch.matmul(probs, value).transpose(1, 2), None
+
+
+def _use_fast_inference_ops(model) -> None:
+    """Native GELU instead of transformers' Python 'gelu_python' (identical exact-erf GELU) and
+    the in-place soft-capped attention above."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("ethoprism_softcap", _softcap_attention)
+    model.set_attn_implementation("ethoprism_softcap")
+    for module in model.modules():
+        if hasattr(module, "activation_fn") and module.__class__.__name__ == "VideoPrismMLP":
+            module.activation_fn = torch.nn.GELU()
 
 
 def _load_strict(model: torch.nn.Module, state: dict, path) -> None:
@@ -144,7 +172,7 @@ class VJEPA2Backbone(Backbone):
     hub_id = "facebook/vjepa2-vitl-fpc64-256"
 
     @classmethod
-    def load(cls, name="vjepa2-l", weights=None, revision=None, config=None, device=None, dtype=None):
+    def load(cls, name="vjepa2-l", weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
         from transformers import VJEPA2Config, VJEPA2Model
 
         if weights == "random":
@@ -154,7 +182,7 @@ class VJEPA2Backbone(Backbone):
         cfg = model.config
         # 16 frames per clip: the model was trained on 64 but RoPE makes any even length valid
         return cls(model, info, input_size=int(cfg.crop_size), patch=int(cfg.patch_size),
-                   embed_dim=int(cfg.hidden_size), default_frames=min(16, int(cfg.frames_per_clip)), device=device, dtype=dtype)
+                   embed_dim=int(cfg.hidden_size), default_frames=min(16, int(cfg.frames_per_clip)), device=device, dtype=dtype, compile=compile)
 
     def _input_hw(self, height, width):
         if height % self.patch == 0 and width % self.patch == 0 and height == width:
@@ -167,7 +195,7 @@ class VJEPA2Backbone(Backbone):
         padded = -time % tubelet
         if padded:
             x = torch.cat([x, x[:, -1:].expand(-1, padded, -1, -1, -1)], dim=1)
-        hidden = self.model(pixel_values_videos=x, skip_predictor=True).last_hidden_state
+        hidden = self.forward_fn(pixel_values_videos=x, skip_predictor=True).last_hidden_state
         tokens = hidden.reshape(batch, x.shape[1] // tubelet, height // self.patch, width // self.patch, -1)
         return tokens.repeat_interleave(tubelet, dim=1)[:, :time]
 
@@ -180,7 +208,7 @@ class CLIPBackbone(Backbone):
     hub_id = "openai/clip-vit-base-patch16"
 
     @classmethod
-    def load(cls, name="clip-b16", weights=None, revision=None, config=None, device=None, dtype=None):
+    def load(cls, name="clip-b16", weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
         from transformers import CLIPVisionConfig, CLIPVisionModel
 
         if weights == "random":
@@ -189,9 +217,9 @@ class CLIPBackbone(Backbone):
             model, info = load_pretrained(CLIPVisionModel, "clip_vision_model", name, cls.hub_id, weights, revision)
         cfg = model.config
         return cls(model, info, input_size=int(cfg.image_size), patch=int(cfg.patch_size),
-                   embed_dim=int(cfg.hidden_size), default_frames=16, device=device, dtype=dtype)
+                   embed_dim=int(cfg.hidden_size), default_frames=16, device=device, dtype=dtype, compile=compile)
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, _, height, width = x.shape
-        hidden = self.model(pixel_values=x.flatten(0, 1), interpolate_pos_encoding=True).last_hidden_state[:, 1:]
+        hidden = self.forward_fn(pixel_values=x.flatten(0, 1), interpolate_pos_encoding=True).last_hidden_state[:, 1:]
         return hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)
