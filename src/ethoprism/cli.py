@@ -153,6 +153,186 @@ def info(store: Path = typer.Argument(..., help="Embedding store folder."),
         out.print()
 
 
+HEAD_KINDS = "linear, mlp, attentive, temporal"
+
+
+def _postprocess(smooth: int, min_bout: int) -> dict:
+    return {"smooth": smooth, "min_bout": min_bout}
+
+
+def _exclusive_flag(value: str) -> bool | None:
+    if value not in ("auto", "yes", "no"):
+        raise EthoprismError(f"--exclusive must be auto, yes or no, not '{value}'")
+    return None if value == "auto" else value == "yes"
+
+
+@app.command()
+@reports_errors
+def train(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: Path = typer.Option(..., "--labels", help="Label file (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV)."),
+    out: Path = typer.Option(..., "--out", help="Head file to write (<out>.json + <out>.safetensors)."),
+    head: str = typer.Option("linear", "--head", help=f"Head: {HEAD_KINDS}."),
+    label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
+    exclusive: str = typer.Option("auto", "--exclusive", help="Classes exclusive? auto, yes, no."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone in the store (if several)."),
+    smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
+    min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
+):
+    """Train a head on stored embeddings and labels; thresholds are tuned on a held-out video."""
+    from ethoprism import classify
+
+    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    path = classify.train(data, head, out, _postprocess(smooth, min_bout))
+    console.print(f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)")
+
+
+@app.command()
+@reports_errors
+def predict(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    head: Path = typer.Option(..., "--head", help="Trained head (.json)."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+):
+    """Per-frame predictions, bouts, BORIS events file and an ethogram for every stored video."""
+    from ethoprism import classify
+
+    for item in classify.predict(store, head, out):
+        console.print(f"{item['video']}: {item['frames_csv']}, {item['bouts_csv']}, {item['boris']}")
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: Path = typer.Option(..., "--labels", help="Label file."),
+    out: Path = typer.Option(..., "--out", help="Report folder."),
+    heads: list[str] = typer.Option(["linear"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Group k-fold by video (default: leave one video out)."),
+    label_format: str = typer.Option("auto", "--format"),
+    exclusive: str = typer.Option("auto", "--exclusive"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    smooth: int = typer.Option(1, "--smooth"),
+    min_bout: int = typer.Option(1, "--min-bout"),
+):
+    """Cross-validated (by video) mAP, macro accuracy, F1 and confusion matrix; report.html + metrics.json."""
+    from ethoprism import classify
+
+    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout))
+    _print_summary(report)
+
+
+@app.command()
+@reports_errors
+def fewshot(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: Path = typer.Option(..., "--labels", help="Label file."),
+    out: Path = typer.Option(..., "--out", help="Report folder."),
+    heads: list[str] = typer.Option(["linear"], "--head"),
+    shots: list[int] = typer.Option([10, 50, 100], "--shots", help="Labelled frames per class."),
+    seeds: int = typer.Option(5, "--seeds"),
+    test_videos: list[str] = typer.Option([], "--test-video", help="Held-out test video(s) (default: last third)."),
+    label_format: str = typer.Option("auto", "--format"),
+    exclusive: str = typer.Option("auto", "--exclusive"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+):
+    """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
+    from ethoprism import classify
+    from ethoprism.evaluation.classification import few_shot
+    from ethoprism.heads import make_head
+    from ethoprism.outputs.report import write_html
+
+    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    if test_videos:
+        unknown = sorted(set(test_videos) - set(data.videos))
+        if unknown:
+            raise EthoprismError(f"--test-video names videos without labels: {unknown}")
+        test = [data.videos.index(v) for v in test_videos]
+        train_idx = [i for i in range(len(data.videos)) if i not in test]
+    else:
+        train_idx, test = classify.default_split(len(data.videos))
+    out.mkdir(parents=True, exist_ok=True)
+    result = {kind: few_shot(make_head(kind, exclusive=data.exclusive), data, train_idx, test, tuple(shots), seeds)
+              for kind in heads}
+    table = classify.fewshot_table(result)
+    (out / "fewshot.json").write_text(json.dumps(result, indent=2))
+    table.to_csv(out / "fewshot.csv", index=False)
+    write_html(out / "report.html", "few-shot behaviour classification", [("few-shot", [table])])
+    Console().print(table.to_string(index=False))
+
+
+def _print_summary(report: dict) -> None:
+    table = Table(title="cross-validated by video")
+    for column in ("head", "mAP", "macro accuracy", "macro F1"):
+        table.add_column(column)
+    for kind, result in report["heads"].items():
+        m = result["metrics"]
+        table.add_row(kind, f"{m['map']:.3f}", f"{m['macro_accuracy']:.3f}", f"{m['macro_f1']:.3f}")
+    Console().print(table)
+
+
+@app.command()
+@reports_errors
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Output folder."),
+    videos: list[str] = typer.Option([], "--videos", help="Your videos (files or globs) instead of the synthetic set."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels for --videos."),
+    backbone: str = typer.Option("effnet-lite0", "--backbone"),
+    weights: Optional[str] = typer.Option(None, "--weights"),
+    heads: list[str] = typer.Option(["linear", "mlp", "attentive", "temporal"], "--head"),
+    n_videos: int = typer.Option(6, "--n-videos", help="Synthetic videos to generate."),
+    n_frames: int = typer.Option(450, "--n-frames", help="Frames per synthetic video."),
+    size: Optional[int] = typer.Option(None, "--size", help="Model input size (default: 128 synthetic, else the backbone's)."),
+    seeds: int = typer.Option(3, "--seeds", help="Few-shot seeds."),
+    seed: int = typer.Option(0, "--seed", help="Synthetic dataset seed."),
+):
+    """End to end, offline, on CPU: data -> embeddings -> heads -> few-shot -> report.html."""
+    from ethoprism import classify
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+    from ethoprism.synthetic import SyntheticConfig, generate
+
+    out.mkdir(parents=True, exist_ok=True)
+    notes = []
+    if videos:
+        if labels is None:
+            raise EthoprismError("--videos needs --labels")
+        paths = expand_videos(videos)
+    else:
+        config = SyntheticConfig(n_videos=n_videos, n_frames=n_frames, seed=seed)
+        console.print(f"generating {n_videos} synthetic videos of {n_frames} frames in {out / 'data'}")
+        generated = generate(out / "data", config)
+        paths, labels = [v.path for v in generated], out / "data" / "labels.csv"
+        size = size or config.size
+        notes.append("Synthetic data: behaviours walk, groom, rear, jump (fast, 3-5 frames) and shake (rare); "
+                     "background = rest. Ground truth is exact.")
+    model = load_backbone(backbone, weights)
+    default = model.default_clip_spec()
+    spec = ClipSpec(frames=default.frames, size=size or default.size, overlap=default.overlap)
+    store = EmbeddingStore(out / "store")
+    with frames_progress() as bar:
+        for path in paths:
+            task = bar.add_task(f"embedding {Path(path).name}", total=None, rate=0.0)
+
+            def update(done, total, task=task):
+                elapsed = bar.tasks[task].elapsed or 0
+                bar.update(task, completed=done, total=total, rate=done / elapsed if elapsed else 0.0)
+
+            extract_video(path, model, store, spec, progress=update)
+    data = classify.load_labelled(out / "store", labels, backbone=backbone, exclusive=None if videos else True)
+    train_idx, test_idx = classify.default_split(len(data.videos))
+    console.print(f"training and cross-validating heads: {', '.join(heads)}")
+    report = classify.evaluate(data, heads, out / "report", postprocess={"smooth": 1, "min_bout": 1},
+                               fewshot={"heads": ["linear"], "train_videos": train_idx, "test_videos": test_idx,
+                                        "shots": (10, 50, 100), "seeds": seeds},
+                               title="ethoprism demo" + (" (synthetic data)" if not videos else ""), notes=notes)
+    _print_summary(report)
+    console.print(f"report: {out / 'report' / 'report.html'}")
+
+
 @app.command()
 def backbones():
     """List the available backbones."""

@@ -16,10 +16,16 @@ from ethoprism.errors import EthoprismError
 
 
 def as_targets(y) -> np.ndarray:
+    """0/1 ``[N, K]``; rows holding -1 are unlabelled (per-frame heads drop them, sequence heads
+    keep them as context and leave them out of the loss)."""
     y = np.asarray(y)
     if y.ndim == 1:
         raise ValueError("y must be 0/1 [n_samples, n_behaviors]; use labels.VideoLabels.targets")
     return y.astype(np.float32)
+
+
+def labelled_rows(y: np.ndarray) -> np.ndarray:
+    return (np.asarray(y) >= 0).all(axis=1)
 
 
 def exclusive_index(y: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from scipy.special import expit, softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from ethoprism.heads.base import HeadMixin, as_targets, exclusive_index
+from ethoprism.heads.base import HeadMixin, as_targets, exclusive_index, labelled_rows
 
 
 class LinearProbe(HeadMixin):
@@ -24,8 +24,9 @@ class LinearProbe(HeadMixin):
         self.max_iter = max_iter
 
     def fit(self, X, y, groups=None):
-        X = np.asarray(X, np.float32)
         y = as_targets(y)
+        keep = labelled_rows(y)
+        X, y = np.asarray(X, np.float32)[keep], y[keep]
         scaler = StandardScaler().fit(X)
         Z = scaler.transform(X).astype(np.float32)
         self.n_features_in_ = X.shape[1]

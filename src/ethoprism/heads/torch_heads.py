@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ethoprism.heads.base import HeadMixin, as_targets, balanced_weights, exclusive_index, sequences
+from ethoprism.heads.base import HeadMixin, as_targets, balanced_weights, exclusive_index, labelled_rows, sequences
 
 
 class _MLP(nn.Module):
@@ -65,19 +65,29 @@ class _TCN(nn.Module):
 
 class _TorchHead(HeadMixin):
     def _targets(self, y):
+        """-> (targets, class weights); unlabelled rows get index -100 / NaN and no loss."""
         y = as_targets(y)
+        known = labelled_rows(y)
         if self.exclusive:
-            index = exclusive_index(y)
-            weights = balanced_weights(np.bincount(index, minlength=y.shape[1] + 1))
+            index = exclusive_index(np.maximum(y, 0))
+            weights = balanced_weights(np.bincount(index[known], minlength=y.shape[1] + 1))
+            index[~known] = -100
             return torch.as_tensor(index, dtype=torch.long), torch.as_tensor(weights, dtype=torch.float32)
-        positives = y.sum(axis=0)
-        pos_weight = np.where(positives > 0, (len(y) - positives) / np.maximum(positives, 1), 1.0)
+        positives = y[known].sum(axis=0)
+        pos_weight = np.where(positives > 0, (known.sum() - positives) / np.maximum(positives, 1), 1.0)
+        y = y.copy()
+        y[~known] = np.nan
         return torch.as_tensor(y), torch.as_tensor(np.clip(pos_weight, 0, 100), dtype=torch.float32)
 
     def _loss(self, weights):
         if self.exclusive:
-            return nn.CrossEntropyLoss(weight=weights)
-        return nn.BCEWithLogitsLoss(pos_weight=weights)
+            return nn.CrossEntropyLoss(weight=weights, ignore_index=-100)
+        bce = nn.BCEWithLogitsLoss(pos_weight=weights, reduction="none")
+
+        def masked(logits, target):
+            known = ~torch.isnan(target)
+            return bce(logits, torch.nan_to_num(target))[known].mean() if known.any() else logits.sum() * 0
+        return masked
 
     def _probabilities(self, logits: torch.Tensor) -> np.ndarray:
         if self.exclusive:
@@ -123,8 +133,9 @@ class MLPHead(_TorchHead):
         return _MLP(self.n_features_in_, self.hidden, self._out_dim(), self.dropout)
 
     def fit(self, X, y, groups=None):
-        X = self._begin(X, y)
-        target, weights = self._targets(y)
+        keep = labelled_rows(y)
+        X = self._begin(np.asarray(X)[keep], np.asarray(y)[keep])
+        target, weights = self._targets(np.asarray(y)[keep])
         module = self._build()
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = self._loss(weights)
@@ -179,9 +190,10 @@ class AttentiveProbe(_TorchHead):
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = self._loss(weights)
         generator = torch.Generator().manual_seed(self.random_state)
+        trainable = torch.as_tensor(np.flatnonzero(labelled_rows(y)))
         module.train()
         for _ in range(self.epochs):
-            for batch in torch.randperm(len(X), generator=generator).split(self.batch_size):
+            for batch in trainable[torch.randperm(len(trainable), generator=generator)].split(self.batch_size):
                 optimizer.zero_grad()
                 loss_fn(self._forward(module, X, index[batch]), target[batch]).backward()
                 optimizer.step()
@@ -223,7 +235,8 @@ class TemporalHead(_TorchHead):
         module = self._build()
         optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = self._loss(weights)
-        pieces = self._chunks(groups, len(X))
+        known = labelled_rows(y)
+        pieces = [piece for piece in self._chunks(groups, len(X)) if known[piece].any()]
         generator = torch.Generator().manual_seed(self.random_state)
         module.train()
         for _ in range(self.epochs):

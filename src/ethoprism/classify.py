@@ -1,0 +1,129 @@
+"""The behaviour-classification workflow behind ``ethoprism train | predict | evaluate | fewshot``:
+store + labels -> heads -> predictions, metrics, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.dataset import FrameDataset, build_dataset, select_entries, video_frame_info
+from ethoprism.errors import EthoprismError
+from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot,
+                                                 fit_with_thresholds, predict_dataset)
+from ethoprism.heads import check_embeddings_match, load_head, make_head, save_head
+from ethoprism.labels import read_labels
+from ethoprism.outputs import plots
+from ethoprism.outputs.report import write_html, write_metrics
+from ethoprism.outputs.tables import write_predictions
+from ethoprism.store import EmbeddingStore
+
+DEFAULT_POSTPROCESS = {"smooth": 1, "min_bout": 1}
+
+
+def load_labelled(store_dir, labels_path, fmt: str = "auto", backbone: str | None = None,
+                  exclusive: bool | None = None, behaviors: list[str] | None = None) -> FrameDataset:
+    entries = select_entries(EmbeddingStore(store_dir), backbone)
+    labels = read_labels(labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors)
+    return build_dataset(entries, labels, behaviors)
+
+
+def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None = None, **params) -> Path:
+    postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
+    head = make_head(head_kind, exclusive=data.exclusive, **params)
+    labelled_videos = sorted({int(g) for g in np.unique(data.groups[data.labelled])})
+    fitted = fit_with_thresholds(head, data, labelled_videos, postprocess)
+    return save_head(fitted, out_path, data.behaviors, data.provenance, postprocess)
+
+
+def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
+    head, meta = load_head(head_path)
+    entries = select_entries(EmbeddingStore(store_dir), backbone or meta["embeddings"].get("backbone"))
+    data = build_dataset(entries, None, meta["behaviors"], require_labels=False)
+    data.exclusive = head.exclusive
+    check_embeddings_match(meta, data.provenance, str(head_path))
+    proba, pred = predict_dataset(head, data, meta.get("postprocess"))
+    written = []
+    for index, video in enumerate(data.videos):
+        rows = data.groups == index
+        paths = write_predictions(out_dir, video, data.times[rows], proba[rows], pred[rows], data.behaviors,
+                                  data.fps[index])
+        plots.ethogram(Path(out_dir) / f"{Path(video).stem}.ethogram.png", data.times[rows], pred[rows],
+                       data.behaviors, title=f"{video}: predicted")
+        written.append({"video": video, **{k: str(v) for k, v in paths.items()}})
+    return written
+
+
+def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int | None = None,
+             postprocess: dict | None = None, fewshot: dict | None = None, title: str = "ethoprism report",
+             notes: list[str] | None = None) -> dict:
+    """Cross-validated evaluation of each head (+ optional few-shot table) -> metrics.json/.csv,
+    per-frame out-of-fold predictions, plots and report.html in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
+    report = {"behaviors": data.behaviors, "exclusive": data.exclusive, "videos": data.videos,
+              "embeddings": data.provenance, "postprocess": postprocess, "heads": {}}
+    sections = []
+    summary_rows = []
+    for kind in head_kinds:
+        result = cross_validate(make_head(kind, exclusive=data.exclusive), data, n_splits, postprocess)
+        report["heads"][kind] = {"metrics": result["metrics"]}
+        predictions = out_dir / f"predictions_{kind}"
+        for index, video in enumerate(data.videos):
+            rows = data.groups == index
+            write_predictions(predictions, video, data.times[rows], result["proba"][rows], result["pred"][rows],
+                              data.behaviors, data.fps[index])
+        m = result["metrics"]
+        summary_rows.append({"head": kind, "mAP": m["map"], "macro accuracy": m["macro_accuracy"],
+                             "macro F1": m["macro_f1"], "frames": m["n_frames"]})
+        per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
+        figures = [plots.pr_curves(out_dir / f"pr_{kind}.png", data.Y, result["proba"], data.behaviors)]
+        if "confusion_matrix" in m:
+            figures.append(plots.confusion(out_dir / f"confusion_{kind}.png", m["confusion_matrix"], m["confusion_labels"]))
+        first = data.groups == data.groups[0]
+        figures.append(plots.ethogram(out_dir / f"ethogram_{kind}.png", data.times[first], result["pred"][first],
+                                      data.behaviors, truth=np.maximum(data.Y[first], 0),
+                                      title=f"{data.videos[int(data.groups[0])]}: out-of-fold prediction vs truth"))
+        sections.append((f"{kind} head ({m['splitter']})", [per_class, *figures]))
+    summary = pd.DataFrame(summary_rows)
+    sections.insert(0, ("summary (cross-validated by video, background excluded from mAP)",
+                        [summary, *(notes or [])]))
+    if fewshot:
+        report["fewshot"] = {}
+        for kind in fewshot.get("heads", ["linear"]):
+            result = few_shot(make_head(kind, exclusive=data.exclusive), data, fewshot["train_videos"],
+                              fewshot["test_videos"], tuple(fewshot.get("shots", (10, 50, 100))),
+                              fewshot.get("seeds", 5), postprocess)
+            report["fewshot"][kind] = result
+        sections.append(("few-shot (k labelled frames per class; mean ± std over seeds; test videos held out)",
+                         [fewshot_table(report["fewshot"])]))
+    provenance = data.provenance
+    sections.append(("provenance", [f"backbone {provenance['backbone']}, weights {provenance['weights']}, "
+                                    f"clip spec {provenance['clip_spec']}, ethoprism {provenance['ethoprism_version']}"]))
+    write_metrics(out_dir, report)
+    write_html(out_dir / "report.html", title, sections)
+    return report
+
+
+def fewshot_table(fewshot_report: dict) -> pd.DataFrame:
+    rows = []
+    for kind, result in fewshot_report.items():
+        for shots, values in result["shots"].items():
+            rows.append({"head": kind, "shots per class": int(shots),
+                         "mAP": f"{values['map_mean']:.3f} ± {values['map_std']:.3f}",
+                         "macro accuracy": f"{values['macro_accuracy_mean']:.3f} ± {values['macro_accuracy_std']:.3f}",
+                         "seeds": len(values["runs"])})
+    return pd.DataFrame(rows)
+
+
+def default_split(n_videos: int) -> tuple[list[int], list[int]]:
+    """Few-shot split: the last third of the videos (at least one) are test videos."""
+    if n_videos < 2:
+        raise EthoprismError("few-shot evaluation needs at least two labelled videos")
+    n_test = max(1, n_videos // 3)
+    return list(range(n_videos - n_test)), list(range(n_videos - n_test, n_videos))
+
+
+__all__ = ["load_labelled", "train", "predict", "evaluate", "default_split", "classification_metrics"]

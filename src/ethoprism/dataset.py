@@ -1,0 +1,99 @@
+"""Joining stored embeddings with labels: the table every head trains and is evaluated on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ethoprism.errors import EthoprismError
+from ethoprism.labels.model import VideoLabels, merge_behaviors
+from ethoprism.store import EmbeddingStore, StoreEntry
+
+
+@dataclass
+class FrameDataset:
+    """All frames of the given videos, in video then frame order."""
+
+    X: np.ndarray  # float32 [N, D]
+    Y: np.ndarray  # int8 [N, K]; -1 rows are unlabelled
+    groups: np.ndarray  # int [N] video index
+    frames: np.ndarray  # int [N] frame index within its video
+    times: np.ndarray  # float [N] seconds
+    videos: list[str]
+    behaviors: list[str]
+    exclusive: bool
+    provenance: dict  # of the embeddings (first entry; all must share backbone and spec)
+    fps: list[float]
+
+    def subset(self, video_indices) -> "FrameDataset":
+        rows = np.isin(self.groups, list(video_indices))
+        return FrameDataset(self.X[rows], self.Y[rows], self.groups[rows], self.frames[rows], self.times[rows],
+                            self.videos, self.behaviors, self.exclusive, self.provenance, self.fps)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return (self.Y >= 0).all(axis=1)
+
+
+def select_entries(store: EmbeddingStore, backbone: str | None = None) -> list[StoreEntry]:
+    entries = store.entries()
+    if not entries:
+        raise EthoprismError("store holds no embeddings (run `ethoprism extract` first)", store.root)
+    if backbone is None:
+        backbones = sorted({e.backbone for e in entries})
+        if len(backbones) > 1:
+            raise EthoprismError(f"store holds several backbones {backbones}: pass --backbone", store.root)
+        backbone = backbones[0]
+    chosen = [e for e in entries if e.backbone == backbone]
+    if not chosen:
+        raise EthoprismError(f"store holds no embeddings from backbone '{backbone}'", store.root)
+    specs = {e.provenance["clip_spec_key"] for e in chosen}
+    if len(specs) > 1:
+        raise EthoprismError(f"store holds {backbone} embeddings with {len(specs)} different clip specs; "
+                             "use one store per clip spec", store.root)
+    names = [e.video_name for e in chosen]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise EthoprismError(f"several stored videos share the names {duplicates}; rename them", store.root)
+    return chosen
+
+
+def build_dataset(entries: list[StoreEntry], labels: list[VideoLabels] | None, behaviors: list[str] | None = None,
+                  require_labels: bool = True) -> FrameDataset:
+    by_name = {label.video: label for label in labels or []}
+    unknown = sorted(set(by_name) - {e.video_name for e in entries})
+    if unknown and require_labels:
+        source = (labels or [None])[0].source if labels else ""
+        raise EthoprismError(f"labels name videos that are not in the store: {unknown}", source or None)
+    behaviors = behaviors or merge_behaviors(labels or [])
+    exclusive = all(label.exclusive for label in labels) if labels else True
+    X, Y, groups, frames, times, videos, fps = [], [], [], [], [], [], []
+    used = [e for e in entries if e.video_name in by_name] if (labels and require_labels) else entries
+    if not used:
+        raise EthoprismError("no stored video has labels")
+    for index, entry in enumerate(used):
+        embeddings = entry.embeddings()
+        n = len(embeddings)
+        if entry.video_name in by_name:
+            label = by_name[entry.video_name]
+            label.check_against_video(n, entry.fps)
+            targets = label.reorder(behaviors).targets if label.behaviors != behaviors else label.targets
+        else:
+            targets = np.full((n, len(behaviors)), -1, np.int8)
+        X.append(embeddings)
+        Y.append(targets)
+        groups.append(np.full(n, index))
+        frames.append(np.arange(n))
+        times.append(entry.timestamps())
+        videos.append(entry.video_name)
+        fps.append(entry.fps)
+    return FrameDataset(np.concatenate(X).astype(np.float32), np.concatenate(Y), np.concatenate(groups),
+                        np.concatenate(frames), np.concatenate(times), videos, list(behaviors), exclusive,
+                        used[0].provenance, fps)
+
+
+def video_frame_info(entries: list[StoreEntry]) -> dict[str, dict]:
+    return {e.video_name: {"n_frames": e.n_frames, "fps": e.fps, "timestamps": e.timestamps(), "path": Path(e.provenance["video"]["path"])}
+            for e in entries}

@@ -1,0 +1,1 @@
+"""Stage 7: honest metrics, computed with scikit-learn."""
