@@ -58,8 +58,8 @@ def load_head(path):
     try:
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(tensor_path))
-    except (json.JSONDecodeError, OSError, ValueError) as exc:
-        raise EthoprismError(f"unreadable head file ({exc})", meta_path) from exc
+    except Exception as exc:  # json and safetensors raise several unrelated types for corrupt files
+        raise EthoprismError(f"unreadable head file ({exc.__class__.__name__}: {exc})", meta_path) from exc
     if meta.get("format") != "ethoprism-head/1":
         raise EthoprismError("not an ethoprism head file", meta_path)
     params = meta["params"]

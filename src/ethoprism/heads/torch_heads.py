@@ -44,7 +44,8 @@ class _Attentive(nn.Module):
     def forward(self, windows, offsets_embedding):  # [N, W, D], [W, hidden]
         tokens = self.project(self.norm(windows)) + offsets_embedding[None]
         pooled, _ = self.attention(self.query.expand(len(windows), -1, -1), tokens, tokens)
-        return self.out(pooled[:, 0])
+        # the target frame's own token is added back so the window refines, not replaces, it
+        return self.out(pooled[:, 0] + tokens[:, windows.shape[1] // 2])
 
 
 class _TCN(nn.Module):
@@ -61,6 +62,12 @@ class _TCN(nn.Module):
         for block in self.blocks:
             x = x + block(x)
         return self.out(x.transpose(1, 2))
+
+
+def _epochs_for(epochs: int, min_steps: int, n_rows: int, batch_size: int) -> int:
+    """Enough epochs for at least ``min_steps`` optimiser steps: few-shot sets are tiny."""
+    steps_per_epoch = max(1, -(-n_rows // batch_size))
+    return max(epochs, -(-min_steps // steps_per_epoch))
 
 
 class _TorchHead(HeadMixin):
@@ -125,8 +132,9 @@ class _TorchHead(HeadMixin):
 
 class MLPHead(_TorchHead):
     def __init__(self, exclusive: bool = True, hidden: int = 256, dropout: float = 0.2, epochs: int = 30,
-                 batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 1e-3, random_state: int = 0):
-        self.exclusive, self.hidden, self.dropout, self.epochs = exclusive, hidden, dropout, epochs
+                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-3, min_steps: int = 300,
+                 random_state: int = 0):
+        self.exclusive, self.hidden, self.dropout, self.epochs, self.min_steps = exclusive, hidden, dropout, epochs, min_steps
         self.batch_size, self.lr, self.weight_decay, self.random_state = batch_size, lr, weight_decay, random_state
 
     def _build(self):
@@ -141,7 +149,7 @@ class MLPHead(_TorchHead):
         loss_fn = self._loss(weights)
         generator = torch.Generator().manual_seed(self.random_state)
         module.train()
-        for _ in range(self.epochs):
+        for _ in range(_epochs_for(self.epochs, self.min_steps, len(X), self.batch_size)):
             for batch in torch.randperm(len(X), generator=generator).split(self.batch_size):
                 optimizer.zero_grad()
                 loss_fn(module(X[batch]), target[batch]).backward()
@@ -168,9 +176,10 @@ def _window_indices(groups, n: int, window: int) -> np.ndarray:
 
 class AttentiveProbe(_TorchHead):
     def __init__(self, exclusive: bool = True, window: int = 16, hidden: int = 128, heads: int = 4,
-                 dropout: float = 0.1, epochs: int = 20, batch_size: int = 256, lr: float = 1e-3,
-                 weight_decay: float = 1e-3, random_state: int = 0):
+                 dropout: float = 0.1, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3,
+                 weight_decay: float = 1e-3, min_steps: int = 300, random_state: int = 0):
         self.exclusive, self.window, self.hidden, self.heads, self.dropout = exclusive, window, hidden, heads, dropout
+        self.min_steps = min_steps
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.random_state = random_state
 
@@ -192,7 +201,7 @@ class AttentiveProbe(_TorchHead):
         generator = torch.Generator().manual_seed(self.random_state)
         trainable = torch.as_tensor(np.flatnonzero(labelled_rows(y)))
         module.train()
-        for _ in range(self.epochs):
+        for _ in range(_epochs_for(self.epochs, self.min_steps, len(trainable), self.batch_size)):
             for batch in trainable[torch.randperm(len(trainable), generator=generator)].split(self.batch_size):
                 optimizer.zero_grad()
                 loss_fn(self._forward(module, X, index[batch]), target[batch]).backward()

@@ -47,19 +47,20 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
     if status_column is None:
         raise EthoprismError("not a BORIS tabular events export: no START/STOP/POINT status column", path)
     media_column = next((c for c in MEDIA_COLUMNS if c in table.columns), None)
-    table = table.assign(_status=table[status_column].astype(str).str.upper(),
-                         _media=table[media_column].astype(str) if media_column else path.stem,
-                         _subject=table["Subject"].fillna("").astype(str) if "Subject" in table.columns else "")
+    table = table.assign(status_=table[status_column].astype(str).str.upper(),
+                         media_=table[media_column].astype(str) if media_column else path.stem,
+                         subject_=table["Subject"].astype(object).where(table["Subject"].notna(), "").astype(str)
+                         if "Subject" in table.columns else "")
     if subject is not None:
-        table = table[table["_subject"] == subject]
+        table = table[table["subject_"] == subject]
     try:
         times = pd.to_numeric(table["Time"]).to_numpy(np.float64)
     except ValueError as exc:
         raise EthoprismError(f"non-numeric Time values ({exc})", path) from exc
-    table = table.assign(_time=times)
+    table = table.assign(time_=times)
     behaviors = sorted(table["Behavior"].astype(str).unique())
     results = []
-    for (media, who), events in table.groupby(["_media", "_subject"], sort=True):
+    for (media, who), events in table.groupby(["media_", "subject_"], sort=True):
         video_fps = fps
         if video_fps is None and "FPS" in events.columns:
             video_fps = float(pd.to_numeric(events["FPS"], errors="coerce").dropna().iloc[0])
@@ -73,8 +74,8 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
             frames = int(round(float(pd.to_numeric(events[duration_column]).iloc[0]) * video_fps))
         targets = np.zeros((frames, len(behaviors)), np.int8)
         open_since: dict[str, float] = {}
-        for row in events.sort_values("_time", kind="stable").itertuples():
-            behavior, status, time = str(row.Behavior), row._status, row._time
+        for row in events.sort_values("time_", kind="stable").itertuples():
+            behavior, status, time = str(row.Behavior), row.status_, row.time_
             k = behaviors.index(behavior)
             if status == "POINT":
                 frame = int(_times_to_frames(np.array([time]), video_fps, timestamps)[0])

@@ -29,7 +29,7 @@ def read_deepethogram(path: str | Path, video: str | None = None, fps: float | N
         raise EthoprismError("DeepEthogram labels must be 0, 1 or -1", path)
     behaviors = [c for c in table.columns if c.lower() not in BACKGROUND_NAMES]
     unlabelled = (values == -1).any(axis=1)
-    targets = table[behaviors].to_numpy(np.int8)
+    targets = table[behaviors].to_numpy(np.int8).copy()
     targets[unlabelled] = -1
     name = video or _video_name_from_label_file(path)
     return VideoLabels(name, behaviors, targets, fps=fps, exclusive=False, source=str(path))

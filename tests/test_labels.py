@@ -1,0 +1,186 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ethoprism.errors import EthoprismError
+from ethoprism.labels import (VideoLabels, bouts_from_mask, detect_format, read_boris_binary, read_boris_events,
+                              read_bouts_csv, read_deepethogram, read_feral, read_labels, read_simba,
+                              write_boris_events, write_deepethogram)
+
+BORIS8_HEADER = ("Observation id,Observation date,Description,Observation duration,Observation type,Source,"
+                 "Media duration (s),FPS,Subject,Behavior,Behavioral category,Behavior type,Time,Media file name,"
+                 "Image index,Image file path,Comment")
+
+
+def boris8(rows):
+    lines = [BORIS8_HEADER]
+    for subject, behavior, status, time in rows:
+        lines.append(f"obs1,2024-05-01 10:00:00,,20.0,Media file(s),player #1:/data/mouse1.mp4,10.0,10.0,"
+                     f"{subject},{behavior},,{status},{time},/data/mouse1.mp4,,,")
+    return "\n".join(lines) + "\n"
+
+
+def test_model_distinguishes_unlabelled_from_background():
+    targets = np.array([[1, 0], [0, 0], [-1, -1], [0, 1]])
+    labels = VideoLabels("v.mp4", ["a", "b"], targets, exclusive=True)
+    assert list(labels.labelled) == [True, True, False, True]
+    assert list(labels.background) == [False, True, False, False]
+    assert list(labels.class_index()) == [1, 0, -1, 2]
+    with pytest.raises(EthoprismError, match="overlapping labels at frame 0"):
+        VideoLabels("v.mp4", ["a", "b"], [[1, 1]], exclusive=True)
+    with pytest.raises(EthoprismError, match="labels cover 4 frames but video 'v.mp4' has 5"):
+        labels.check_against_video(5)
+    with pytest.raises(EthoprismError, match="made at 30 fps but video 'v.mp4' is 25 fps"):
+        VideoLabels("v.mp4", ["a"], [[1]], fps=30).check_against_video(1, 25)
+    assert bouts_from_mask([0, 1, 1, 0, 1]) == [(1, 2), (4, 4)]
+
+
+def test_deepethogram_round_trip_and_bad_values(tmp_path):
+    path = tmp_path / "mouse1_labels.csv"
+    pd.DataFrame({"background": [1, 0, 0, -1], "groom": [0, 1, 1, -1], "rear": [0, 0, 1, -1]}).to_csv(path)
+    labels = read_deepethogram(path)
+    assert labels.video == "mouse1" and labels.behaviors == ["groom", "rear"]
+    assert labels.targets.tolist() == [[0, 0], [1, 0], [1, 1], [-1, -1]]
+    out = tmp_path / "again_labels.csv"
+    write_deepethogram(labels, out)
+    assert read_deepethogram(out).targets.tolist() == labels.targets.tolist()
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"background": [1, 2], "groom": [0, 0]}).to_csv(bad)
+    with pytest.raises(EthoprismError, match="must be 0, 1 or -1"):
+        read_deepethogram(bad)
+    no_bg = tmp_path / "nobg.csv"
+    pd.DataFrame({"groom": [0, 1]}).to_csv(no_bg)
+    with pytest.raises(EthoprismError, match="no 'background' column"):
+        read_deepethogram(no_bg)
+
+
+def test_boris_tabular_events_states_points_subjects(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(boris8([("mouse A", "groom", "START", 1.0), ("mouse A", "groom", "STOP", 1.5),
+                            ("mouse A", "sniff", "POINT", 2.0), ("mouse B", "rear", "START", 0.0),
+                            ("mouse B", "rear", "STOP", 0.3)]))
+    labels = read_boris_events(path)
+    assert [(l.video, l.subject) for l in labels] == [("mouse1.mp4", "mouse A"), ("mouse1.mp4", "mouse B")]
+    a = labels[0]
+    assert a.n_frames == 100 and a.fps == 10.0 and a.behaviors == ["groom", "rear", "sniff"]
+    assert np.flatnonzero(a.targets[:, 0]).tolist() == [10, 11, 12, 13, 14]  # STOP frame excluded
+    assert np.flatnonzero(a.targets[:, 2]).tolist() == [20]
+    assert np.flatnonzero(labels[1].targets[:, 1]).tolist() == [0, 1, 2]
+
+
+def test_boris_times_map_by_video_timestamps(tmp_path):
+    path = tmp_path / "events.tsv"
+    path.write_text(boris8([("", "groom", "START", 0.5), ("", "groom", "STOP", 1.0)]).replace(",", "\t"))
+    timestamps = np.array([0.0, 0.1, 0.45, 0.6, 0.9, 1.01, 1.2])  # variable frame rate
+    (labels,) = read_boris_events(path, n_frames=7, timestamps=timestamps)
+    assert np.flatnonzero(labels.targets[:, 0]).tolist() == [2, 3, 4]
+
+
+@pytest.mark.parametrize("rows,problem", [
+    ([("A", "groom", "START", 1.0), ("A", "groom", "START", 2.0)], "unpaired START"),
+    ([("A", "groom", "STOP", 1.0)], "unpaired STOP"),
+    ([("A", "groom", "START", 1.0)], "never stopped"),
+])
+def test_boris_unpaired_events(tmp_path, rows, problem):
+    path = tmp_path / "events.csv"
+    path.write_text(boris8(rows))
+    with pytest.raises(EthoprismError, match=problem) as info:
+        read_boris_events(path)
+    assert str(path) in str(info.value)
+
+
+def test_boris_export_round_trips_through_the_reader(tmp_path):
+    bouts = pd.DataFrame({"behavior": ["groom", "rear"], "start_s": [1.0, 3.0], "end_s": [1.9, 3.0], "score": [0.9, 0.7]})
+    path = tmp_path / "pred.boris.tsv"
+    write_boris_events(bouts, path, fps=10.0, media_file="mouse1.mp4", duration_s=10.0)
+    table = pd.read_csv(path, sep="\t")
+    assert table["Behavior type"].tolist() == ["START", "STOP", "START", "STOP"]
+    (labels,) = read_boris_events(path)
+    assert np.flatnonzero(labels.targets[:, labels.behaviors.index("groom")]).tolist() == list(range(10, 20))
+    assert np.flatnonzero(labels.targets[:, labels.behaviors.index("rear")]).tolist() == [30]
+
+
+def test_boris_binary_table(tmp_path):
+    path = tmp_path / "mouse1_binary.tsv"
+    pd.DataFrame({"time": [0.0, 0.2, 0.4, 0.6], "mouse A # groom": [0, 1, 1, 0], "mouse A # rear": [0, 0, 0, 1]}).to_csv(
+        path, sep="\t", index=False)
+    labels = read_boris_binary(path, "mouse1.mp4", n_frames=10, fps=10.0)
+    assert labels.behaviors == ["groom", "rear"] and labels.subject == "mouse A"
+    assert labels.targets[:, 0].tolist() == [0, 0, 1, 1, 1, 1, 0, -1, -1, -1]
+
+
+def test_feral_single_and_multi_label(tmp_path):
+    path = tmp_path / "feral.json"
+    path.write_text(json.dumps({"is_multilabel": False, "class_names": {"0": "other", "1": "groom", "2": "rear"},
+                                "splits": {"train": ["a.mp4"], "val": [], "test": ["b.mp4"], "inference": []},
+                                "labels": {"a.mp4": [0, 1, 1, 2, -1], "b.mp4": [2, 2, 0]}}))
+    labels, splits = read_feral(path)
+    assert [l.video for l in labels] == ["a.mp4", "b.mp4"] and splits["test"] == ["b.mp4"]
+    assert labels[0].targets.tolist() == [[0, 0], [1, 0], [1, 0], [0, 1], [-1, -1]] and labels[0].exclusive
+    multi = tmp_path / "multi.json"
+    multi.write_text(json.dumps({"is_multilabel": True, "class_names": {"0": "other", "1": "groom", "2": "rear"},
+                                 "labels": {"a.mp4": [[1, 0, 0], [0, 1, 1]]}}))
+    (m,), _ = read_feral(multi)
+    assert m.targets.tolist() == [[0, 0], [1, 1]] and not m.exclusive
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(EthoprismError, match="malformed JSON"):
+        read_feral(broken)
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"class_names": {"0": "other"}, "labels": {"a.mp4": [0, 5]}}))
+    with pytest.raises(EthoprismError, match=r"class ids \[5\]"):
+        read_feral(unknown)
+
+
+def test_simba_targets_inserted(tmp_path):
+    path = tmp_path / "mouse1.csv"
+    table = pd.DataFrame({"Nose_1_x": [1.5, 2.5, 3.5], "Nose_1_y": [4.0, 5.0, 6.0], "Nose_1_p": [0.9, 1.0, 0.8],
+                          "Attack": [0, 1, 1], "Sniffing": [1, 0, 0]})
+    table.to_csv(path)
+    labels = read_simba(path, fps=30)
+    assert labels.behaviors == ["Attack", "Sniffing"] and labels.video == "mouse1.mp4"
+    assert labels.targets.tolist() == [[0, 1], [1, 0], [1, 0]]
+    with pytest.raises(EthoprismError, match="unknown behaviour names"):
+        read_simba(path, behaviors=["Grooming"])
+
+
+def test_bouts_csv_and_validation(tmp_path):
+    path = tmp_path / "bouts.csv"
+    path.write_text("video,behavior,start_frame,end_frame\nv1.mp4,groom,2,4\nv1.mp4,rear,6,6\nv2.mp4,groom,0,0\n")
+    labels = read_bouts_csv(path, {"v1.mp4": 8, "v2.mp4": 3})
+    assert labels[0].targets[:, 0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
+    with pytest.raises(EthoprismError, match="outside video 'v1.mp4'"):
+        read_bouts_csv(path, {"v1.mp4": 5, "v2.mp4": 3})
+    with pytest.raises(EthoprismError, match="not among the videos"):
+        read_bouts_csv(path, {"v1.mp4": 8})
+    with pytest.raises(EthoprismError, match="unknown behaviour names"):
+        read_bouts_csv(path, {"v1.mp4": 8, "v2.mp4": 3}, behaviors=["groom"])
+    overlap = tmp_path / "overlap.csv"
+    overlap.write_text("video,behavior,start_frame,end_frame\nv1.mp4,groom,2,4\nv1.mp4,rear,4,5\n")
+    with pytest.raises(EthoprismError, match="overlapping labels at frame 4"):
+        read_bouts_csv(overlap, {"v1.mp4": 8}, exclusive=True)
+
+
+def test_read_labels_detects_formats_and_checks_videos(tmp_path):
+    videos = {"mouse1.mp4": {"n_frames": 100, "fps": 10.0, "timestamps": np.arange(100) / 10}}
+    boris = tmp_path / "events.csv"
+    boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0)]))
+    assert detect_format(boris) == "boris-events"
+    (labels,) = read_labels(boris, videos)
+    assert labels.targets[:, 0].sum() == 10
+    deg = tmp_path / "mouse1_labels.csv"
+    pd.DataFrame({"background": [1] * 90, "groom": [0] * 90}).to_csv(deg)
+    assert detect_format(deg) == "deepethogram"
+    with pytest.raises(EthoprismError, match="labels cover 90 frames but video 'mouse1.mp4' has 100"):
+        read_labels(deg, videos)
+    wrong_fps = {"mouse1.mp4": {"n_frames": 100, "fps": 25.0, "timestamps": np.arange(100) / 25}}
+    with pytest.raises(EthoprismError, match="made at 10 fps but video 'mouse1.mp4' is 25 fps"):
+        read_labels(boris, wrong_fps)
+    with pytest.raises(EthoprismError, match="unknown behaviour names"):
+        read_labels(boris, videos, behaviors=["rear"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(EthoprismError, match="label file is empty"):
+        read_labels(empty, videos)
