@@ -53,3 +53,21 @@ def small_video(tmp_path):
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory):
+    """4 small synthetic videos embedded with the offline default backbone at 64 px."""
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+    from ethoprism.synthetic import SyntheticConfig, generate
+
+    root = tmp_path_factory.mktemp("synthetic")
+    videos = generate(root / "data", SyntheticConfig(n_videos=4, n_frames=150, size=96, seed=3, rare_videos=0.5))
+    backbone = load_backbone("effnet-lite0")
+    store = EmbeddingStore(root / "store")
+    for video in videos:
+        extract_video(video.path, backbone, store, ClipSpec(frames=16, size=96, overlap=0), token_step=5)
+    return {"root": root, "store": root / "store", "labels": root / "data" / "labels.csv", "videos": videos}

@@ -1,0 +1,158 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
+from typer.testing import CliRunner
+
+from ethoprism import classify
+from ethoprism.cli import app
+from ethoprism.dataset import FrameDataset
+from ethoprism.evaluation.classification import classification_metrics, sample_few_shot
+
+runner = CliRunner()
+
+
+def test_metrics_match_sklearn_and_skip_unlabelled():
+    rng = np.random.default_rng(0)
+    y = np.zeros((200, 2), np.int8)
+    cls = rng.integers(0, 3, 200)
+    y[cls == 1, 0] = 1
+    y[cls == 2, 1] = 1
+    proba = np.clip(y * 0.6 + rng.uniform(0, 0.4, y.shape), 0, 1)
+    proba = proba / np.maximum(proba.sum(1, keepdims=True), 1)
+    pred = (proba > 0.45).astype(np.int8)
+    y_with_gaps = y.copy()
+    y_with_gaps[:20] = -1
+    m = classification_metrics(y_with_gaps, proba, pred, ["a", "b"], exclusive=True)
+    assert m["n_frames"] == 180
+    ap_a = average_precision_score(y[20:, 0], proba[20:, 0])
+    assert m["per_class"]["a"]["ap"] == pytest.approx(ap_a)
+    assert m["map"] == pytest.approx(np.mean([ap_a, average_precision_score(y[20:, 1], proba[20:, 1])]))
+    assert m["per_class"]["b"]["f1"] == pytest.approx(f1_score(y[20:, 1], pred[20:, 1]))
+    index = lambda a: np.where(a.max(1) > 0, a.argmax(1) + 1, 0)  # noqa: E731
+    assert m["macro_accuracy"] == pytest.approx(balanced_accuracy_score(index(y[20:]), index(pred[20:])))
+    assert np.array(m["confusion_matrix"]).sum() == 180
+
+
+def test_few_shot_sampling_keeps_k_per_class():
+    y = np.zeros((300, 2), np.int8)
+    y[100:200, 0] = 1
+    y[200:205, 1] = 1
+    sampled = sample_few_shot(y, 10, np.random.default_rng(0), exclusive=True)
+    known = (sampled >= 0).all(1)
+    assert known.sum() == 10 + 10 + 5  # background, a, b (b has only 5 frames)
+    assert sampled[known, 1].sum() == 5
+
+
+@pytest.mark.slow
+def test_evaluate_report_agrees_with_sklearn_on_its_own_tables(synthetic_store, tmp_path):
+    data = classify.load_labelled(synthetic_store["store"], synthetic_store["labels"], exclusive=True)
+    assert data.behaviors == sorted(data.behaviors) and len(data.videos) == 4
+    report = classify.evaluate(data, ["linear", "temporal"], tmp_path, postprocess={"smooth": 3, "min_bout": 2},
+                               fewshot={"heads": ["linear"], "train_videos": [0, 1, 2], "test_videos": [3],
+                                        "shots": (10, 50), "seeds": 2})
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["heads"]) == {"linear", "temporal"} and set(metrics["fewshot"]["linear"]["shots"]) == {"10", "50"}
+    assert (tmp_path / "report.html").read_text().count("<img") >= 6
+    # recompute linear-head metrics independently from the written per-frame tables + ground truth
+    truth = pd.read_csv(synthetic_store["labels"])
+    frames = pd.concat([pd.read_csv(p) for p in sorted((tmp_path / "predictions_linear").glob("*.frames.csv"))])
+    aps = []
+    for behaviour in data.behaviors:
+        y_true = np.zeros(len(frames), np.int8)
+        for row in truth[truth.behavior == behaviour].itertuples():
+            hit = (frames.video.values == row.video) & (frames.frame.values >= row.start_frame) & (frames.frame.values <= row.end_frame)
+            y_true[hit] = 1
+        if y_true.any():
+            ap = average_precision_score(y_true, frames[f"{behaviour}_prob"])
+            assert metrics["heads"]["linear"]["metrics"]["per_class"][behaviour]["ap"] == pytest.approx(ap, abs=1e-6)
+            assert metrics["heads"]["linear"]["metrics"]["per_class"][behaviour]["f1"] == pytest.approx(
+                f1_score(y_true, frames[behaviour]), abs=1e-6)
+            aps.append(ap)
+    assert metrics["heads"]["linear"]["metrics"]["map"] == pytest.approx(np.mean(aps), abs=1e-6)
+    assert metrics["heads"]["linear"]["metrics"]["map"] > 0.4  # far above chance on exact synthetic labels
+    table = pd.read_csv(tmp_path / "metrics.csv")
+    assert {"head", "behavior", "ap", "f1"} <= set(table.columns)
+
+
+@pytest.mark.slow
+def test_cli_train_predict_outputs(synthetic_store, tmp_path):
+    head = tmp_path / "heads" / "linear"
+    result = runner.invoke(app, ["train", str(synthetic_store["store"]), "--labels", str(synthetic_store["labels"]),
+                                 "--out", str(head), "--head", "linear", "--exclusive", "yes", "--min-bout", "2"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "pred"
+    result = runner.invoke(app, ["predict", str(synthetic_store["store"]), "--head", str(head.with_suffix(".json")),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frames = pd.read_csv(out / "video_00.frames.csv")
+    assert list(frames.columns[:3]) == ["video", "frame", "time_s"] and "groom_prob" in frames and "groom" in frames
+    assert len(frames) == 150
+    pd.testing.assert_frame_equal(frames, pd.read_parquet(out / "video_00.frames.parquet"), check_dtype=False)
+    bouts = pd.read_csv(out / "video_00.bouts.csv")
+    assert list(bouts.columns) == ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "score"]
+    assert ((bouts.end_frame - bouts.start_frame + 1) >= 2).all()  # min bout respected
+    # bouts agree with the per-frame decisions
+    for bout in bouts.itertuples():
+        assert frames[bout.behavior].iloc[bout.start_frame: bout.end_frame + 1].all()
+    # the BORIS file reads back to the same frames
+    from ethoprism.labels import read_boris_events
+
+    (boris,) = read_boris_events(out / "video_00.boris.tsv", n_frames=150, fps=30.0)
+    for behaviour in boris.behaviors:
+        np.testing.assert_array_equal(boris.targets[:, boris.behaviors.index(behaviour)], frames[behaviour].values)
+    assert (out / "video_00.ethogram.png").stat().st_size > 1000
+
+
+def test_head_refuses_another_backbone(synthetic_store, tmp_path):
+    import shutil
+
+    from ethoprism.heads import load_head, save_head
+
+    data = classify.load_labelled(synthetic_store["store"], synthetic_store["labels"], exclusive=True)
+    path = classify.train(data, "linear", tmp_path / "h")
+    head, meta = load_head(path)
+    meta["embeddings"]["backbone"] = "clip-b16"
+    save_head(head, tmp_path / "other", meta["behaviors"], meta["embeddings"])
+    result = runner.invoke(app, ["predict", str(synthetic_store["store"]), "--head", str(tmp_path / "other.json"),
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "no embeddings from backbone 'clip-b16'" in result.output
+    shutil.rmtree(tmp_path / "o", ignore_errors=True)
+
+
+def test_cli_errors_for_bad_labels(synthetic_store, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("video,behavior,start_frame,end_frame\nvideo_00.mp4,groom,10,9999\n")
+    result = runner.invoke(app, ["evaluate", str(synthetic_store["store"]), "--labels", str(bad), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and str(bad) in result.output and "outside video 'video_00.mp4'" in result.output
+    missing_video = tmp_path / "other.csv"
+    missing_video.write_text("video,behavior,start_frame,end_frame\nelsewhere.mp4,groom,1,2\n")
+    result = runner.invoke(app, ["train", str(synthetic_store["store"]), "--labels", str(missing_video), "--out", str(tmp_path / "h")])
+    assert result.exit_code == 2 and "elsewhere.mp4" in result.output
+
+
+@pytest.mark.slow
+def test_cli_fewshot_table(synthetic_store, tmp_path):
+    result = runner.invoke(app, ["fewshot", str(synthetic_store["store"]), "--labels", str(synthetic_store["labels"]),
+                                 "--out", str(tmp_path), "--shots", "10", "--shots", "50", "--seeds", "2",
+                                 "--test-video", "video_03.mp4", "--exclusive", "yes"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "fewshot.csv")
+    assert table["shots per class"].tolist() == [10, 50] and table["mAP"].str.contains("±").all()
+    runs = json.loads((tmp_path / "fewshot.json").read_text())["linear"]["shots"]["50"]["runs"]
+    assert len(runs) == 2 and all(0 <= r["map"] <= 1 for r in runs)
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_end_to_end(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--n-videos", "3", "--n-frames", "120",
+                                 "--head", "linear", "--head", "temporal", "--seeds", "2", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(metrics["heads"]) == {"linear", "temporal"} and "fewshot" in metrics
+    assert metrics["embeddings"]["backbone"] == "effnet-lite0"
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "few-shot" in html and "<img" in html
