@@ -135,12 +135,14 @@ class _Animal:
             shadow = _ellipse_mask(yy, xx, cy + s * 0.06, cx + s * 0.05, width, length, angle)
             image[shadow] *= 0.6
         elif behaviour == "shake":
-            angle = angle + np.sin(t * 2.5) * 0.5
+            # wet-dog shake: fluffed-up, twisting body throwing a ring of bright droplets
+            angle = angle + np.sin(t * 2.5) * 0.6
+            length, width = s * 0.085, s * 0.075
             cx, cy = cx + np.sin(t * 3.1) * s * 0.01, cy
-            for k in range(6):
+            for k in range(12):
                 phi = self.rng.uniform(0, 2 * np.pi)
-                r = self.rng.uniform(1.2, 1.8) * length
-                extras.append((r * np.cos(phi), r * np.sin(phi), s * 0.008, (120, 160, 230)))
+                r = self.rng.uniform(1.4, 2.2) * length
+                extras.append((r * np.cos(phi), r * np.sin(phi), s * 0.018, (90, 150, 235)))
         colour = np.clip(self.colour * shade, 0, 255)
         body = _ellipse_mask(yy, xx, cy, cx, width, length, angle)
         image[body] = colour

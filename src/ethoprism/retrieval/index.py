@@ -1,0 +1,165 @@
+"""A FAISS nearest-neighbour index over the per-frame embeddings of a store.
+
+Vectors are L2-normalised, so inner product is cosine similarity. ``normalize="video"``
+subtracts each video's mean embedding first, which removes what is constant within a recording
+(lighting, camera, arena) and is ethoprism's default guard against the lighting sensitivity the
+paper reports. The index lives in ``STORE/_index/<backbone>__<spec>/`` (``index.faiss``,
+``videos.json``) and is incremental: videos already indexed (by content hash) are skipped, new
+ones are appended. Index type: exact (``flat``) below ``EXACT_LIMIT`` vectors, else IVF with 8-bit
+scalar quantisation (``ivf``), or ``hnsw``; chosen when the index is created, overridable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ethoprism.dataset import select_entries
+from ethoprism.errors import EthoprismError
+from ethoprism.store import EmbeddingStore, StoreEntry
+
+EXACT_LIMIT = 200_000
+INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
+
+
+def normalise_rows(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    faiss.normalize_L2(x)
+    return x
+
+
+def prepare(embeddings: np.ndarray, normalize: str) -> np.ndarray:
+    """The vectors as indexed: optionally centred per video, then unit length."""
+    x = np.asarray(embeddings, np.float32)
+    if normalize == "video":
+        x = x - x.mean(axis=0, keepdims=True)
+    elif normalize != "none":
+        raise ValueError(f"normalize must be 'video' or 'none', not {normalize!r}")
+    return normalise_rows(x)
+
+
+def build_faiss(kind: str, dim: int, n_expected: int, training: np.ndarray | None):
+    if kind == "flat":
+        return faiss.IndexFlatIP(dim)
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+        return index
+    nlist = int(2 ** np.clip(np.round(np.log2(4 * np.sqrt(max(n_expected, 1)))), 4, 16))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    if training is None or len(training) < nlist:
+        raise EthoprismError(f"an IVF index needs at least {nlist} vectors to train; use --index-type flat")
+    index.train(training)
+    index.nprobe = min(64, nlist)
+    return index
+
+
+@dataclass
+class IndexedVideo:
+    name: str
+    sha256: str
+    start: int  # first vector id
+    n_frames: int
+    fps: float
+    path: str
+    timestamps_path: str  # store entry file (timestamps, embeddings)
+
+
+class FrameIndex:
+    """Map between FAISS ids and (video, frame); search returns frame hits."""
+
+    def __init__(self, folder: Path, index, videos: list[IndexedVideo], meta: dict):
+        self.folder, self.index, self.videos, self.meta = folder, index, videos, meta
+        self._starts = np.array([v.start for v in videos], np.int64)
+
+    @property
+    def normalize(self) -> str:
+        return self.meta["normalize"]
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def locate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS ids -> (video index, frame)."""
+        video = np.searchsorted(self._starts, ids, side="right") - 1
+        return video, ids - self._starts[video]
+
+    def video_index(self, name: str) -> int:
+        for i, video in enumerate(self.videos):
+            if video.name == name or Path(video.path).name == name or Path(video.name).stem == name:
+                return i
+        raise EthoprismError(f"video '{name}' is not in the index (indexed: {[v.name for v in self.videos]})")
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = normalise_rows(np.atleast_2d(queries))
+        return self.index.search(queries, int(min(k, self.ntotal)))
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f"index.faiss.tmp-{os.getpid()}"
+        faiss.write_index(self.index, str(temporary))
+        os.replace(temporary, self.folder / "index.faiss")
+        meta = {**self.meta, "videos": [v.__dict__ for v in self.videos]}
+        (self.folder / "videos.json.tmp").write_text(json.dumps(meta, indent=2))
+        os.replace(self.folder / "videos.json.tmp", self.folder / "videos.json")
+
+
+def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
+    return store.root / "_index" / f"{entry.backbone}__{entry.provenance['clip_spec_key']}"
+
+
+def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
+    store = EmbeddingStore(store_dir)
+    entries = select_entries(store, backbone)
+    folder = index_folder(store, entries[0])
+    if not (folder / "index.faiss").exists():
+        raise EthoprismError("no index for this store yet: run `ethoprism index STORE`", store.root)
+    meta = json.loads((folder / "videos.json").read_text())
+    videos = [IndexedVideo(**v) for v in meta.pop("videos")]
+    return FrameIndex(folder, faiss.read_index(str(folder / "index.faiss")), videos, meta)
+
+
+def update_index(store_dir, backbone: str | None = None, index_type: str = "auto", normalize: str = "video",
+                 rebuild: bool = False) -> tuple[FrameIndex, int]:
+    """Create or extend the index; returns (index, number of videos added)."""
+    if index_type not in INDEX_TYPES:
+        raise EthoprismError(f"unknown index type '{index_type}'; choose one of {INDEX_TYPES}")
+    store = EmbeddingStore(store_dir)
+    entries = select_entries(store, backbone)
+    folder = index_folder(store, entries[0])
+    existing = None
+    if (folder / "index.faiss").exists() and not rebuild:
+        existing = open_index(store_dir, entries[0].backbone)
+        if existing.normalize != normalize:
+            raise EthoprismError(f"index was built with normalize={existing.normalize}; pass --rebuild to change it", folder)
+    known = {v.sha256 for v in existing.videos} if existing else set()
+    new = [e for e in entries if e.video_sha256 not in known]
+    if existing is not None and not new:
+        return existing, 0
+    vectors = [prepare(e.embeddings(), normalize) for e in new]
+    if existing is None:
+        total = sum(len(v) for v in vectors)
+        kind = ("flat" if total < EXACT_LIMIT else "ivf") if index_type == "auto" else index_type
+        training = np.concatenate(vectors) if kind == "ivf" else None
+        if training is not None and len(training) > 200_000:
+            training = training[np.random.default_rng(0).choice(len(training), 200_000, replace=False)]
+        index = build_faiss(kind, vectors[0].shape[1], total, training)
+        existing = FrameIndex(folder, index, [], {"kind": kind, "normalize": normalize, "backbone": entries[0].backbone,
+                                                  "clip_spec": entries[0].provenance["clip_spec"],
+                                                  "dim": int(vectors[0].shape[1])})
+    for entry, x in zip(new, vectors):
+        start = existing.ntotal
+        existing.index.add(x)
+        existing.videos.append(IndexedVideo(entry.video_name, entry.video_sha256, start, len(x), entry.fps,
+                                            entry.provenance["video"]["path"], str(entry.path)))
+    existing._starts = np.array([v.start for v in existing.videos], np.int64)
+    existing.save()
+    return existing, len(new)
