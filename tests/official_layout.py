@@ -71,3 +71,33 @@ def randomize_(model, seed=0):
         for param in model.parameters():
             param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
     return model
+
+
+def lvt_arrays(model):
+    """A transformers ``VideoPrismClipModel`` in the official LvT ``.npz`` layout."""
+    vision_cfg = model.config.vision_config
+    text_cfg = model.config.text_config
+    video = model.video_model
+    arrays = vision_arrays(video.vision_model, prefix="params/vision_encoder/")
+    arrays.update(stack(video.auxiliary_layers, vision_cfg.num_attention_heads,
+                        "params/auxiliary_encoder/transformers_stack/x_layers"))
+    head = video.head
+    heads = vision_cfg.num_attention_heads
+    width = vision_cfg.hidden_size
+    pool = "params/contrastive_vision_pooler"
+    for name, proj in (("query", head.q_proj), ("key", head.k_proj), ("value", head.v_proj)):
+        arrays[f"{pool}/pooling_attention/{name}/w"] = _np(proj.weight).T.reshape(width, heads, -1)
+        arrays[f"{pool}/pooling_attention/{name}/b"] = _np(proj.bias).reshape(heads, -1)
+    arrays[f"{pool}/pooling_attention/post/w"] = _np(head.o_proj.weight).reshape(width, heads, -1)
+    arrays[f"{pool}/pooling_attention/post/b"] = _np(head.o_proj.bias)
+    arrays[f"{pool}/pooling_attention/per_dim_scale/per_dim_scale"] = _np(head.per_dim_scale)
+    arrays[f"{pool}/pooling_attention_query"] = _np(head.pooling_attention_query).reshape(-1)
+    arrays[f"{pool}/pooling_attention_layer_norm/scale"] = _np(video.head_layernorm.weight)
+    arrays[f"{pool}/pooling_attention_layer_norm/bias"] = _np(video.head_layernorm.bias)
+    text = model.text_model
+    arrays["params/text_encoder/token_emb/emb_var"] = _np(text.embeddings.token_embedding.weight)
+    arrays["params/text_encoder/cls_emb"] = _np(text.embeddings.cls_emb)
+    arrays["params/text_encoder/unimodal_ln/scale"] = _np(text.layernorm.weight)
+    arrays["params/text_encoder/unimodal_ln/bias"] = _np(text.layernorm.bias)
+    arrays.update(stack(text.layers, text_cfg.num_attention_heads, "params/text_encoder/unimodal_transformer/x_layers"))
+    return arrays

@@ -25,7 +25,15 @@ _LOADERS = {
     "videoprism-l": lambda **kw: VideoPrismBackbone.load("videoprism-l", **kw),
     "vjepa2-l": lambda **kw: VJEPA2Backbone.load(**kw),
     "clip-b16": lambda **kw: CLIPBackbone.load(**kw),
+    "videoprism-lvt-b": lambda **kw: _lvt().load("videoprism-lvt-b", **kw),
+    "videoprism-lvt-l": lambda **kw: _lvt().load("videoprism-lvt-l", **kw),
 }
+
+
+def _lvt():
+    from ethoprism.backbones.videoprism_lvt import VideoPrismLvTBackbone
+
+    return VideoPrismLvTBackbone
 
 BACKBONES = tuple(_LOADERS)
 

@@ -135,7 +135,11 @@ def _softcap_attention(module, query, key, value, attention_mask, dropout=0.0, s
     if softcap is not None:
         scores.div_(softcap).tanh_().mul_(softcap)
     if attention_mask is not None:
-        scores = scores + attention_mask
+        # transformers hands custom attention functions a boolean mask (True = attend)
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     return torch.matmul(probs, value).transpose(1, 2), None
 
@@ -144,17 +148,21 @@ def _use_fast_inference_ops(model) -> None:
     """Native GELU instead of transformers' Python 'gelu_python' (identical exact-erf GELU) and
     the in-place soft-capped attention above."""
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
     AttentionInterface.register("ethoprism_softcap", _softcap_attention)
+    # without a registered mask builder transformers passes no mask at all (the text tower is causal)
+    AttentionMaskInterface.register("ethoprism_softcap", eager_mask)
     model.set_attn_implementation("ethoprism_softcap")
     for module in model.modules():
-        if hasattr(module, "activation_fn") and module.__class__.__name__ == "VideoPrismMLP":
+        if module.__class__.__name__ == "VideoPrismMLP" and module.config.hidden_act == "gelu_python":
             module.activation_fn = torch.nn.GELU()
 
 
 def _load_strict(model: torch.nn.Module, state: dict, path) -> None:
     own = model.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith("position_ids")]
+    # computed buffers (position ids, the text sinusoid table) are not checkpoint weights
+    missing = [k for k in own if k not in state and not k.endswith(("position_ids", "position_embedding"))]
     shape_errors = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if missing or shape_errors:
         detail = f"missing {missing[0]}" if missing else f"shape of {shape_errors[0]}"

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from ethoprism.backbones import load_backbone
+from ethoprism.backbones.videoprism_lvt import official_text_positions
+from ethoprism.errors import EthoprismError
+from official_layout import lvt_arrays, randomize_
+
+TINY_LVT = dict(vision_config=dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_spatial_layers=2,
+                                   num_temporal_layers=1, num_frames=4, image_size=36, num_auxiliary_layers=1),
+                text_config=dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                 num_hidden_layers=2))
+
+
+def test_official_text_position_table():
+    table = official_text_positions(5, 8).numpy()
+    half = 4
+    for p in range(5):
+        for i in range(half):
+            timescale = 10000 ** (-i / (half - 1))  # D/2 - 1, as the official model
+            assert table[p, i] == pytest.approx(np.sin(p * timescale), abs=1e-6)
+            assert table[p, half + i] == pytest.approx(np.cos(p * timescale), abs=1e-6)
+
+
+def test_random_lvt_api():
+    backbone = load_backbone("videoprism-lvt-b", "random", config=TINY_LVT)
+    assert backbone.model.video_model.head.q_proj.out_features == 4 * 32  # official pooler width
+    video = backbone.video_embedding(np.random.rand(2, 4, 36, 36, 3))
+    text = backbone.text_embedding(np.array([[5, 6, 7, 0], [8, 9, 0, 0]]), np.array([[0, 0, 0, 1], [0, 0, 1, 1]]))
+    assert video.shape == (2, 32) and text.shape == (2, 32)
+    torch.testing.assert_close(video.norm(dim=-1), torch.ones(2))
+    assert backbone.encode(np.random.rand(1, 4, 36, 36, 3)).shape == (1, 4, 2, 2, 32)
+    with pytest.raises(EthoprismError, match="no tokenizer"):
+        backbone.embed_texts(["a mouse grooming"])
+
+
+def test_official_lvt_npz_loads_with_both_corrections(tmp_path):
+    from transformers import VideoPrismClipModel, VideoPrismConfig
+    from transformers.models.videoprism.modeling_videoprism import VideoPrismMultiheadAttentionPoolingHead
+    import copy
+
+    reference = VideoPrismClipModel(VideoPrismConfig(**TINY_LVT)).eval()
+    # the official pooler is 4·D wide (here 128), not the MLP size (64) transformers would use
+    cfg = copy.copy(reference.config.vision_config)
+    cfg.intermediate_size = 128
+    reference.video_model.head = VideoPrismMultiheadAttentionPoolingHead(cfg)
+    randomize_(reference, seed=3)
+    path = tmp_path / "flax_lvt_tiny_repeated.npz"
+    np.savez(path, **lvt_arrays(reference))
+
+    backbone = load_backbone("videoprism-lvt-b", str(path))
+    assert backbone.model.video_model.head.q_proj.out_features == 128
+    assert backbone.provenance()["weights"]["source"] == "flax-npz"
+    frames = torch.rand(2, 4, 36, 36, 3)
+    with torch.no_grad():
+        expected_video = reference.video_model(pixel_values_videos=frames.permute(0, 1, 4, 2, 3)).pooler_output
+    torch.testing.assert_close(backbone.video_embedding(frames), torch.nn.functional.normalize(expected_video[:, 0], dim=-1),
+                               atol=1e-5, rtol=1e-5)
+    # text: the reference with the official position table gives the loaded model's output
+    ids, pads = np.array([[3, 4, 5, 6], [7, 8, 0, 0]]), np.array([[0, 0, 0, 0], [0, 0, 1, 1]])
+    uncorrected = reference.text_model(input_ids=torch.as_tensor(ids), attention_mask=torch.as_tensor(1 - pads)).pooler_output
+    reference.text_model.embeddings.position_embedding.copy_(official_text_positions(64, 32))
+    with torch.no_grad():
+        expected_text = reference.text_model(input_ids=torch.as_tensor(ids), attention_mask=torch.as_tensor(1 - pads)).pooler_output
+    got = backbone.text_embedding(ids, pads)
+    torch.testing.assert_close(got, torch.nn.functional.normalize(expected_text, dim=-1), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, torch.nn.functional.normalize(uncorrected.detach(), dim=-1), atol=1e-4)
+
+
+def test_lvt_npz_missing_text_tower(tmp_path):
+    from transformers import VideoPrismClipModel, VideoPrismConfig
+
+    arrays = lvt_arrays(VideoPrismClipModel(VideoPrismConfig(**TINY_LVT)))
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("params/text_encoder")}
+    path = tmp_path / "vision_only.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(EthoprismError, match="not a VideoPrism LvT checkpoint"):
+        load_backbone("videoprism-lvt-b", str(path))
