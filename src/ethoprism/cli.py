@@ -333,6 +333,121 @@ def demo(
     console.print(f"report: {out / 'report' / 'report.html'}")
 
 
+@app.command("index")
+@reports_errors
+def index_command(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    index_type: str = typer.Option("auto", "--index-type", help="auto, flat (exact), ivf, hnsw."),
+    normalize: str = typer.Option("video", "--normalize", help="video (subtract each video's mean) or none."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild from scratch."),
+):
+    """Build or extend the nearest-neighbour index of a store (new videos are appended)."""
+    from ethoprism.retrieval import update_index
+
+    if normalize not in ("video", "none"):
+        raise EthoprismError(f"--normalize must be 'video' or 'none', not '{normalize}'")
+    index, added = update_index(store, backbone, index_type, normalize, rebuild)
+    console.print(f"index {index.folder}: {index.meta['kind']}, {index.ntotal} frames of {len(index.videos)} videos "
+                  f"({added} added)")
+
+
+@app.command()
+@reports_errors
+def search(
+    store: Path = typer.Argument(..., help="Embedding store folder (indexed)."),
+    example: list[str] = typer.Option([], "--example", help="VIDEO:START-END in frames, or VIDEO:4.5-6s. Repeatable."),
+    clip: Optional[Path] = typer.Option(None, "--clip", help="A short clip file as the query."),
+    text: Optional[str] = typer.Option(None, "--text", help="Text query (videoprism-lvt stores)."),
+    k: int = typer.Option(10, "--k", help="Segments to return."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for results.csv/.json and the contact sheet."),
+    clips: bool = typer.Option(False, "--clips", help="Also write an mp4 of each hit."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Backbone weights for --clip / --text."),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    exclude: int = typer.Option(30, "--exclude", help="Frames around the example to leave out of the results."),
+):
+    """Find the segments most like an example (or a text) in every indexed video."""
+    from ethoprism.retrieval import open_index, query_by_example, search_segments
+
+    if sum(bool(x) for x in (example, clip, text)) != 1:
+        raise EthoprismError("give exactly one kind of query: --example (repeatable), --clip or --text")
+    if text:
+        from ethoprism.backbones import load_backbone
+        from ethoprism.retrieval.text import text_search
+
+        name = backbone or EmbeddingStoreBackbone(store)
+        model = load_backbone(name, weights)
+        if not hasattr(model, "embed_texts"):
+            raise EthoprismError(f"text search needs a videoprism-lvt backbone, the store holds '{name}'")
+        results = text_search(store, model.embed_texts([text])[0].numpy(), k, backbone=name)
+    else:
+        index = open_index(store, backbone)
+        if clip:
+            from ethoprism.backbones import load_backbone
+            from ethoprism.retrieval.query import clip_vector
+
+            vector = clip_vector(index, clip, load_backbone(index.meta["backbone"], weights))
+            results = search_segments(index, vector, k)
+        else:
+            results = query_by_example(index, example, k, exclude_margin=exclude)
+    Console().print(results.drop(columns=["video_path"]).to_string(index=False))
+    if out:
+        from ethoprism.outputs.media import contact_sheet, write_clips
+
+        out.mkdir(parents=True, exist_ok=True)
+        results.to_csv(out / "results.csv", index=False)
+        results.to_json(out / "results.json", orient="records", indent=2)
+        contact_sheet(results, out / "contact_sheet.png")
+        if clips:
+            write_clips(results, out / "clips")
+        console.print(f"results in {out}")
+
+
+def EmbeddingStoreBackbone(store: Path) -> str:  # noqa: N802 - reads like a noun at the call site
+    from ethoprism.dataset import select_entries
+    from ethoprism.store import EmbeddingStore
+
+    return select_entries(EmbeddingStore(store))[0].backbone
+
+
+@app.command("evaluate-retrieval")
+@reports_errors
+def evaluate_retrieval(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: Path = typer.Option(..., "--labels", help="Label file (any supported format)."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    normalize: str = typer.Option("video", "--normalize", help="video or none (the index is rebuilt if it differs)."),
+    max_queries: int = typer.Option(20, "--max-queries", help="Queries per behaviour."),
+    label_format: str = typer.Option("auto", "--format"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+):
+    """Mean Hit@1/5/10 of retrieval by example, each labelled bout a query, against random."""
+    from ethoprism.dataset import select_entries, video_frame_info
+    from ethoprism.evaluation.retrieval import hit_at_k
+    from ethoprism.labels import merge_behaviors, read_labels
+    from ethoprism.retrieval import update_index
+    from ethoprism.store import EmbeddingStore
+
+    entries = select_entries(EmbeddingStore(store), backbone)
+    label_list = read_labels(labels, video_frame_info(entries), label_format)
+    behaviors = merge_behaviors(label_list)
+    try:
+        index, _ = update_index(store, backbone, normalize=normalize)
+    except EthoprismError:
+        index, _ = update_index(store, backbone, normalize=normalize, rebuild=True)
+    result = hit_at_k(index, label_list, behaviors, max_queries=max_queries)
+    out.mkdir(parents=True, exist_ok=True)
+    result["queries"].to_csv(out / "queries.csv", index=False)
+    (out / "hit_at_k.json").write_text(json.dumps({**result["summary"], "normalize": normalize}, indent=2))
+    summary = result["summary"]
+    table = Table(title=f"retrieval by example ({summary['n_queries']} queries, normalize={normalize})")
+    for column in ("K", "mean Hit@K", "random"):
+        table.add_column(column)
+    for k in (1, 5, 10):
+        table.add_row(str(k), f"{summary[f'hit@{k}']:.3f}", f"{summary[f'random_hit@{k}']:.3f}")
+    Console().print(table)
+
+
 @app.command()
 def backbones():
     """List the available backbones."""

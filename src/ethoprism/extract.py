@@ -47,8 +47,11 @@ def extract_video(video: str | Path, backbone: Backbone, store: EmbeddingStore, 
             if progress:
                 progress(cached.n_frames, cached.n_frames)
             return cached, True
-        embeddings, tokens, token_frames = _embed(reader, backbone, spec, batch_size, token_step, progress)
-        entry = store.write(provenance, embeddings, reader.timestamps, tokens, token_frames)
+        embeddings, tokens, token_frames, clip_embeddings = _embed(reader, backbone, spec, batch_size, token_step, progress)
+        plan = plan_clips(len(embeddings), spec)
+        extra = {} if clip_embeddings is None else {"clip_embeddings": clip_embeddings, "clip_frames": plan.clip_frames,
+                                                    "frame_clip": plan.source_clip}
+        entry = store.write(provenance, embeddings, reader.timestamps, tokens, token_frames, extra)
     return entry, False
 
 
@@ -63,15 +66,25 @@ def _embed(reader: VideoReader, backbone: Backbone, spec: ClipSpec, batch_size: 
         frames_of_clip[clip].append(frame)
 
     embeddings = np.zeros((n_frames, backbone.embed_dim), np.float32)
+    # video-text models also give one embedding per clip in their joint space (for text search)
+    joint = hasattr(backbone, "encode_with_clip_embedding")
+    clip_embeddings = None
     token_frames = np.arange(0, n_frames, token_step) if token_step else None
     tokens = None
     buffer: dict[int, np.ndarray] = {}
     next_clip, frames_decoded, frames_done = 0, 0, 0
 
     def run_batch(clips: list[int]):
-        nonlocal tokens, frames_done
-        batch = np.stack([np.stack([buffer[f] for f in plan.clip_frames[c]]) for c in clips])
-        out = backbone.encode(batch.astype(np.float32) / 255.0).cpu().numpy()  # [B, T, h, w, D]
+        nonlocal tokens, frames_done, clip_embeddings
+        batch = np.stack([np.stack([buffer[f] for f in plan.clip_frames[c]]) for c in clips]).astype(np.float32) / 255.0
+        if joint:
+            out, pooled = backbone.encode_with_clip_embedding(batch)
+            if clip_embeddings is None:
+                clip_embeddings = np.zeros((plan.n_clips, pooled.shape[1]), np.float32)
+            clip_embeddings[clips] = pooled.cpu().numpy()
+            out = out.cpu().numpy()
+        else:
+            out = backbone.encode(batch).cpu().numpy()  # [B, T, h, w, D]
         for slot, clip in enumerate(clips):
             targets = np.asarray(frames_of_clip[clip], dtype=np.int64)
             if not len(targets):
@@ -110,4 +123,4 @@ def _embed(reader: VideoReader, backbone: Backbone, spec: ClipSpec, batch_size: 
     if frames_decoded < n_frames:
         raise EthoprismError(f"video is truncated: decoded {frames_decoded} of {n_frames} frames", reader.path)
     drain(final=True)
-    return embeddings, tokens, token_frames
+    return embeddings, tokens, token_frames, clip_embeddings

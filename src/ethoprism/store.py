@@ -13,6 +13,8 @@ Layout::
         timestamps  float64 [n_frames]        seconds from the first frame
         tokens      float16 [k, h, w, D]      optional spatial token maps ...
         token_frames int64  [k]               ... for these frames
+        clip_embeddings float32 [n_clips, D]  video-text models: joint-space embedding per clip,
+        clip_frames, frame_clip               the clips' frames and each frame's clip
         attrs["provenance"]  JSON: package version, backbone, weights (id, revision, sha256),
                              dtype, clip spec, video path/sha256/fps/n_frames/size
 """
@@ -72,6 +74,11 @@ class StoreEntry:
     def timestamps(self) -> np.ndarray:
         return self._read("timestamps")
 
+    def clip_embeddings(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Video-text embeddings per clip ``[n_clips, D]`` and each frame's clip (LvT backbones only)."""
+        clips = self._read("clip_embeddings")
+        return None if clips is None else (clips, self._read("frame_clip"))
+
     def tokens(self) -> tuple[np.ndarray, np.ndarray] | None:
         tokens = self._read("tokens")
         return None if tokens is None else (tokens, self._read("token_frames"))
@@ -127,7 +134,8 @@ class EmbeddingStore:
         return None
 
     def write(self, provenance: dict, embeddings: np.ndarray, timestamps: np.ndarray,
-              tokens: np.ndarray | None = None, token_frames: np.ndarray | None = None) -> StoreEntry:
+              tokens: np.ndarray | None = None, token_frames: np.ndarray | None = None,
+              extra: dict[str, np.ndarray] | None = None) -> StoreEntry:
         target = self.entry_path(provenance)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
@@ -137,6 +145,8 @@ class EmbeddingStore:
             if tokens is not None:
                 handle.create_dataset("tokens", data=np.asarray(tokens, np.float16), chunks=True, compression="lzf")
                 handle.create_dataset("token_frames", data=np.asarray(token_frames, np.int64))
+            for name, array in (extra or {}).items():
+                handle.create_dataset(name, data=np.asarray(array))
             handle.attrs["provenance"] = json.dumps(provenance)
             handle.attrs["complete"] = True
             handle.flush()

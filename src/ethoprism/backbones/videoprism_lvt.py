@@ -138,6 +138,20 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
         return self.model.video_model.vision_model
 
     @torch.inference_mode()
+    def encode_with_clip_embedding(self, frames) -> tuple[torch.Tensor, torch.Tensor]:
+        """One vision pass giving both the tokens ``[B, T, h, w, D]`` and the L2-normalised
+        video-text embedding ``[B, D]`` of each clip (what text search compares against)."""
+        x = self._prepare(frames)
+        batch, time, _, height, width = x.shape
+        hidden = self.forward_fn(pixel_values_videos=x, interpolate_pos_encoding=True).last_hidden_state
+        tokens = hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)
+        video = self.model.video_model
+        for layer in video.auxiliary_layers:
+            hidden = layer(hidden)
+        pooled = video.head_layernorm(video.head(hidden)[0]).reshape(batch, -1)
+        return tokens.float(), torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+    @torch.inference_mode()
     def video_embedding(self, frames) -> torch.Tensor:
         """RGB ``[B, T, H, W, 3]`` in [0, 1] -> L2-normalised ``[B, D]``."""
         x = self._prepare(frames)
