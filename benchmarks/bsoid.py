@@ -4,7 +4,7 @@
 
 Each file shows three bouts side by side; every panel is cropped (``labels.csv`` boxes) and cut
 at its ``approx_panel_end_frame``, giving 33 bouts. Each bout is embedded frame by frame with the
-offline default backbone (EfficientNet-Lite0, panel centre-cropped to a square, 224 px), and,
+offline default backbone (EfficientNet-Lite0 on the panel centre-cropped to a 360 px square), and,
 as a baseline, with raw pixels (grey, 16x16). Evaluation is leave-one-bout-out: a head trained on
 32 bouts predicts every frame of the 33rd. Reported: bout accuracy (arg-max of the mean frame
 probability), frame macro accuracy, and frame mAP over the 11 behaviours (out-of-fold).

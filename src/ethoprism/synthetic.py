@@ -47,6 +47,7 @@ class SyntheticConfig:
     lighting_change: bool = True
     rare_videos: float = 0.5  # fraction of videos with one planted rare 'shake' bout
     noise: float = 4.0
+    name_prefix: str = "video"  # files are <prefix>_<NN>.mp4
 
 
 @dataclass
@@ -192,7 +193,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
             switch = int(rng.integers(config.n_frames // 3, 2 * config.n_frames // 3))
             gain[switch:] *= rng.uniform(0.55, 0.75)
         boxes = np.zeros((config.n_frames, config.n_animals, 4), np.float32)
-        path = out_dir / f"video_{index:02d}.mp4"
+        path = out_dir / f"{config.name_prefix}_{index:02d}.mp4"
         with VideoWriter(path, fps=config.fps) as writer:
             for t in range(config.n_frames):
                 image = floor.copy()
