@@ -4,7 +4,7 @@
 
 Each file shows three bouts side by side; every panel is cropped (``labels.csv`` boxes) and cut
 at its ``approx_panel_end_frame``, giving 33 bouts. Each bout is embedded frame by frame with the
-offline default backbone (EfficientNet-Lite0 on the panel centre-cropped to a 360 px square), and,
+offline default backbone (EfficientNet-Lite0, panel centre-cropped to a square, 224 px), and,
 as a baseline, with raw pixels (grey, 16x16). Evaluation is leave-one-bout-out: a head trained on
 32 bouts predicts every frame of the 33rd. Reported: bout accuracy (arg-max of the mean frame
 probability), frame macro accuracy, and frame mAP over the 11 behaviours (out-of-fold).
@@ -51,10 +51,12 @@ def centre_square(frames: np.ndarray) -> np.ndarray:
     return frames[:, top: top + side, left: left + side]
 
 
-def embed_backbone(bouts, backbone) -> list[np.ndarray]:
+def embed_backbone(bouts, backbone, size: int = 224) -> list[np.ndarray]:
     out = []
     for bout in bouts:
-        frames = centre_square(bout["frames"]).astype(np.float32) / 255
+        square = torch.as_tensor(centre_square(bout["frames"]).astype(np.float32) / 255).permute(0, 3, 1, 2)
+        frames = torch.nn.functional.interpolate(square, size=(size, size), mode="bilinear", antialias=True)
+        frames = frames.permute(0, 2, 3, 1).numpy()
         chunks = [backbone.frame_embeddings(frames[None, i: i + 32])[0].numpy() for i in range(0, len(frames), 32)]
         out.append(np.concatenate(chunks))
     return out
@@ -113,6 +115,14 @@ def main():
             result = leave_one_bout_out(feats, bouts, behaviors, kind)
             rows.append({"features": name, "head": kind, **result})
             print(rows[-1], file=sys.stderr, flush=True)
+    nearest_same_class = {}
+    for name, feats in features.items():
+        means = np.stack([f.mean(axis=0) for f in feats])
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+        similarity = means @ means.T
+        np.fill_diagonal(similarity, -np.inf)
+        nearest = similarity.argmax(axis=1)
+        nearest_same_class[name] = float(np.mean([bouts[i]["behavior"] == bouts[j]["behavior"] for i, j in enumerate(nearest)]))
     print(f"\nB-SOiD clips: {len(bouts)} bouts, {len(behaviors)} behaviours, leave-one-bout-out; chance = "
           f"{1 / len(behaviors):.3f}\n")
     print("| features | head | bout accuracy | frame macro accuracy | frame mAP |")
@@ -120,8 +130,10 @@ def main():
     for r in rows:
         print(f"| {r['features']} | {r['head']} | {r['bout_accuracy']:.3f} | {r['frame_macro_accuracy']:.3f} | "
               f"{r['frame_map']:.3f} |")
+    print("\nnearest other bout (cosine of mean embeddings) has the same behaviour: " +
+          ", ".join(f"{name} {value:.2f}" for name, value in nearest_same_class.items()))
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
+        args.out.write_text(json.dumps({"rows": rows, "nearest_same_class": nearest_same_class}, indent=2))
 
 
 if __name__ == "__main__":

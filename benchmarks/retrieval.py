@@ -1,0 +1,119 @@
+"""Retrieval benchmark: 24 h of per-frame embeddings at 30 fps (2.6 M x 768) in one index.
+
+    python benchmarks/retrieval.py [--n 2592000] [--dim 768] [--queries 200]
+
+The vectors imitate per-frame embeddings: a recording is a sequence of bouts, each bout a random
+"behaviour state" (one of 2,000 cluster centres) plus slow drift and per-frame noise, so
+neighbouring frames are similar and states recur across the day. We build the index ethoprism
+chooses at this size (IVF, 8-bit scalar quantisation, the same code path as ``ethoprism index``),
+then measure build time, index memory, single-query latency (one query at a time, as a user
+searches) and recall@10 against exact search (FAISS flat inner product), for several nprobe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from ethoprism.retrieval.index import build_faiss, normalise_rows  # noqa: E402
+
+
+def synthetic_day(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((2000, dim)).astype(np.float32)
+    data = np.empty((n, dim), np.float32)
+    position = 0
+    drift = np.zeros(dim, np.float32)
+    while position < n:
+        length = int(rng.integers(15, 600))
+        state = centres[rng.integers(len(centres))]
+        drift = 0.98 * drift + 0.05 * rng.standard_normal(dim).astype(np.float32)
+        end = min(n, position + length)
+        noise = rng.standard_normal((end - position, dim), dtype=np.float32) * 0.6
+        data[position:end] = state + drift + noise
+        position = end
+    return normalise_rows(data)
+
+
+def rss_gb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1e6
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=24 * 3600 * 30)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(2)
+
+    start = time.perf_counter()
+    data = synthetic_day(args.n, args.dim)
+    generate_s = time.perf_counter() - start
+    rng = np.random.default_rng(1)
+    query_ids = rng.choice(args.n, args.queries, replace=False)
+    queries = normalise_rows(data[query_ids] + 0.3 * rng.standard_normal((args.queries, args.dim)).astype(np.float32))
+
+    start = time.perf_counter()
+    exact = faiss.IndexFlatIP(args.dim)
+    exact.add(data)
+    _, truth = exact.search(queries, 10)
+    exact_s = time.perf_counter() - start
+    single = time.perf_counter()
+    for q in queries[:20]:
+        exact.search(q[None], 10)
+    exact_latency_ms = (time.perf_counter() - single) / 20 * 1000
+    del exact
+
+    rss_before = rss_gb()
+    start = time.perf_counter()
+    training = data[rng.choice(args.n, min(args.n, 200_000), replace=False)]
+    index = build_faiss("ivf", args.dim, args.n, training)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for chunk in range(0, args.n, 500_000):
+        index.add(data[chunk: chunk + 500_000])
+    add_s = time.perf_counter() - start
+    index_gb = faiss.serialize_index(index).nbytes / 1e9
+    rows = []
+    for nprobe in (8, 16, 32, 64, 128):
+        index.nprobe = nprobe
+        _, found = index.search(queries, 10)
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+        timings = []
+        for q in queries:
+            t0 = time.perf_counter()
+            index.search(q[None], 10)
+            timings.append(time.perf_counter() - t0)
+        rows.append({"nprobe": nprobe, "recall@10": recall, "latency_ms_median": 1000 * float(np.median(timings)),
+                     "latency_ms_p95": 1000 * float(np.percentile(timings, 95))})
+        print(rows[-1], file=sys.stderr, flush=True)
+    summary = {"n": args.n, "dim": args.dim, "nlist": int(index.nlist), "generate_s": generate_s,
+               "train_s": train_s, "add_s": add_s, "build_s": train_s + add_s, "index_gb": index_gb,
+               "vectors_gb": data.nbytes / 1e9, "rss_gb_after_build": rss_gb(), "rss_gb_before_build": rss_before,
+               "exact_search_batch_s": exact_s, "exact_latency_ms": exact_latency_ms, "rows": rows}
+    print(f"\n{args.n:,} vectors x {args.dim} (float32 {data.nbytes / 1e9:.1f} GB); IVF{index.nlist},SQ8 index "
+          f"{index_gb:.2f} GB; build {train_s + add_s:.0f} s (train {train_s:.0f} s, add {add_s:.0f} s); "
+          f"exact search: {exact_latency_ms:.0f} ms per query\n")
+    print("| nprobe | recall@10 vs exact | median latency (ms) | p95 latency (ms) |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['nprobe']} | {r['recall@10']:.3f} | {r['latency_ms_median']:.2f} | {r['latency_ms_p95']:.2f} |")
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
