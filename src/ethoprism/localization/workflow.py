@@ -1,0 +1,102 @@
+"""Store + boxes -> trained box head -> predictions (COCO results) -> AP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.dataset import select_entries
+from ethoprism.errors import EthoprismError
+from ethoprism.localization.boxes import BOX_COLUMNS, boxes_from_pose, clip_to_frame, read_coco, validate_boxes
+from ethoprism.localization.geometry import to_frame, to_input
+from ethoprism.localization.head import BoxHead, link_tracks, smooth_tracks
+from ethoprism.store import EmbeddingStore
+
+
+def parse_frames(text: str | None) -> tuple[int, int] | None:
+    """``"0-1049"`` -> (0, 1049), inclusive."""
+    if not text:
+        return None
+    try:
+        start, end = (int(v) for v in text.split("-"))
+    except ValueError as exc:
+        raise EthoprismError(f"frame range must look like 0-1049, not '{text}'") from exc
+    return start, end
+
+
+def read_boxes(path, video: str | None = None) -> pd.DataFrame:
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return read_coco(path)
+    return boxes_from_pose(path, video)
+
+
+def _entries_by_name(store_dir, backbone=None):
+    entries = select_entries(EmbeddingStore(store_dir), backbone)
+    with_tokens = {e.video_name: e for e in entries if e.provenance.get("token_step")}
+    if not with_tokens:
+        raise EthoprismError("store holds no spatial token maps: extract with --token-step N", store_dir)
+    return with_tokens
+
+
+def _geometry(entry):
+    video, spec = entry.provenance["video"], entry.provenance["clip_spec"]
+    return video["width"], video["height"], spec["size"], spec["square"]
+
+
+def training_data(store_dir, boxes: pd.DataFrame, frames: tuple[int, int] | None, source, backbone=None):
+    entries = _entries_by_name(store_dir, backbone)
+    boxes = boxes[boxes.video.isin(entries)] if boxes.video.isin(entries).any() else boxes
+    sizes = {name: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for name, e in entries.items()}
+    validate_boxes(boxes, {n: e.n_frames for n, e in entries.items()}, sizes, source)
+    tokens, targets, provenance, size = [], [], None, None
+    for name, rows in boxes.groupby("video"):
+        entry = entries[name]
+        stored, token_frames = entry.tokens()
+        width, height, size, square = _geometry(entry)
+        keep = np.ones(len(token_frames), bool) if frames is None else (token_frames >= frames[0]) & (token_frames <= frames[1])
+        by_frame = {f: g for f, g in rows.groupby("frame")}
+        for i in np.flatnonzero(keep):
+            frame_boxes = by_frame.get(int(token_frames[i]))
+            xyxy = np.zeros((0, 4)) if frame_boxes is None else frame_boxes[["x0", "y0", "x1", "y1"]].to_numpy()
+            tokens.append(stored[i])
+            targets.append(to_input(xyxy, width, height, size, square))
+        provenance = entry.provenance
+    if not tokens:
+        raise EthoprismError("no frame with token maps falls in the training frames", source)
+    return np.stack(tokens).astype(np.float32), targets, size, provenance, sizes
+
+
+def train(store_dir, boxes_path, out, frames=None, video=None, backbone=None, **params) -> Path:
+    boxes = read_boxes(boxes_path, video)
+    tokens, targets, size, provenance, _ = training_data(store_dir, boxes, frames, boxes_path, backbone)
+    head = BoxHead(**params).fit(tokens, targets, size)
+    return head.save(out, provenance)
+
+
+def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 1, backbone=None) -> pd.DataFrame:
+    head, meta = BoxHead.load(head_path)
+    entries = _entries_by_name(store_dir, backbone or meta["embeddings"]["backbone"])
+    rows = []
+    for name, entry in entries.items():
+        if entry.provenance["clip_spec"] != meta["embeddings"]["clip_spec"] or entry.backbone != meta["embeddings"]["backbone"]:
+            raise EthoprismError(f"box head was trained on {meta['embeddings']['backbone']} tokens with another clip spec "
+                                 f"than '{name}'", head_path)
+        stored, token_frames = entry.tokens()
+        keep = np.ones(len(token_frames), bool) if frames is None else (token_frames >= frames[0]) & (token_frames <= frames[1])
+        width, height, size, square = _geometry(entry)
+        detections = head.predict(stored[keep])
+        tracks = link_tracks([d[0] for d in detections]) if link else [np.full(len(d[0]), -1) for d in detections]
+        for frame, (boxes, scores), ids in zip(token_frames[keep], detections, tracks):
+            for box, score, track in zip(to_frame(boxes, width, height, size, square), scores, ids):
+                rows.append((name, int(frame), int(track), *box, float(score)))
+    table = pd.DataFrame(rows, columns=BOX_COLUMNS + ["score"])
+    sizes = {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
+    return clip_to_frame(smooth_tracks(table, smooth), sizes) if len(table) else table
+
+
+def video_sizes(store_dir, backbone=None) -> dict[str, tuple[int, int]]:
+    return {n: (e.provenance["video"]["width"], e.provenance["video"]["height"])
+            for n, e in _entries_by_name(store_dir, backbone).items()}
