@@ -448,6 +448,115 @@ def evaluate_retrieval(
     Console().print(table)
 
 
+localize_app = typer.Typer(no_args_is_help=True, help="Animal boxes from frozen spatial tokens.")
+app.add_typer(localize_app, name="localize")
+
+
+@localize_app.command("train")
+@reports_errors
+def localize_train(
+    store: Path = typer.Argument(..., help="Store extracted with --token-step."),
+    boxes: Path = typer.Option(..., "--boxes", help="COCO JSON, SLEAP .slp or DeepLabCut file (boxes from pose)."),
+    out: Path = typer.Option(..., "--out", help="Box head to write (.json + .safetensors)."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Train on these frames only, e.g. 0-1049."),
+    video: Optional[str] = typer.Option(None, "--video", help="Video name for pose files that name another path."),
+    epochs: int = typer.Option(40, "--epochs"),
+):
+    """Train the box head on stored token maps."""
+    from ethoprism.localization import workflow
+
+    path = workflow.train(store, boxes, out, workflow.parse_frames(frames), video, epochs=epochs)
+    console.print(f"box head written: {path}")
+
+
+@localize_app.command("predict")
+@reports_errors
+def localize_predict(
+    store: Path = typer.Argument(...),
+    head: Path = typer.Option(..., "--head"),
+    out: Path = typer.Option(..., "--out", help="Output folder: boxes.csv and predictions.json (COCO results)."),
+    frames: Optional[str] = typer.Option(None, "--frames"),
+    smooth: int = typer.Option(1, "--smooth", help="Moving average of each track's boxes (detections)."),
+):
+    """Predict boxes (with identities linked across frames) for every stored video."""
+    from ethoprism.localization import workflow
+    from ethoprism.localization.boxes import write_coco
+
+    table = workflow.predict(store, head, workflow.parse_frames(frames), smooth=smooth)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "boxes.csv", index=False)
+    write_coco(table, out / "predictions.json", workflow.video_sizes(store), scores=True)
+    console.print(f"{len(table)} boxes on {table.frame.nunique() if len(table) else 0} frames -> {out}")
+
+
+@localize_app.command("evaluate")
+@reports_errors
+def localize_evaluate(
+    store: Path = typer.Argument(...),
+    boxes: Path = typer.Option(..., "--boxes", help="Ground truth (COCO JSON or pose file)."),
+    predictions: Path = typer.Option(..., "--predictions", help="boxes.csv or predictions.json from localize predict."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Evaluate on these frames only."),
+    video: Optional[str] = typer.Option(None, "--video"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
+):
+    """mAP (IoU 0.5:0.95), AP@50 and AP@75 with pycocotools, on frames that have predictions."""
+    from ethoprism.localization import workflow
+    from ethoprism.localization.boxes import validate_boxes
+    from ethoprism.localization.evaluate import coco_ap
+    from ethoprism.outputs.render import read_boxes_table
+
+    sizes = workflow.video_sizes(store)
+    truth = workflow.read_boxes(boxes, video)
+    validate_boxes(truth, {n: n_frames for n, n_frames in _frame_counts(store).items()}, sizes, boxes)
+    predicted = read_boxes_table(predictions)
+    span = workflow.parse_frames(frames)
+    keys = set(zip(predicted.video, predicted.frame))
+    truth = truth[[k in keys for k in zip(truth.video, truth.frame)]]
+    if span:
+        truth = truth[(truth.frame >= span[0]) & (truth.frame <= span[1])]
+    metrics = coco_ap(truth, predicted, sizes)
+    Console().print(f"mAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
+                    f"({metrics['n_frames']} frames)")
+    if out:
+        out.write_text(json.dumps(metrics, indent=2))
+
+
+def _frame_counts(store: Path) -> dict[str, int]:
+    from ethoprism.dataset import select_entries
+    from ethoprism.store import EmbeddingStore
+
+    return {e.video_name: e.n_frames for e in select_entries(EmbeddingStore(store))}
+
+
+@app.command()
+@reports_errors
+def render(
+    video: Path = typer.Argument(..., help="The video to draw on."),
+    out: Path = typer.Option(..., "--out", help="mp4 to write."),
+    boxes: Optional[Path] = typer.Option(None, "--boxes", help="boxes.csv / predictions.json (localize predict)."),
+    predictions: Optional[Path] = typer.Option(None, "--predictions", help="Per-frame table (predict): <video>.frames.csv"),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames"),
+):
+    """Write a browser-playable mp4 with boxes, identities, behaviour labels and an ethogram strip."""
+    import pandas as pd
+
+    from ethoprism.outputs.render import read_boxes_table, render as draw
+
+    box_table = None
+    if boxes is not None:
+        if not boxes.exists():
+            raise EthoprismError("box file does not exist", boxes)
+        box_table = read_boxes_table(boxes)
+        box_table = box_table[box_table.video == video.name] if "video" in box_table else box_table
+    frame_table = None
+    if predictions is not None:
+        if not predictions.exists():
+            raise EthoprismError("prediction table does not exist", predictions)
+        frame_table = pd.read_parquet(predictions) if predictions.suffix == ".parquet" else pd.read_csv(predictions)
+    path = draw(video, out, box_table, frame_table, max_frames=max_frames)
+    console.print(f"written {path}")
+
+
 @app.command()
 def backbones():
     """List the available backbones."""

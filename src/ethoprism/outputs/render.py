@@ -1,0 +1,82 @@
+"""Overlay video: boxes with identities, the predicted behaviour, and a scrolling ethogram strip
+under the frame. H.264 yuv420p, so browsers play it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from ethoprism.video import VideoReader, VideoWriter
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+           (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]
+
+
+def render(video, out, boxes: pd.DataFrame | None = None, frames: pd.DataFrame | None = None,
+           strip_seconds: float = 10.0, strip_height: int = 14, max_frames: int | None = None) -> Path:
+    """``boxes``: ``frame, track, x0, y0, x1, y1[, score]`` (frames without boxes keep the last
+    ones for up to 2 frames); ``frames``: a per-frame prediction table (``frame`` and one 0/1
+    column per behaviour, as ``ethoprism predict`` writes)."""
+    reader = VideoReader(video)
+    meta = reader.metadata
+    behaviors = [c for c in (frames.columns if frames is not None else []) if f"{c}_prob" in frames.columns]
+    decisions = frames.set_index("frame")[behaviors].reindex(range(meta.n_frames)).fillna(0).to_numpy() \
+        if behaviors else np.zeros((meta.n_frames, 0))
+    by_frame = {f: g for f, g in boxes.groupby("frame")} if boxes is not None and len(boxes) else {}
+    band = strip_height * max(1, len(behaviors))
+    window = int(strip_seconds * meta.fps)
+    last_boxes, last_frame = None, -10
+    with VideoWriter(out, fps=meta.fps) as writer:
+        for index, frame in enumerate(reader.iter_frames()):
+            if max_frames is not None and index >= max_frames:
+                break
+            canvas = Image.new("RGB", (meta.width, meta.height + band + 4), (20, 20, 20))
+            canvas.paste(Image.fromarray(frame), (0, 0))
+            draw = ImageDraw.Draw(canvas)
+            current = by_frame.get(index)
+            if current is not None:
+                last_boxes, last_frame = current, index
+            elif last_boxes is not None and index - last_frame <= 2:  # token maps are every few frames
+                current = last_boxes
+            active = [b for k, b in enumerate(behaviors) if decisions[index, k] > 0]
+            if current is not None:
+                for row in current.itertuples():
+                    colour = PALETTE[int(row.track) % len(PALETTE)] if row.track >= 0 else (255, 255, 0)
+                    draw.rectangle([row.x0, row.y0, row.x1, row.y1], outline=colour, width=2)
+                    label = f"id {int(row.track)}" if row.track >= 0 else "animal"
+                    if hasattr(row, "score"):
+                        label += f" {row.score:.2f}"
+                    draw.text((row.x0 + 2, max(0, row.y0 - 11)), label, fill=colour)
+            draw.text((4, 4), ", ".join(active) if active else ("background" if behaviors else ""), fill=(255, 255, 255))
+            for k, name in enumerate(behaviors):  # scrolling ethogram, the current frame in the middle
+                y = meta.height + 2 + k * strip_height
+                start = index - window // 2
+                columns = np.arange(start, start + window)
+                valid = (columns >= 0) & (columns < meta.n_frames)
+                on = np.zeros(window, bool)
+                on[valid] = decisions[columns[valid], k] > 0
+                xs = np.flatnonzero(on) * meta.width / window
+                for x in xs:
+                    draw.rectangle([x, y, x + max(1, meta.width / window), y + strip_height - 3], fill=PALETTE[k % len(PALETTE)])
+                draw.text((2, y), name, fill=(200, 200, 200))
+            if behaviors:
+                draw.line([meta.width / 2, meta.height, meta.width / 2, meta.height + band + 4], fill=(255, 255, 255))
+            writer.write(np.asarray(canvas))
+    reader.close()
+    return Path(out)
+
+
+def read_boxes_table(path) -> pd.DataFrame:
+    """Predicted boxes from ``boxes.csv`` or a COCO results JSON written by ``localize predict``."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    records = pd.read_json(path)
+    boxes = pd.DataFrame({"video": records["video"], "frame": records["frame"], "track": records.get("track_id", -1),
+                          "x0": records.bbox.str[0], "y0": records.bbox.str[1],
+                          "x1": records.bbox.str[0] + records.bbox.str[2], "y1": records.bbox.str[1] + records.bbox.str[3],
+                          "score": records["score"]})
+    return boxes
