@@ -1,0 +1,160 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FLY_CLIP, needs_shared
+from ethoprism.cli import app
+from ethoprism.errors import EthoprismError
+from ethoprism.localization import BoxHead, coco_ap, link_tracks, read_coco, validate_boxes, write_coco
+from ethoprism.localization.boxes import boxes_from_pose
+from ethoprism.localization.geometry import to_frame, to_input
+
+runner = CliRunner()
+
+
+def test_geometry_round_trip():
+    boxes = np.array([[10.0, 20.0, 110.0, 90.0]])
+    for square in ("crop", "pad"):
+        there = to_input(boxes, 640, 480, 224, square)
+        np.testing.assert_allclose(to_frame(there, 640, 480, 224, square), boxes)
+    # pad keeps the whole frame: its corners map inside the input square
+    corners = to_input(np.array([[0.0, 0.0, 640.0, 480.0]]), 640, 480, 224, "pad")
+    np.testing.assert_allclose(corners, [[0, 28, 224, 196]])
+
+
+def test_coco_reader_and_bad_files(tmp_path):
+    sizes = {"v.mp4": (100, 80)}
+    truth = pd.DataFrame({"video": ["v.mp4", "v.mp4"], "frame": [0, 3], "track": [0, 1], "x0": [1.0, 5.0],
+                          "y0": [2.0, 6.0], "x1": [30.0, 50.0], "y1": [40.0, 70.0]})
+    path = write_coco(truth, tmp_path / "gt.json", sizes)
+    back = read_coco(path)
+    pd.testing.assert_frame_equal(back, truth, check_dtype=False)
+    (tmp_path / "broken.json").write_text("{oops")
+    with pytest.raises(EthoprismError, match="malformed JSON"):
+        read_coco(tmp_path / "broken.json")
+    (tmp_path / "nococo.json").write_text(json.dumps({"images": []}))
+    with pytest.raises(EthoprismError, match="not a COCO file"):
+        read_coco(tmp_path / "nococo.json")
+    with pytest.raises(EthoprismError, match="unknown frame 3 of 'v.mp4'"):
+        validate_boxes(truth, {"v.mp4": 2}, sizes, "gt.json")
+    outside = truth.assign(x1=[30.0, 150.0])
+    with pytest.raises(EthoprismError, match="outside the 100x80 frame"):
+        validate_boxes(outside, {"v.mp4": 10}, sizes, "gt.json")
+    with pytest.raises(EthoprismError, match="not among"):
+        validate_boxes(truth.assign(video="w.mp4"), {"v.mp4": 10}, sizes, "gt.json")
+
+
+def test_ap_matches_pycocotools_semantics():
+    sizes = {"v.mp4": (100, 100)}
+    truth = pd.DataFrame({"video": "v.mp4", "frame": [0, 1], "track": -1, "x0": [10.0, 10.0], "y0": [10.0, 10.0],
+                          "x1": [50.0, 50.0], "y1": [50.0, 50.0]})
+    perfect = truth.assign(score=0.9)
+    assert coco_ap(truth, perfect, sizes)["map"] == pytest.approx(1.0)
+    shifted = truth.assign(x0=truth.x0 + 12, x1=truth.x1 + 12, score=0.9)  # IoU = 28/52 ≈ 0.54
+    result = coco_ap(truth, shifted, sizes)
+    assert result["ap50"] == pytest.approx(1.0) and result["ap75"] == pytest.approx(0.0)
+
+
+def test_identity_linking():
+    frames = [np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.array([[51, 50, 61, 60], [1, 0, 11, 10]]),
+              np.array([[52, 50, 62, 60]])]
+    ids = link_tracks(frames)
+    assert list(ids[0]) == [0, 1] and list(ids[1]) == [1, 0] and list(ids[2]) == [1]
+
+
+def test_box_head_learns_synthetic_tokens(tmp_path):
+    rng = np.random.default_rng(0)
+    tokens = rng.normal(0, 0.1, (120, 8, 8, 16)).astype(np.float32)
+    boxes = []
+    for i in range(120):
+        row, col = rng.integers(1, 7, 2)
+        tokens[i, row, col, :4] += 3.0  # the animal's centre cell carries a signature
+        cx, cy = (col + 0.5) * 16, (row + 0.5) * 16
+        boxes.append(np.array([[cx - 12, cy - 10, cx + 12, cy + 10]]))
+    head = BoxHead(epochs=60).fit(tokens[:100], boxes[:100], input_size=128)
+    predictions = head.predict(tokens[100:])
+    truth = pd.DataFrame([("v.mp4", i, -1, *b[0]) for i, b in enumerate(boxes[100:])],
+                         columns=["video", "frame", "track", "x0", "y0", "x1", "y1"])
+    predicted = pd.DataFrame([("v.mp4", i, -1, *box, score) for i, (bs, ss) in enumerate(predictions)
+                              for box, score in zip(bs, ss)], columns=["video", "frame", "track", "x0", "y0", "x1", "y1", "score"])
+    assert coco_ap(truth, predicted, {"v.mp4": (128, 128)})["ap50"] > 0.9
+    path = head.save(tmp_path / "box", {"backbone": "x"})
+    loaded, meta = BoxHead.load(path)
+    np.testing.assert_allclose(loaded.predict(tokens[100:101])[0][0], predictions[0][0], atol=1e-5)
+    with pytest.raises(EthoprismError, match="do not fit this head"):
+        loaded.predict(tokens[:1, :4])
+
+
+@needs_shared(FLY_CLIP)
+def test_boxes_from_sleap_pose():
+    boxes = boxes_from_pose(FLY_CLIP.with_suffix(".slp"), video="clip.mp4")
+    assert len(boxes) == 3000 and boxes.frame.nunique() == 1500 and set(boxes.track) == {0, 1}
+    assert (boxes.x1 > boxes.x0).all() and (boxes.x1 - boxes.x0).median() < 200
+
+
+def test_bad_pose_file(tmp_path):
+    bad = tmp_path / "labels.slp"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(EthoprismError, match="cannot read pose file") as info:
+        boxes_from_pose(bad)
+    assert str(bad) in str(info.value)
+
+
+@pytest.mark.slow
+def test_cli_localize_and_render_on_synthetic(tmp_path):
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+    from ethoprism.synthetic import SyntheticConfig, generate
+    from ethoprism.video import VideoReader
+
+    (video,) = generate(tmp_path / "data", SyntheticConfig(n_videos=1, n_frames=160, size=128, n_animals=2, seed=4))
+    extract_video(video.path, load_backbone(), EmbeddingStore(tmp_path / "store"), ClipSpec(frames=16, size=256, overlap=0),
+                  token_step=2)
+    store, gt = str(tmp_path / "store"), str(tmp_path / "data" / "boxes.json")
+    assert runner.invoke(app, ["localize", "train", store, "--boxes", gt, "--out", str(tmp_path / "box"),
+                               "--frames", "0-119", "--epochs", "30"]).exit_code == 0
+    result = runner.invoke(app, ["localize", "predict", store, "--head", str(tmp_path / "box.json"), "--out",
+                                 str(tmp_path / "pred"), "--frames", "120-159"])
+    assert result.exit_code == 0, result.output
+    metrics_path = tmp_path / "ap.json"
+    result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", gt, "--predictions",
+                                 str(tmp_path / "pred" / "predictions.json"), "--out", str(metrics_path)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(metrics_path.read_text())
+    # AP agrees with pycocotools run independently on the written files
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    truth = read_coco(gt)
+    predicted = pd.read_json(tmp_path / "pred" / "predictions.json")
+    truth = truth[truth.frame.isin(set(predicted.frame))]
+    gt_path = write_coco(truth, tmp_path / "gt_subset.json", {video.path.name: (128, 128)})
+    images = {(i["file_name"], i["frame"]): i["id"] for i in json.loads(gt_path.read_text())["images"]}
+    results = [{"image_id": images[(r.video, r.frame)], "category_id": 1, "bbox": r.bbox, "score": r.score}
+               for r in predicted.itertuples()]
+    coco = COCO(str(gt_path))
+    evaluation = COCOeval(coco, coco.loadRes(results), "bbox")
+    evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()
+    assert metrics["map"] == pytest.approx(evaluation.stats[0]) and metrics["ap50"] == pytest.approx(evaluation.stats[1])
+    assert metrics["ap50"] > 0.3
+    # render: browser-playable, boxes drawn, read back
+    frames_csv = tmp_path / "frames.csv"
+    pd.DataFrame({"video": video.path.name, "frame": range(160), "time_s": np.arange(160) / 30, "walk_prob": 0.9,
+                  "walk": 1}).to_csv(frames_csv, index=False)
+    out = tmp_path / "overlay.mp4"
+    result = runner.invoke(app, ["render", str(video.path), "--boxes", str(tmp_path / "pred" / "boxes.csv"),
+                                 "--predictions", str(frames_csv), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    reader = VideoReader(out)
+    meta = reader.metadata
+    assert meta.n_frames == 160 and meta.codec == "h264" and meta.pix_fmt == "yuv420p" and meta.height > 128
+    rendered = reader.read_frames([130])[0].astype(int)
+    original = VideoReader(video.path).read_frames([130])[0].astype(int)
+    assert np.abs(rendered[:128] - original).max() > 100  # boxes / labels drawn on the frame
+    result = runner.invoke(app, ["render", str(video.path), "--boxes", str(tmp_path / "none.csv"), "--out", str(out)])
+    assert result.exit_code == 2 and "box file does not exist" in result.output
