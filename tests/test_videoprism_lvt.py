@@ -77,3 +77,33 @@ def test_lvt_npz_missing_text_tower(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(EthoprismError, match="not a VideoPrism LvT checkpoint"):
         load_backbone("videoprism-lvt-b", str(path))
+
+
+def test_text_search_and_zero_shot_over_stored_clip_embeddings(tmp_path):
+    from conftest import write_video
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.retrieval.text import text_search, zero_shot
+    from ethoprism.store import EmbeddingStore
+
+    backbone = load_backbone("videoprism-lvt-b", "random", config=TINY_LVT)
+    video = write_video(tmp_path / "v.mp4", n_frames=20)
+    entry, _ = extract_video(video, backbone, EmbeddingStore(tmp_path / "s"), ClipSpec(frames=4, overlap=0, size=36))
+    clips, frame_clip = entry.clip_embeddings()
+    assert clips.shape == (5, 32) and frame_clip.tolist() == [i // 4 for i in range(20)]
+    # stored clip embeddings are the model's video embeddings of those clips
+    from ethoprism.video import VideoReader
+
+    frames = np.stack(list(VideoReader(video).iter_frames(size=36))).astype(np.float32) / 255
+    torch.testing.assert_close(torch.as_tensor(clips[1]), backbone.video_embedding(frames[None, 4:8])[0], atol=1e-5, rtol=1e-5)
+    texts = backbone.text_embedding(np.array([[5, 6, 7], [8, 9, 10]])).numpy()
+    results = text_search(tmp_path / "s", texts[0], k=3, threshold_quantile=0.5)
+    scores = clips @ texts[0]
+    assert results.iloc[0]["score"] == pytest.approx(scores.max(), abs=1e-5)
+    best_clip = int(scores.argmax())
+    assert results.iloc[0]["start_frame"] <= best_clip * 4 <= results.iloc[0]["end_frame"]
+    (times, proba), = zero_shot(tmp_path / "s", texts, ["groom", "rear"]).values()
+    assert proba.shape == (20, 2) and np.allclose(proba.sum(axis=1), 1)
+    expected = np.exp(100 * (clips @ texts.T))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(proba[::4], expected, rtol=1e-4, atol=1e-6)

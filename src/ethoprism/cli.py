@@ -410,6 +410,35 @@ def EmbeddingStoreBackbone(store: Path) -> str:  # noqa: N802 - reads like a nou
     return select_entries(EmbeddingStore(store))[0].backbone
 
 
+@app.command("zero-shot")
+@reports_errors
+def zero_shot_command(
+    store: Path = typer.Argument(..., help="Store extracted with a videoprism-lvt backbone."),
+    behaviors: list[str] = typer.Option(..., "--behavior", help="Behaviour name (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Folder for per-frame tables and bouts."),
+    prompt: str = typer.Option("a video of a mouse {}.", "--prompt", help="Prompt template; {} is the behaviour."),
+    weights: Optional[str] = typer.Option(None, "--weights"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+):
+    """Zero-shot behaviour classification from behaviour names (VideoPrism video-text models)."""
+    import numpy as np
+
+    from ethoprism.backbones import load_backbone
+    from ethoprism.outputs.tables import write_predictions
+    from ethoprism.retrieval.text import zero_shot
+
+    name = backbone or EmbeddingStoreBackbone(store)
+    model = load_backbone(name, weights)
+    if not hasattr(model, "embed_texts"):
+        raise EthoprismError(f"zero-shot classification needs a videoprism-lvt backbone, the store holds '{name}'")
+    texts = model.embed_texts([prompt.format(b.replace("_", " ")) for b in behaviors]).numpy()
+    for video, (times, proba) in zero_shot(store, texts, behaviors, backbone=name).items():
+        pred = (proba == proba.max(axis=1, keepdims=True)).astype(np.int8)
+        fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 30.0
+        write_predictions(out, video, times, proba, pred, behaviors, fps)
+    console.print(f"zero-shot predictions in {out}")
+
+
 @app.command("evaluate-retrieval")
 @reports_errors
 def evaluate_retrieval(
