@@ -154,3 +154,15 @@ def test_query_by_clip_file(long_recording):
     long_rows = results[results.video == index.videos[1].name]
     # the clip finds its own source segment
     assert ((long_rows.start_frame <= end) & (long_rows.end_frame >= start)).any()
+
+
+def test_query_side_lighting_augmentation(long_recording):
+    from ethoprism.retrieval.query import LIGHTING_VARIANTS, Segment, augmented_vector, example_vector
+
+    index, _ = update_index(long_recording["store"])
+    segment = Segment(0, 10, 25)
+    only_original = augmented_vector(index, segment, long_recording["backbone"], variants=LIGHTING_VARIANTS[:1])
+    # with the original lighting only, re-embedding reproduces the stored example vector
+    np.testing.assert_allclose(only_original, example_vector(index, [segment]), atol=2e-3)
+    fused = augmented_vector(index, segment, long_recording["backbone"])
+    assert np.isclose(np.linalg.norm(fused), 1) and not np.allclose(fused, only_original, atol=1e-3)

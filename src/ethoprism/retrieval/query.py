@@ -132,3 +132,34 @@ def clip_vector(index: FrameIndex, clip: str | Path, backbone) -> np.ndarray:
         entry, _ = extract_video(clip, backbone, EmbeddingStore(folder), spec)
         vectors = prepare(entry.embeddings(), "none")
     return normalise_rows(vectors.mean(axis=0, keepdims=True))[0]
+
+
+LIGHTING_VARIANTS = (("original", 1.0, 1.0, 1.0), ("dimmer", 0.6, 1.0, 1.0), ("brighter", 1.3, 1.0, 1.0),
+                     ("low contrast", 1.0, 0.7, 1.0), ("gamma 0.7", 1.0, 1.0, 0.7), ("gamma 1.4", 1.0, 1.0, 1.4))
+
+
+def augmented_vector(index: FrameIndex, segment: Segment, backbone, variants=LIGHTING_VARIANTS) -> np.ndarray:
+    """Query-side lighting augmentation: the example's frames re-embedded under brightness,
+    contrast and gamma changes, each variant prepared like the index, then all fused (mean)."""
+    from ethoprism.clips import ClipSpec
+    from ethoprism.video import VideoReader
+
+    spec = ClipSpec(**index.meta["clip_spec"])
+    info = index.videos[segment.video]
+    frames_idx = np.arange(segment.start, segment.end + 1)
+    with VideoReader(info.path) as reader:
+        frames = reader.read_frames(frames_idx, size=spec.size, square=spec.square).astype(np.float32) / 255
+    with h5py.File(info.timestamps_path, "r") as handle:
+        video_mean = handle["embeddings"][()].mean(axis=0) if index.normalize == "video" else 0.0
+    parts = []
+    for _, gain, contrast, gamma in variants:
+        varied = np.clip(((frames - 0.5) * contrast + 0.5) * gain, 0, 1) ** gamma
+        if backbone.is_video_model:  # one clip of the backbone's length over the segment
+            picks = np.linspace(0, len(varied) - 1, spec.frames).round().astype(int)
+            vectors = backbone.frame_embeddings(varied[None, picks])[0].numpy()
+        else:
+            vectors = np.concatenate([backbone.frame_embeddings(varied[None, i: i + 32])[0].numpy()
+                                      for i in range(0, len(varied), 32)])
+        vectors = normalise_rows(vectors - video_mean)
+        parts.append(normalise_rows(vectors.mean(axis=0, keepdims=True))[0])
+    return normalise_rows(np.mean(parts, axis=0, keepdims=True))[0]
