@@ -16,7 +16,7 @@ from sklearn.metrics import (average_precision_score, balanced_accuracy_score, c
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
 from ethoprism.dataset import FrameDataset
-from ethoprism.heads.base import exclusive_index
+from ethoprism.heads.base import decide, exclusive_index
 from ethoprism.heads.postprocess import best_f1_thresholds, remove_short_bouts, smooth_probabilities
 
 
@@ -75,16 +75,7 @@ def predict_dataset(head, data: FrameDataset, postprocess: dict | None = None) -
     postprocess = postprocess or {}
     proba = smooth_probabilities(head.predict_proba(data.X, groups=data.groups), postprocess.get("smooth", 1),
                                  data.groups)
-    thresholds = head.thresholds_
-    if data.exclusive:
-        full = np.concatenate([1 - proba.sum(axis=1, keepdims=True), proba], axis=1)
-        best = full.argmax(axis=1)
-        pred = np.zeros_like(proba, dtype=np.int8)
-        rows = np.flatnonzero(best > 0)
-        keep = proba[rows, best[rows] - 1] >= thresholds[best[rows] - 1]
-        pred[rows[keep], best[rows[keep]] - 1] = 1
-    else:
-        pred = (proba >= thresholds).astype(np.int8)
+    pred = decide(proba, head.thresholds_, data.exclusive)
     pred = remove_short_bouts(pred, postprocess.get("min_bout", 1), data.groups)
     return proba, pred
 

@@ -53,6 +53,20 @@ def sequences(groups, n: int) -> list[np.ndarray]:
     return [np.flatnonzero(groups == groups[i]) for i in sorted(first)]
 
 
+def decide(proba: np.ndarray, thresholds: np.ndarray, exclusive: bool) -> np.ndarray:
+    """Probabilities -> 0/1 decisions. Exclusive: the arg-max class (background = 1 - sum)
+    wins, and a behaviour only if it clears its threshold; else each behaviour on its own."""
+    if not exclusive:
+        return (proba >= thresholds).astype(np.int8)
+    full = np.concatenate([1 - proba.sum(axis=1, keepdims=True), proba], axis=1)
+    best = full.argmax(axis=1)
+    out = np.zeros_like(proba, dtype=np.int8)
+    rows = np.flatnonzero(best > 0)
+    keep = proba[rows, best[rows] - 1] >= thresholds[best[rows] - 1]
+    out[rows[keep], best[rows[keep]] - 1] = 1
+    return out
+
+
 class HeadMixin(ClassifierMixin, BaseEstimator):
     """Thresholding and prediction shared by all heads."""
 
@@ -60,16 +74,7 @@ class HeadMixin(ClassifierMixin, BaseEstimator):
 
     def predict(self, X, groups=None) -> np.ndarray:
         proba = self.predict_proba(X, groups=groups)
-        thresholds = getattr(self, "thresholds_", np.full(proba.shape[1], 0.5))
-        if self.exclusive:
-            full = np.concatenate([1 - proba.sum(axis=1, keepdims=True), proba], axis=1)
-            best = full.argmax(axis=1)
-            out = np.zeros_like(proba, dtype=np.int8)
-            rows = np.flatnonzero(best > 0)
-            keep = proba[rows, best[rows] - 1] >= thresholds[best[rows] - 1]
-            out[rows[keep], best[rows[keep]] - 1] = 1
-            return out
-        return (proba >= thresholds).astype(np.int8)
+        return decide(proba, getattr(self, "thresholds_", np.full(proba.shape[1], 0.5)), self.exclusive)
 
     def _check_dim(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)

@@ -10,24 +10,19 @@ files hold, per frame, a 0/1 vector over the classes. A class id of -1 marks an 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
+from ethoprism.labels.tables import read_json
 
 
 def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]]]:
     """-> (labels per video, splits)."""
     path = Path(path)
-    if not path.exists():
-        raise EthoprismError("label file does not exist", path)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EthoprismError(f"malformed JSON ({exc})", path) from exc
+    data = read_json(path, "label file")
     if not isinstance(data, dict) or "labels" not in data or "class_names" not in data:
         raise EthoprismError("not a FERAL label file: needs 'class_names' and 'labels'", path)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
@@ -26,3 +28,13 @@ def require_columns(table: pd.DataFrame, columns: list[str], path, what: str) ->
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise EthoprismError(f"not a {what}: missing column(s) {missing}", path)
+
+
+def read_json(path: str | Path, what: str):
+    path = Path(path)
+    if not path.exists():
+        raise EthoprismError(f"{what} does not exist", path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EthoprismError(f"malformed JSON ({exc})", path) from exc

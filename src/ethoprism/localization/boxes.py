@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
+from ethoprism.labels.tables import read_json
 
 BOX_COLUMNS = ["video", "frame", "track", "x0", "y0", "x1", "y1"]
 
@@ -42,12 +43,7 @@ def validate_boxes(boxes: pd.DataFrame, n_frames: dict[str, int], sizes: dict[st
 
 def read_coco(path: str | Path) -> pd.DataFrame:
     path = Path(path)
-    if not path.exists():
-        raise EthoprismError("box file does not exist", path)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EthoprismError(f"malformed JSON ({exc})", path) from exc
+    data = read_json(path, "box file")
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise EthoprismError("not a COCO file: needs 'images' and 'annotations'", path)
     images = {}
