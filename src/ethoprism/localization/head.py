@@ -3,7 +3,8 @@
 Per token: an objectness logit (is an animal's centre in this cell?) and a box (centre offset in
 the cell, log width and height in cells). A 3x3 convolution gives each cell its neighbours'
 context. Training: penalty-reduced focal loss on a Gaussian heatmap (CenterNet) plus L1 on the
-box at centre cells. Decoding: local maxima (3x3) above ``min_score``. Coordinates are model-input
+box at centre cells. Decoding: cells above ``min_score``, then non-maximum suppression on box IoU (not on
+neighbouring cells, so two animals side by side in adjacent cells are both kept). Coordinates are model-input
 pixels; :mod:`ethoprism.localization.geometry` maps them to the video's frame.
 """
 
@@ -63,13 +64,15 @@ def _focal(logits, heat, alpha=2.0, beta=4.0):
 
 class BoxHead:
     def __init__(self, hidden: int = 128, epochs: int = 40, batch_size: int = 32, lr: float = 2e-3,
-                 weight_decay: float = 1e-3, min_score: float = 0.3, max_detections: int = 10, random_state: int = 0):
+                 weight_decay: float = 1e-3, min_score: float = 0.3, max_detections: int = 10, nms_iou: float = 0.5,
+                 random_state: int = 0):
         self.hidden, self.epochs, self.batch_size, self.lr = hidden, epochs, batch_size, lr
         self.weight_decay, self.min_score, self.max_detections, self.random_state = weight_decay, min_score, max_detections, random_state
+        self.nms_iou = nms_iou
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("hidden", "epochs", "batch_size", "lr", "weight_decay", "min_score",
-                                              "max_detections", "random_state")}
+                                              "max_detections", "nms_iou", "random_state")}
 
     def fit(self, tokens: np.ndarray, boxes: list[np.ndarray], input_size: int) -> "BoxHead":
         """``tokens`` [N, h, w, D]; ``boxes[i]`` [m, 4] x0 y0 x1 y1 in input pixels."""
@@ -118,17 +121,17 @@ class BoxHead:
         for chunk in range(0, len(tokens), 256):
             out = self._network()(torch.as_tensor(tokens[chunk: chunk + 256]))
             heat = torch.sigmoid(out[:, 0])
-            peaks = heat == torch.nn.functional.max_pool2d(heat[:, None], 3, 1, 1)[:, 0]
             for i in range(len(out)):
-                score = torch.where(peaks[i], heat[i], torch.zeros_like(heat[i])).flatten()
-                order = torch.argsort(score, descending=True)[: self.max_detections]
+                score = heat[i].flatten()
+                order = torch.argsort(score, descending=True)[: 4 * self.max_detections]
                 order = order[score[order] >= self.min_score]
                 rows, cols = order // self.grid_[1], order % self.grid_[1]
                 dx, dy, lw, lh = (out[i, 1 + j][rows, cols] for j in range(4))
                 cx, cy = (cols + dx) * cell, (rows + dy) * cell
                 w, h = torch.exp(lw) * cell, torch.exp(lh) * cell
-                boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1)
-                results.append((boxes.numpy().astype(np.float64), score[order].numpy().astype(np.float64)))
+                boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1).numpy().astype(np.float64)
+                keep = _nms(boxes, self.nms_iou)[: self.max_detections]
+                results.append((boxes[keep], score[order].numpy().astype(np.float64)[keep]))
         return results
 
     def save(self, path, provenance: dict) -> Path:
@@ -169,6 +172,16 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
     return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
+
+
+def _nms(boxes: np.ndarray, max_iou: float) -> list[int]:
+    """Greedy non-maximum suppression; ``boxes`` are already in descending score order."""
+    keep: list[int] = []
+    overlap = iou_matrix(boxes, boxes)
+    for i in range(len(boxes)):
+        if all(overlap[i, j] <= max_iou for j in keep):
+            keep.append(i)
+    return keep
 
 
 def link_tracks(detections: list[np.ndarray], min_iou: float = 0.1) -> list[np.ndarray]:
