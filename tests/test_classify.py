@@ -72,7 +72,10 @@ def test_evaluate_report_agrees_with_sklearn_on_its_own_tables(synthetic_store, 
                 f1_score(y_true, frames[behaviour]), abs=1e-6)
             aps.append(ap)
     assert metrics["heads"]["linear"]["metrics"]["map"] == pytest.approx(np.mean(aps), abs=1e-6)
-    assert metrics["heads"]["linear"]["metrics"]["map"] > 0.4  # far above chance on exact synthetic labels
+    # well above chance (the AP of random scores is each behaviour's frame prevalence)
+    labelled = data.Y[data.labelled]
+    chance = float(np.mean([labelled[:, k].mean() for k in range(labelled.shape[1]) if labelled[:, k].any()]))
+    assert metrics["heads"]["linear"]["metrics"]["map"] > chance + 0.15
     table = pd.read_csv(tmp_path / "metrics.csv")
     assert {"head", "behavior", "ap", "f1"} <= set(table.columns)
 
