@@ -158,3 +158,23 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
     assert np.abs(rendered[:128] - original).max() > 100  # boxes / labels drawn on the frame
     result = runner.invoke(app, ["render", str(video.path), "--boxes", str(tmp_path / "none.csv"), "--out", str(out)])
     assert result.exit_code == 2 and "box file does not exist" in result.output
+
+
+def test_grid_augmentation_keeps_targets_consistent():
+    import torch
+
+    from ethoprism.localization.head import _augment, _targets
+
+    box = [np.array([[20.0, 40.0, 44.0, 60.0]])]  # centre (32, 50) on an 8x8 grid of 16 px cells
+    heat, regression, mask = (torch.as_tensor(a) for a in _targets(box, (8, 8), 16.0))
+    tokens = torch.zeros(1, 8, 8, 2)
+    tokens[0, 3, 2, 0] = 1  # the centre cell
+    for seed in range(8):
+        x, h, r, m = _augment(tokens, heat, regression, mask, torch.Generator().manual_seed(seed))
+        row, col = (int(v) for v in torch.nonzero(m[0])[0])
+        assert x[0, row, col].sum() == 1 and h[0, row, col] == 1  # tokens and targets moved together
+        cx, cy = (col + r[0, 0, row, col]) * 16, (row + r[0, 1, row, col]) * 16
+        w, hh = torch.exp(r[0, 2, row, col]) * 16, torch.exp(r[0, 3, row, col]) * 16
+        candidates = [(32, 50, 24, 20), (128 - 32, 50, 24, 20), (32, 128 - 50, 24, 20), (128 - 32, 128 - 50, 24, 20),
+                      (50, 32, 20, 24), (128 - 50, 32, 20, 24), (50, 128 - 32, 20, 24), (128 - 50, 128 - 32, 20, 24)]
+        assert any(np.allclose([cx, cy, w, hh], c, atol=1e-4) for c in candidates)

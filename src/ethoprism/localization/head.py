@@ -62,17 +62,34 @@ def _focal(logits, heat, alpha=2.0, beta=4.0):
     return (pos_loss + neg_loss) / positive.sum().clamp(min=1)
 
 
+def _augment(tokens, heat, regression, mask, generator):
+    """Random flips and transposition of the token grid with matching targets. Top-down arenas
+    have no preferred orientation, so this teaches the head appearance instead of positions."""
+    if torch.rand(1, generator=generator) < 0.5:  # left-right: cx -> w - cx
+        tokens, heat, mask = tokens.flip(2), heat.flip(-1), mask.flip(-1)
+        regression = regression.flip(-1)
+        regression = torch.stack([1 - regression[:, 0], regression[:, 1], regression[:, 2], regression[:, 3]], 1)
+    if torch.rand(1, generator=generator) < 0.5:  # up-down: cy -> h - cy
+        tokens, heat, mask = tokens.flip(1), heat.flip(-2), mask.flip(-2)
+        regression = regression.flip(-2)
+        regression = torch.stack([regression[:, 0], 1 - regression[:, 1], regression[:, 2], regression[:, 3]], 1)
+    if tokens.shape[1] == tokens.shape[2] and torch.rand(1, generator=generator) < 0.5:  # transpose: x <-> y
+        tokens, heat, mask = tokens.transpose(1, 2), heat.transpose(-1, -2), mask.transpose(-1, -2)
+        regression = regression.transpose(-1, -2)[:, [1, 0, 3, 2]]
+    return tokens, heat, regression * mask.unsqueeze(1), mask
+
+
 class BoxHead:
     def __init__(self, hidden: int = 128, epochs: int = 40, batch_size: int = 32, lr: float = 2e-3,
                  weight_decay: float = 1e-3, min_score: float = 0.3, max_detections: int = 10, nms_iou: float = 0.5,
-                 random_state: int = 0):
+                 augment: bool = True, random_state: int = 0):
         self.hidden, self.epochs, self.batch_size, self.lr = hidden, epochs, batch_size, lr
         self.weight_decay, self.min_score, self.max_detections, self.random_state = weight_decay, min_score, max_detections, random_state
-        self.nms_iou = nms_iou
+        self.nms_iou, self.augment = nms_iou, augment
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("hidden", "epochs", "batch_size", "lr", "weight_decay", "min_score",
-                                              "max_detections", "nms_iou", "random_state")}
+                                              "max_detections", "nms_iou", "augment", "random_state")}
 
     def fit(self, tokens: np.ndarray, boxes: list[np.ndarray], input_size: int) -> "BoxHead":
         """``tokens`` [N, h, w, D]; ``boxes[i]`` [m, 4] x0 y0 x1 y1 in input pixels."""
@@ -91,10 +108,13 @@ class BoxHead:
         net.train()
         for _ in range(epochs):
             for batch in torch.randperm(len(tokens), generator=generator).split(self.batch_size):
-                out = net(tokens[batch])
-                loss = _focal(out[:, 0], heat[batch])
-                m = mask[batch].unsqueeze(1)
-                loss = loss + (torch.abs(out[:, 1:] - regression[batch]) * m).sum() / m.sum().clamp(min=1)
+                x, h, r, m = tokens[batch], heat[batch], regression[batch], mask[batch]
+                if self.augment:
+                    x, h, r, m = _augment(x, h, r, m, generator)
+                out = net(x)
+                loss = _focal(out[:, 0], h)
+                m = m.unsqueeze(1)
+                loss = loss + (torch.abs(out[:, 1:] - r) * m).sum() / m.sum().clamp(min=1)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
