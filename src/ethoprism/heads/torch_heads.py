@@ -64,10 +64,11 @@ class _TCN(nn.Module):
         return self.out(x.transpose(1, 2))
 
 
-def _epochs_for(epochs: int, min_steps: int, n_rows: int, batch_size: int) -> int:
-    """Enough epochs for at least ``min_steps`` optimiser steps: few-shot sets are tiny."""
+def _epochs_for(epochs: int, min_steps: int, n_rows: int, batch_size: int, max_steps: int = 3000) -> int:
+    """Epochs for at least ``min_steps`` optimiser steps (few-shot sets are tiny) and at most
+    about ``max_steps`` (at 500,000 frames, 30 epochs would be 58,000 steps for no gain)."""
     steps_per_epoch = max(1, -(-n_rows // batch_size))
-    return max(epochs, -(-min_steps // steps_per_epoch))
+    return max(1, min(max(epochs, -(-min_steps // steps_per_epoch)), -(-max_steps // steps_per_epoch)))
 
 
 class _TorchHead(HeadMixin):

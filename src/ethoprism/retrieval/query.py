@@ -130,8 +130,16 @@ def clip_vector(index: FrameIndex, clip: str | Path, backbone) -> np.ndarray:
     spec = ClipSpec(**index.meta["clip_spec"])
     with tempfile.TemporaryDirectory() as folder:
         entry, _ = extract_video(clip, backbone, EmbeddingStore(folder), spec)
-        vectors = prepare(entry.embeddings(), "none")
-    return normalise_rows(vectors.mean(axis=0, keepdims=True))[0]
+        vectors = entry.embeddings()
+    if index.normalize == "video":
+        # a short clip has no recording mean of its own (it would cancel the behaviour); centre it
+        # on the average recording of the index instead
+        means = []
+        for video in index.videos:
+            with h5py.File(video.timestamps_path, "r") as handle:
+                means.append(handle["embeddings"][()].mean(axis=0))
+        vectors = vectors - np.mean(means, axis=0)
+    return normalise_rows(normalise_rows(vectors).mean(axis=0, keepdims=True))[0]
 
 
 LIGHTING_VARIANTS = (("original", 1.0, 1.0, 1.0), ("dimmer", 0.6, 1.0, 1.0), ("brighter", 1.3, 1.0, 1.0),
