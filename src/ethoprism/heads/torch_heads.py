@@ -249,7 +249,7 @@ class TemporalHead(_TorchHead):
         pieces = [piece for piece in self._chunks(groups, len(X)) if known[piece].any()]
         generator = torch.Generator().manual_seed(self.random_state)
         module.train()
-        for _ in range(self.epochs):
+        for _ in range(_epochs_for(self.epochs, 0, len(pieces), 1)):  # one piece per step, capped
             for i in torch.randperm(len(pieces), generator=generator).tolist():
                 rows = torch.as_tensor(pieces[i])
                 optimizer.zero_grad()
