@@ -113,6 +113,18 @@ class _TorchHead(HeadMixin):
         self.thresholds_ = np.full(self.n_behaviors_, 0.5, np.float32)
         return torch.as_tensor(X)
 
+    def _optimise(self, module, n_items: int, batch_size: int, min_steps: int, batch_loss):
+        """AdamW over shuffled mini-batches of ``n_items`` items; ``batch_loss(indices)`` -> loss."""
+        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        generator = torch.Generator().manual_seed(self.random_state)
+        module.train()
+        for _ in range(_epochs_for(self.epochs, min_steps, n_items, batch_size)):
+            for batch in torch.randperm(n_items, generator=generator).split(batch_size):
+                optimizer.zero_grad()
+                batch_loss(batch).backward()
+                optimizer.step()
+        return self._finish(module)
+
     def _finish(self, module):
         self.state_ = {k: v.detach().clone() for k, v in module.state_dict().items()}
         self._module = module.eval()
@@ -145,17 +157,9 @@ class MLPHead(_TorchHead):
         keep = labelled_rows(y)
         X = self._begin(np.asarray(X)[keep], np.asarray(y)[keep])
         target, weights = self._targets(np.asarray(y)[keep])
-        module = self._build()
-        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        loss_fn = self._loss(weights)
-        generator = torch.Generator().manual_seed(self.random_state)
-        module.train()
-        for _ in range(_epochs_for(self.epochs, self.min_steps, len(X), self.batch_size)):
-            for batch in torch.randperm(len(X), generator=generator).split(self.batch_size):
-                optimizer.zero_grad()
-                loss_fn(module(X[batch]), target[batch]).backward()
-                optimizer.step()
-        return self._finish(module)
+        module, loss_fn = self._build(), self._loss(weights)
+        return self._optimise(module, len(X), self.batch_size, self.min_steps,
+                              lambda batch: loss_fn(module(X[batch]), target[batch]))
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):
@@ -196,18 +200,13 @@ class AttentiveProbe(_TorchHead):
         X = self._begin(X, y)
         target, weights = self._targets(y)
         index = torch.as_tensor(_window_indices(groups, len(X), self.window))
-        module = self._build()
-        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        loss_fn = self._loss(weights)
-        generator = torch.Generator().manual_seed(self.random_state)
+        module, loss_fn = self._build(), self._loss(weights)
         trainable = torch.as_tensor(np.flatnonzero(labelled_rows(y)))
-        module.train()
-        for _ in range(_epochs_for(self.epochs, self.min_steps, len(trainable), self.batch_size)):
-            for batch in trainable[torch.randperm(len(trainable), generator=generator)].split(self.batch_size):
-                optimizer.zero_grad()
-                loss_fn(self._forward(module, X, index[batch]), target[batch]).backward()
-                optimizer.step()
-        return self._finish(module)
+
+        def batch_loss(batch):
+            rows = index[trainable[batch]]
+            return loss_fn(self._forward(module, X, rows), target[trainable[batch]])
+        return self._optimise(module, len(trainable), self.batch_size, self.min_steps, batch_loss)
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):
@@ -242,20 +241,14 @@ class TemporalHead(_TorchHead):
     def fit(self, X, y, groups=None):
         X = self._begin(X, y)
         target, weights = self._targets(y)
-        module = self._build()
-        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        loss_fn = self._loss(weights)
+        module, loss_fn = self._build(), self._loss(weights)
         known = labelled_rows(y)
-        pieces = [piece for piece in self._chunks(groups, len(X)) if known[piece].any()]
-        generator = torch.Generator().manual_seed(self.random_state)
-        module.train()
-        for _ in range(_epochs_for(self.epochs, 0, len(pieces), 1)):  # one piece per step, capped
-            for i in torch.randperm(len(pieces), generator=generator).tolist():
-                rows = torch.as_tensor(pieces[i])
-                optimizer.zero_grad()
-                loss_fn(module(X[rows][None])[0], target[rows]).backward()
-                optimizer.step()
-        return self._finish(module)
+        pieces = [torch.as_tensor(p) for p in self._chunks(groups, len(X)) if known[p].any()]
+
+        def piece_loss(batch):  # one piece (a chunk of one video) per step
+            rows = pieces[int(batch[0])]
+            return loss_fn(module(X[rows][None])[0], target[rows])
+        return self._optimise(module, len(pieces), 1, 0, piece_loss)
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):
