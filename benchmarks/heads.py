@@ -1,6 +1,6 @@
 """Head training speed at CalMS21's training size: 500,000 frames x 768 dimensions.
 
-    python benchmarks/heads.py [--n 500000] [--dim 768] [--temporal-epochs 60]
+    python benchmarks/heads.py [--n 500000] [--dim 768] [--temporal-epochs 60] [--heads linear mlp temporal]
 
 Embeddings are synthetic (4 behaviours + background, class-dependent means plus noise, in
 bouts), split into 50 "videos". Reports wall time of ``fit`` on this machine and the training
@@ -39,12 +39,15 @@ def main():
     parser.add_argument("--n", type=int, default=500_000)
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--temporal-epochs", type=int, default=60)
+    parser.add_argument("--heads", nargs="+", choices=["linear", "mlp", "temporal"],
+                        default=["linear", "mlp", "temporal"])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     X, Y, groups = synthetic(args.n, args.dim)
     rows = []
-    for name, head in [("linear probe", LinearProbe()), ("MLP", MLPHead()),
-                       ("temporal head", TemporalHead(epochs=args.temporal_epochs))]:
+    heads = {"linear": ("linear probe", LinearProbe()), "mlp": ("MLP", MLPHead()),
+             "temporal": ("temporal head", TemporalHead(epochs=args.temporal_epochs))}
+    for name, head in (heads[key] for key in args.heads):
         start = time.perf_counter()
         head.fit(X, Y, groups=groups)
         seconds = time.perf_counter() - start

@@ -56,6 +56,13 @@ def test_ap_matches_pycocotools_semantics():
     shifted = truth.assign(x0=truth.x0 + 12, x1=truth.x1 + 12, score=0.9)  # IoU = 28/52 ≈ 0.54
     result = coco_ap(truth, shifted, sizes)
     assert result["ap50"] == pytest.approx(1.0) and result["ap75"] == pytest.approx(0.0)
+    # a frame with no detection still counts its animal as missed; a detection on an empty frame is a false positive
+    half = coco_ap(truth, perfect[perfect.frame == 0], sizes)
+    assert half["ap50"] == pytest.approx(0.5, abs=0.01) and half["n_frames"] == 2
+    false_alarm = pd.concat([perfect, perfect.iloc[:1].assign(frame=2, score=0.95)])
+    frames = {("v.mp4", 0), ("v.mp4", 1), ("v.mp4", 2)}
+    assert coco_ap(truth, false_alarm, sizes, frames=frames)["ap50"] < 0.9
+    assert coco_ap(truth, false_alarm, sizes)["ap50"] == pytest.approx(1.0)  # frame 2 not evaluated
 
 
 def test_identity_linking():
@@ -132,7 +139,9 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
 
     truth = read_coco(gt)
     predicted = pd.read_json(tmp_path / "pred" / "predictions.json")
-    truth = truth[truth.frame.isin(set(predicted.frame))]
+    # every token frame (every 2nd) of the predicted span is scored, with or without detections
+    truth = truth[truth.frame.isin(range(120, 160, 2))]
+    assert metrics["n_frames"] == 20
     gt_path = write_coco(truth, tmp_path / "gt_subset.json", {video.path.name: (128, 128)})
     images = {(i["file_name"], i["frame"]): i["id"] for i in json.loads(gt_path.read_text())["images"]}
     results = [{"image_id": images[(r.video, r.frame)], "category_id": 1, "bbox": r.bbox, "score": r.score}

@@ -528,33 +528,15 @@ def localize_evaluate(
     video: Optional[str] = typer.Option(None, "--video"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
 ):
-    """mAP (IoU 0.5:0.95), AP@50 and AP@75 with pycocotools, on frames that have predictions."""
+    """mAP (IoU 0.5:0.95), AP@50 and AP@75 with pycocotools, on every frame with a token map in
+    --frames (default: the predicted frame range); frames without detections count as misses."""
     from ethoprism.localization import workflow
-    from ethoprism.localization.boxes import validate_boxes
-    from ethoprism.localization.evaluate import coco_ap
-    from ethoprism.outputs.render import read_boxes_table
 
-    sizes = workflow.video_sizes(store)
-    truth = workflow.read_boxes(boxes, video)
-    validate_boxes(truth, {n: n_frames for n, n_frames in _frame_counts(store).items()}, sizes, boxes)
-    predicted = read_boxes_table(predictions)
-    span = workflow.parse_frames(frames)
-    keys = set(zip(predicted.video, predicted.frame))
-    truth = truth[[k in keys for k in zip(truth.video, truth.frame)]]
-    if span:
-        truth = truth[(truth.frame >= span[0]) & (truth.frame <= span[1])]
-    metrics = coco_ap(truth, predicted, sizes)
+    metrics = workflow.evaluate(store, boxes, predictions, workflow.parse_frames(frames), video)
     Console().print(f"mAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
                     f"({metrics['n_frames']} frames)")
     if out:
         out.write_text(json.dumps(metrics, indent=2))
-
-
-def _frame_counts(store: Path) -> dict[str, int]:
-    from ethoprism.dataset import select_entries
-    from ethoprism.store import EmbeddingStore
-
-    return {e.video_name: e.n_frames for e in select_entries(EmbeddingStore(store))}
 
 
 @app.command()

@@ -79,6 +79,10 @@ class StoreEntry:
         clips = self._read("clip_embeddings")
         return None if clips is None else (clips, self._read("frame_clip"))
 
+    def token_frames(self) -> np.ndarray | None:
+        """The frames that have spatial token maps (without reading the maps)."""
+        return self._read("token_frames")
+
     def tokens(self) -> tuple[np.ndarray, np.ndarray] | None:
         tokens = self._read("tokens")
         return None if tokens is None else (tokens, self._read("token_frames"))

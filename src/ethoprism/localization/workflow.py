@@ -97,6 +97,36 @@ def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 
     return clip_to_frame(smooth_tracks(table, smooth), sizes) if len(table) else table
 
 
+def evaluate(store_dir, boxes_path, predictions_path, frames: tuple[int, int] | None = None,
+             video: str | None = None, backbone=None) -> dict:
+    """AP of ``localize predict`` output against ground truth, on every frame with a token map in
+    ``frames`` (default: from the first to the last predicted frame of each video). Frames where
+    nothing was detected count: their animals are misses."""
+    from ethoprism.localization.evaluate import coco_ap
+    from ethoprism.outputs.render import read_boxes_table
+
+    entries = _entries_by_name(store_dir, backbone)
+    sizes = {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
+    truth = read_boxes(boxes_path, video)
+    truth = truth[truth.video.isin(entries)] if truth.video.isin(entries).any() else truth
+    validate_boxes(truth, {n: e.n_frames for n, e in entries.items()}, sizes, boxes_path)
+    predicted = read_boxes_table(predictions_path)
+    evaluated = set()
+    for name, entry in entries.items():
+        if name not in set(truth.video):
+            continue
+        mine = predicted.frame[predicted.video == name]
+        span = frames or ((int(mine.min()), int(mine.max())) if len(mine) else None)
+        if span is None:
+            continue
+        stored = entry.token_frames()
+        evaluated |= {(name, int(f)) for f in stored[(stored >= span[0]) & (stored <= span[1])]}
+    if not evaluated:
+        raise EthoprismError("no frame to evaluate: the predictions and the ground truth share no video or frame range",
+                             predictions_path)
+    return coco_ap(truth, predicted, sizes, frames=evaluated)
+
+
 def video_sizes(store_dir, backbone=None) -> dict[str, tuple[int, int]]:
     return {n: (e.provenance["video"]["width"], e.provenance["video"]["height"])
             for n, e in _entries_by_name(store_dir, backbone).items()}
