@@ -187,3 +187,31 @@ def test_grid_augmentation_keeps_targets_consistent():
         candidates = [(32, 50, 24, 20), (128 - 32, 50, 24, 20), (32, 128 - 50, 24, 20), (128 - 32, 128 - 50, 24, 20),
                       (50, 32, 20, 24), (128 - 50, 32, 20, 24), (50, 128 - 32, 20, 24), (128 - 50, 128 - 32, 20, 24)]
         assert any(np.allclose([cx, cy, w, hh], c, atol=1e-4) for c in candidates)
+
+
+@pytest.mark.slow
+@needs_shared(FLY_CLIP)
+def test_cli_localize_on_the_fly_video(tmp_path):
+    """train -> predict -> evaluate through the CLI on the real SLEAP fly clip, boxes from its pose
+    file (the README's sequence; 224 px here to keep the suite fast, the docs' numbers use 896 px)."""
+    store, pose, head = str(tmp_path / "store"), str(FLY_CLIP.with_suffix(".slp")), str(tmp_path / "box")
+    result = runner.invoke(app, ["extract", str(FLY_CLIP), "--store", store, "--size", "224", "--token-step", "10",
+                                 "--overlap", "0"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["localize", "train", store, "--boxes", pose, "--video", "clip.mp4",
+                                 "--frames", "0-1049", "--out", head, "--epochs", "10"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["localize", "predict", store, "--head", head + ".json", "--out", str(tmp_path / "pred"),
+                                 "--frames", "1050-1499"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", pose, "--video", "clip.mp4", "--predictions",
+                                 str(tmp_path / "pred" / "predictions.json"), "--frames", "1050-1499",
+                                 "--out", str(tmp_path / "ap.json")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ap.json").read_text())
+    assert metrics["n_frames"] == 45  # every 10th frame of 1050-1499, with or without detections
+    assert 0.0 <= metrics["map"] <= metrics["ap50"] <= 1.0
+    # a box file for another video is a clear error, not an empty evaluation
+    result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", pose, "--video", "other.mp4",
+                                 "--predictions", str(tmp_path / "pred" / "predictions.json")])
+    assert result.exit_code == 2 and "other.mp4" in result.output
