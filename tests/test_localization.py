@@ -65,6 +65,18 @@ def test_ap_matches_pycocotools_semantics():
     assert coco_ap(truth, false_alarm, sizes)["ap50"] == pytest.approx(1.0)  # frame 2 not evaluated
 
 
+def test_frame_ranges():
+    from ethoprism.localization.workflow import in_frames, parse_frames
+
+    assert parse_frames("0-1049") == [(0, 1049)] and parse_frames(None) is None
+    ranges = parse_frames("0-2,6-7")
+    np.testing.assert_array_equal(in_frames(np.arange(9), ranges), [1, 1, 1, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(in_frames(np.arange(4), (1, 2)), [0, 1, 1, 0])
+    for bad in ("0:10", "5-2", "1-2-3", "a-b"):
+        with pytest.raises(EthoprismError, match="frame ranges must look like"):
+            parse_frames(bad)
+
+
 def test_identity_linking():
     frames = [np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.array([[51, 50, 61, 60], [1, 0, 11, 10]]),
               np.array([[52, 50, 62, 60]])]

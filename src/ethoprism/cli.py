@@ -487,7 +487,7 @@ def localize_train(
     store: Path = typer.Argument(..., help="Store extracted with --token-step."),
     boxes: Path = typer.Option(..., "--boxes", help="COCO JSON, SLEAP .slp or DeepLabCut file (boxes from pose)."),
     out: Path = typer.Option(..., "--out", help="Box head to write (.json + .safetensors)."),
-    frames: Optional[str] = typer.Option(None, "--frames", help="Train on these frames only, e.g. 0-1049."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Train on these frames only, e.g. 0-1049 or 0-299,600-1499."),
     video: Optional[str] = typer.Option(None, "--video", help="Video name for pose files that name another path."),
     epochs: int = typer.Option(40, "--epochs"),
 ):
@@ -504,7 +504,7 @@ def localize_predict(
     store: Path = typer.Argument(...),
     head: Path = typer.Option(..., "--head"),
     out: Path = typer.Option(..., "--out", help="Output folder: boxes.csv and predictions.json (COCO results)."),
-    frames: Optional[str] = typer.Option(None, "--frames"),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Predict on these frames only, e.g. 1050-1499."),
     smooth: int = typer.Option(1, "--smooth", help="Moving average of each track's boxes (detections)."),
 ):
     """Predict boxes (with identities linked across frames) for every stored video."""

@@ -15,15 +15,27 @@ from ethoprism.localization.head import BoxHead, link_tracks, smooth_tracks
 from ethoprism.store import EmbeddingStore
 
 
-def parse_frames(text: str | None) -> tuple[int, int] | None:
-    """``"0-1049"`` -> (0, 1049), inclusive."""
+def parse_frames(text: str | None) -> list[tuple[int, int]] | None:
+    """``"0-1049"`` -> [(0, 1049)]; ``"0-299,600-1499"`` -> two ranges; inclusive."""
     if not text:
         return None
     try:
-        start, end = (int(v) for v in text.split("-"))
+        ranges = [tuple(int(v) for v in part.split("-")) for part in text.split(",")]
     except ValueError as exc:
-        raise EthoprismError(f"frame range must look like 0-1049, not '{text}'") from exc
-    return start, end
+        raise EthoprismError(f"frame ranges must look like 0-1049 or 0-299,600-1499, not '{text}'") from exc
+    if any(len(r) != 2 or r[0] > r[1] for r in ranges):
+        raise EthoprismError(f"frame ranges must look like 0-1049 or 0-299,600-1499, not '{text}'")
+    return ranges
+
+
+def in_frames(frames: np.ndarray, ranges) -> np.ndarray:
+    """Which of ``frames`` fall in the inclusive ``ranges`` (a (start, end) pair or a list of them;
+    None = all)."""
+    if ranges is None:
+        return np.ones(len(frames), bool)
+    if len(ranges) == 2 and all(isinstance(v, (int, np.integer)) for v in ranges):
+        ranges = [ranges]
+    return np.any([(frames >= start) & (frames <= end) for start, end in ranges], axis=0)
 
 
 def read_boxes(path, video: str | None = None) -> pd.DataFrame:
@@ -46,7 +58,7 @@ def _geometry(entry):
     return video["width"], video["height"], spec["size"], spec["square"]
 
 
-def training_data(store_dir, boxes: pd.DataFrame, frames: tuple[int, int] | None, source, backbone=None):
+def training_data(store_dir, boxes: pd.DataFrame, frames, source, backbone=None):
     entries = _entries_by_name(store_dir, backbone)
     boxes = boxes[boxes.video.isin(entries)] if boxes.video.isin(entries).any() else boxes
     sizes = {name: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for name, e in entries.items()}
@@ -56,7 +68,7 @@ def training_data(store_dir, boxes: pd.DataFrame, frames: tuple[int, int] | None
         entry = entries[name]
         stored, token_frames = entry.tokens()
         width, height, size, square = _geometry(entry)
-        keep = np.ones(len(token_frames), bool) if frames is None else (token_frames >= frames[0]) & (token_frames <= frames[1])
+        keep = in_frames(token_frames, frames)
         by_frame = {f: g for f, g in rows.groupby("frame")}
         for i in np.flatnonzero(keep):
             frame_boxes = by_frame.get(int(token_frames[i]))
@@ -85,7 +97,7 @@ def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 
             raise EthoprismError(f"box head was trained on {meta['embeddings']['backbone']} tokens with another clip spec "
                                  f"than '{name}'", head_path)
         stored, token_frames = entry.tokens()
-        keep = np.ones(len(token_frames), bool) if frames is None else (token_frames >= frames[0]) & (token_frames <= frames[1])
+        keep = in_frames(token_frames, frames)
         width, height, size, square = _geometry(entry)
         detections = head.predict(stored[keep])
         tracks = link_tracks([d[0] for d in detections]) if link else [np.full(len(d[0]), -1) for d in detections]
@@ -97,7 +109,7 @@ def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 
     return clip_to_frame(smooth_tracks(table, smooth), sizes) if len(table) else table
 
 
-def evaluate(store_dir, boxes_path, predictions_path, frames: tuple[int, int] | None = None,
+def evaluate(store_dir, boxes_path, predictions_path, frames=None,
              video: str | None = None, backbone=None) -> dict:
     """AP of ``localize predict`` output against ground truth, on every frame with a token map in
     ``frames`` (default: from the first to the last predicted frame of each video). Frames where
@@ -116,11 +128,11 @@ def evaluate(store_dir, boxes_path, predictions_path, frames: tuple[int, int] | 
         if name not in set(truth.video):
             continue
         mine = predicted.frame[predicted.video == name]
-        span = frames or ((int(mine.min()), int(mine.max())) if len(mine) else None)
+        span = frames or ([(int(mine.min()), int(mine.max()))] if len(mine) else None)
         if span is None:
             continue
         stored = entry.token_frames()
-        evaluated |= {(name, int(f)) for f in stored[(stored >= span[0]) & (stored <= span[1])]}
+        evaluated |= {(name, int(f)) for f in stored[in_frames(stored, span)]}
     if not evaluated:
         raise EthoprismError("no frame to evaluate: the predictions and the ground truth share no video or frame range",
                              predictions_path)
