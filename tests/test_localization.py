@@ -227,3 +227,55 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", pose, "--video", "other.mp4",
                                  "--predictions", str(tmp_path / "pred" / "predictions.json")])
     assert result.exit_code == 2 and "other.mp4" in result.output
+
+
+def _dlc_table(scorer, individuals, parts, coords, rows, index=None):
+    levels = [[scorer]] + ([individuals] if individuals else []) + [parts, coords]
+    names = ["scorer"] + (["individuals"] if individuals else []) + ["bodyparts", "coords"]
+    columns = pd.MultiIndex.from_product(levels, names=names)
+    return pd.DataFrame(np.asarray(rows, float), columns=columns, index=index)
+
+
+def test_boxes_from_deeplabcut_analysis_output(tmp_path):
+    # single animal, one row per frame, x/y/likelihood; the low-likelihood tail point is ignored
+    rows = [[100, 200, 0.99, 140, 230, 0.95, 400, 400, 0.10], [101, 200, 0.99, 141, 230, 0.95, 150, 240, 0.90]]
+    table = _dlc_table("DLC_resnet50_openfieldOct30shuffle1_1030000", None, ["snout", "leftear", "tailbase"],
+                       ["x", "y", "likelihood"], rows)
+    for suffix in (".csv", ".h5"):
+        path = tmp_path / f"m3v1mp4DLC_resnet50_openfieldOct30shuffle1_1030000{suffix}"
+        table.to_csv(path) if suffix == ".csv" else table.to_hdf(path, key="df_with_missing", mode="w")
+        boxes = boxes_from_pose(path)
+        assert list(boxes.video) == ["m3v1mp4", "m3v1mp4"] and list(boxes.frame) == [0, 1]
+        np.testing.assert_allclose(boxes.iloc[0][["x0", "y0", "x1", "y1"]].to_numpy(float), [96, 197, 144, 233])
+        assert boxes.iloc[1].x1 == pytest.approx(150 + 4.9)  # tail point now confident
+    # the stem DeepLabCut uses names the stored video
+    from ethoprism.localization.workflow import match_video_names
+
+    assert set(match_video_names(boxes, ["m3v1mp4.mp4", "other.mp4"]).video) == {"m3v1mp4.mp4"}
+
+
+def test_boxes_from_deeplabcut_multi_animal_and_labelled_data(tmp_path):
+    rows = [[10, 10, 1, 30, 40, 1, 200, 200, 1, 260, 220, 1]]
+    table = _dlc_table("DLC_dlcrnetms5", ["mouse1", "mouse2"], ["snout", "tail"], ["x", "y", "likelihood"], rows)
+    table.to_hdf(tmp_path / "pairDLC_dlcrnetms5.h5", key="df_with_missing", mode="w")
+    boxes = boxes_from_pose(tmp_path / "pairDLC_dlcrnetms5.h5", video="pair.mp4")
+    assert list(boxes.track) == [0, 1] and set(boxes.video) == {"pair.mp4"}
+    assert boxes.iloc[1].x0 == pytest.approx(200 - 6)
+    # labelled data: the index names labeled-data/<video>/img<frame>.png; unlabelled points are empty
+    index = pd.MultiIndex.from_tuples([("labeled-data", "m4s1", "img0012.png"), ("labeled-data", "m4s1", "img0340.png")])
+    labelled = _dlc_table("Pranav", None, ["snout", "tail"], ["x", "y"], [[1, 2, 31, 42], [5, 6, np.nan, np.nan]], index)
+    labelled.to_csv(tmp_path / "CollectedData_Pranav.csv")
+    boxes = boxes_from_pose(tmp_path / "CollectedData_Pranav.csv")
+    assert list(zip(boxes.video, boxes.frame)) == [("m4s1", 12)]  # frame 340 has one point only: no box
+
+
+def test_bad_deeplabcut_file(tmp_path):
+    bad = tmp_path / "videoDLC_resnet50.csv"
+    bad.write_text("scorer,a,b\nnonsense,1,2\n3,4,5\n")
+    with pytest.raises(EthoprismError, match="cannot read DeepLabCut pose file") as info:
+        boxes_from_pose(bad)
+    assert str(bad) in str(info.value)
+    broken = tmp_path / "videoDLC_resnet50.h5"
+    broken.write_bytes(b"not hdf5 at all")
+    with pytest.raises(EthoprismError, match="cannot read DeepLabCut pose file"):
+        boxes_from_pose(broken)

@@ -67,31 +67,39 @@ def read_coco(path: str | Path) -> pd.DataFrame:
 
 def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 0.1, min_points: int = 2) -> pd.DataFrame:
     """Boxes around each instance's keypoints (min/max, plus ``margin`` of the box size on every
-    side) from any pose file sleap-io reads (SLEAP ``.slp``, DeepLabCut ``.csv``/``.h5``, ...)."""
-    import sleap_io
+    side) from a DeepLabCut file (``.h5``/``.csv``, analysis output or labelled data) or any pose
+    file sleap-io reads (SLEAP ``.slp``, ...)."""
+    from ethoprism.localization.deeplabcut import is_deeplabcut, read_deeplabcut
 
     path = Path(path)
     if not path.exists():
         raise EthoprismError("pose file does not exist", path)
+    instances = read_deeplabcut(path, video) if is_deeplabcut(path) else _sleap_instances(path, video)
+    rows = []
+    for name, frame, track, points in instances:
+        points = points[np.isfinite(points).all(axis=1)]
+        if len(points) < min_points:
+            continue
+        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+        pad_x, pad_y = margin * max(x1 - x0, 1), margin * max(y1 - y0, 1)
+        rows.append((name, frame, track, x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y))
+    boxes = pd.DataFrame(rows, columns=BOX_COLUMNS)
+    return boxes.sort_values(["video", "frame", "track"], kind="stable").reset_index(drop=True)
+
+
+def _sleap_instances(path: Path, video: str | None):
+    import sleap_io
+
     try:
         labels = sleap_io.load_file(str(path))
     except Exception as exc:  # sleap-io raises many types for unreadable files
         raise EthoprismError(f"cannot read pose file ({exc.__class__.__name__}: {exc})", path) from exc
     tracks = {id(track): i for i, track in enumerate(labels.tracks)}
-    rows = []
     for frame in labels.labeled_frames:
         name = video or Path(frame.video.filename if isinstance(frame.video.filename, str) else frame.video.filename[0]).name
         for instance in frame.instances:
-            points = instance.numpy()
-            points = points[np.isfinite(points).all(axis=1)]
-            if len(points) < min_points:
-                continue
-            (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-            pad_x, pad_y = margin * max(x1 - x0, 1), margin * max(y1 - y0, 1)
             track = tracks.get(id(instance.track), -1) if instance.track is not None else -1
-            rows.append((name, int(frame.frame_idx), track, x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y))
-    boxes = pd.DataFrame(rows, columns=BOX_COLUMNS)
-    return boxes.sort_values(["video", "frame", "track"], kind="stable").reset_index(drop=True)
+            yield name, int(frame.frame_idx), track, instance.numpy()
 
 
 def clip_to_frame(boxes: pd.DataFrame, sizes: dict[str, tuple[int, int]]) -> pd.DataFrame:

@@ -45,6 +45,18 @@ def read_boxes(path, video: str | None = None) -> pd.DataFrame:
     return boxes_from_pose(path, video)
 
 
+def match_video_names(boxes: pd.DataFrame, names) -> pd.DataFrame:
+    """Pose files often name a video by its stem (DeepLabCut: ``m3v1mp4DLC_...h5`` -> ``m3v1mp4``):
+    a box video name that is no stored name but the stem of exactly one becomes that name."""
+    names = list(names)
+    mapping = {}
+    for name in set(boxes.video) - set(names):
+        matches = [n for n in names if Path(n).stem == name]
+        if len(matches) == 1:
+            mapping[name] = matches[0]
+    return boxes.assign(video=boxes.video.replace(mapping)) if mapping else boxes
+
+
 def _entries_by_name(store_dir, backbone=None):
     entries = select_entries(EmbeddingStore(store_dir), backbone)
     with_tokens = {e.video_name: e for e in entries if e.provenance.get("token_step")}
@@ -60,6 +72,7 @@ def _geometry(entry):
 
 def training_data(store_dir, boxes: pd.DataFrame, frames, source, backbone=None):
     entries = _entries_by_name(store_dir, backbone)
+    boxes = match_video_names(boxes, entries)
     boxes = boxes[boxes.video.isin(entries)] if boxes.video.isin(entries).any() else boxes
     sizes = {name: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for name, e in entries.items()}
     validate_boxes(boxes, {n: e.n_frames for n, e in entries.items()}, sizes, source)
@@ -119,7 +132,7 @@ def evaluate(store_dir, boxes_path, predictions_path, frames=None,
 
     entries = _entries_by_name(store_dir, backbone)
     sizes = {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
-    truth = read_boxes(boxes_path, video)
+    truth = match_video_names(read_boxes(boxes_path, video), entries)
     truth = truth[truth.video.isin(entries)] if truth.video.isin(entries).any() else truth
     validate_boxes(truth, {n: e.n_frames for n, e in entries.items()}, sizes, boxes_path)
     predicted = read_boxes_table(predictions_path)

@@ -1,0 +1,90 @@
+"""DeepLabCut pose files, CSV or HDF5, single- or multi-animal.
+
+Two kinds share one layout (column levels ``scorer, [individuals,] bodyparts, coords``):
+
+- analysis output, ``<video stem>DLC_<network>.h5/.csv``: one row per frame (index = frame),
+  coords ``x, y, likelihood``;
+- labelled data, ``CollectedData_<labeller>.h5/.csv``: one row per labelled image, the index
+  naming ``labeled-data/<video stem>/img<frame>.png``, coords ``x, y``.
+
+sleap-io reads only the second kind, so ethoprism reads both itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.errors import EthoprismError
+
+HEADER_NAMES = ("scorer", "individuals", "bodyparts", "coords")
+
+
+def is_deeplabcut(path: Path) -> bool:
+    """A ``.h5`` file, or a ``.csv`` whose first cell is ``scorer`` (DeepLabCut's header)."""
+    path = Path(path)
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        return True
+    if path.suffix.lower() != ".csv":
+        return False
+    with open(path, errors="replace") as handle:
+        return handle.readline().split(",")[0].strip() == "scorer"
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        return pd.read_hdf(path)
+    with open(path, errors="replace") as handle:
+        head = [handle.readline().rstrip("\n").split(",") for _ in range(4)]
+    n_header = sum(1 for row in head if row[0].strip() in HEADER_NAMES)
+    # labelled data keeps its image path in 1 or 3 index columns; the scorer row leaves them blank
+    n_index = 1 + next((i for i, cell in enumerate(head[0][1:]) if cell.strip()), 0)
+    return pd.read_csv(path, header=list(range(n_header)), index_col=list(range(n_index)))
+
+
+def _frame_and_video(key, stem: str) -> tuple[str, int]:
+    if isinstance(key, (int, np.integer)):
+        return stem, int(key)
+    parts = [str(p) for p in (key if isinstance(key, tuple) else Path(str(key)).parts)]
+    digits = re.findall(r"\d+", Path(parts[-1]).stem)
+    if not digits:
+        raise ValueError(f"cannot tell the frame number from '{'/'.join(parts)}'")
+    return (parts[-2] if len(parts) >= 2 else stem), int(digits[-1])
+
+
+def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6):
+    """-> list of (video name, frame, individual index, points [K, 2]) with unlabelled points and
+    points below ``min_likelihood`` (DeepLabCut's default p-cutoff) set to NaN. The video name is
+    ``video`` if given, else the stem DeepLabCut names (``m3v1mp4DLC_...h5`` -> ``m3v1mp4``)."""
+    path = Path(path)
+    try:
+        table = _read_table(path)
+        levels = list(table.columns.names)
+        if "bodyparts" not in levels or "coords" not in levels:
+            raise ValueError(f"columns have levels {levels}, not scorer/bodyparts/coords")
+    except Exception as exc:  # pandas/PyTables raise many types for unreadable files
+        raise EthoprismError(f"cannot read DeepLabCut pose file ({exc.__class__.__name__}: {exc})", path) from exc
+    stem = path.stem.split("DLC_")[0] if "DLC_" in path.stem else path.stem
+    individuals = (list(dict.fromkeys(table.columns.get_level_values("individuals")))
+                   if "individuals" in levels else [None])
+    coords = table.columns.get_level_values("coords")
+    out = []
+    for key, row in table.iterrows():
+        try:
+            name, frame = _frame_and_video(key, stem)
+        except ValueError as exc:
+            raise EthoprismError(str(exc), path) from exc
+        for track, individual in enumerate(individuals):
+            mine = np.ones(len(coords), bool) if individual is None else \
+                table.columns.get_level_values("individuals") == individual
+            x = row.to_numpy(float)[mine & (coords == "x")]
+            y = row.to_numpy(float)[mine & (coords == "y")]
+            points = np.stack([x, y], axis=1)
+            if (coords == "likelihood").any():
+                likelihood = row.to_numpy(float)[mine & (coords == "likelihood")]
+                points[~(likelihood >= min_likelihood)] = np.nan
+            out.append((video or name, frame, track, points))
+    return out
