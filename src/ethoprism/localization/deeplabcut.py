@@ -71,20 +71,20 @@ def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6)
     individuals = (list(dict.fromkeys(table.columns.get_level_values("individuals")))
                    if "individuals" in levels else [None])
     coords = table.columns.get_level_values("coords")
+    values = table.to_numpy(float)  # one pass over an hour of frames instead of a row loop
+    points_of = []
+    for individual in individuals:
+        mine = np.ones(len(coords), bool) if individual is None else \
+            table.columns.get_level_values("individuals") == individual
+        points = np.stack([values[:, mine & (coords == "x")], values[:, mine & (coords == "y")]], axis=2)
+        if (coords == "likelihood").any():
+            points[~(values[:, mine & (coords == "likelihood")] >= min_likelihood)] = np.nan
+        points_of.append(points)  # [frames, K, 2]
     out = []
-    for key, row in table.iterrows():
+    for row, key in enumerate(table.index):
         try:
             name, frame = _frame_and_video(key, stem)
         except ValueError as exc:
             raise EthoprismError(str(exc), path) from exc
-        for track, individual in enumerate(individuals):
-            mine = np.ones(len(coords), bool) if individual is None else \
-                table.columns.get_level_values("individuals") == individual
-            x = row.to_numpy(float)[mine & (coords == "x")]
-            y = row.to_numpy(float)[mine & (coords == "y")]
-            points = np.stack([x, y], axis=1)
-            if (coords == "likelihood").any():
-                likelihood = row.to_numpy(float)[mine & (coords == "likelihood")]
-                points[~(likelihood >= min_likelihood)] = np.nan
-            out.append((video or name, frame, track, points))
+        out.extend((video or name, frame, track, points[row]) for track, points in enumerate(points_of))
     return out
