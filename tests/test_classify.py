@@ -36,6 +36,27 @@ def test_metrics_match_sklearn_and_skip_unlabelled():
     assert np.array(m["confusion_matrix"]).sum() == 180
 
 
+def test_thresholds_tuned_on_the_tail_of_a_single_training_video():
+    from ethoprism.evaluation.classification import fit_with_thresholds, validation_split
+    from ethoprism.heads import LinearProbe
+    from ethoprism.heads.postprocess import best_f1_thresholds
+
+    rng = np.random.default_rng(0)
+    n = 1000
+    Y = np.zeros((n, 2), np.int8)
+    Y[rng.random(n) < 0.3, 0] = 1
+    Y[rng.random(n) < 0.1, 1] = 1
+    X = (Y @ rng.standard_normal((2, 8)) * 0.8 + rng.standard_normal((n, 8))).astype(np.float32)
+    data = FrameDataset(X, Y, np.zeros(n, int), np.arange(n), np.arange(n) / 30, ["v.mp4"], ["a", "b"], False, {}, [30.0])
+    inner, tune = validation_split(data, [0])
+    np.testing.assert_array_equal(tune.frames, np.arange(800, 1000))  # the last fifth, contiguous
+    np.testing.assert_array_equal(inner.frames, np.arange(800))
+    fitted = fit_with_thresholds(LinearProbe(exclusive=False), data, [0])
+    expected = best_f1_thresholds(Y[800:], LinearProbe(exclusive=False).fit(X[:800], Y[:800]).predict_proba(X[800:]))
+    np.testing.assert_allclose(fitted.thresholds_, expected)
+    assert not np.allclose(fitted.thresholds_, 0.5)  # tuned, not the default
+
+
 def test_few_shot_sampling_keeps_k_per_class():
     y = np.zeros((300, 2), np.int8)
     y[100:200, 0] = 1

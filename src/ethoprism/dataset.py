@@ -28,8 +28,11 @@ class FrameDataset:
     fps: list[float]
 
     def subset(self, video_indices) -> "FrameDataset":
-        rows = np.isin(self.groups, list(video_indices))
-        return FrameDataset(self.X[rows], self.Y[rows], self.groups[rows], self.frames[rows], self.times[rows],
+        return self.rows(np.isin(self.groups, list(video_indices)))
+
+    def rows(self, mask: np.ndarray) -> "FrameDataset":
+        """The frames where ``mask`` is true (keeps video order)."""
+        return FrameDataset(self.X[mask], self.Y[mask], self.groups[mask], self.frames[mask], self.times[mask],
                             self.videos, self.behaviors, self.exclusive, self.provenance, self.fps)
 
     @property

@@ -49,22 +49,34 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, pred: np.ndarr
     return result
 
 
+def validation_split(data: FrameDataset, train_videos: list[int], tail: float = 0.2):
+    """-> (inner, tune): with three or more training videos, the last one is the tuning video;
+    with one or two, the last ``tail`` of each video (contiguous, so sequence heads keep their
+    context) is tuned on and the rest trained on."""
+    if len(train_videos) >= 3:
+        return data.subset(train_videos[:-1]), data.subset([train_videos[-1]])
+    train = data.subset(train_videos)
+    held_out = np.zeros(len(train.X), bool)
+    for video in train_videos:
+        rows = np.flatnonzero(train.groups == video)
+        held_out[rows[int(round(len(rows) * (1 - tail))):]] = True
+    return train.rows(~held_out), train.rows(held_out)
+
+
 def fit_with_thresholds(head, data: FrameDataset, train_videos: list[int], postprocess: dict | None = None):
-    """Fit on ``train_videos``; choose per-class thresholds on one held-out training video when
-    there are at least three, then refit on all of them (thresholds kept)."""
+    """Fit on ``train_videos``; choose per-class thresholds (best F1) on held-out training data
+    (:func:`validation_split`), then refit on all of it (thresholds kept). Behaviours absent
+    from the held-out frames keep 0.5."""
     postprocess = postprocess or {}
     train = data.subset(train_videos)
     thresholds = None
-    if len(train_videos) >= 3:
-        tune_video = train_videos[-1]
-        inner = data.subset(train_videos[:-1])
-        tune = data.subset([tune_video])
+    inner, tune = validation_split(data, train_videos)
+    if inner.labelled.any() and tune.labelled.any():
         fitted = clone(head).fit(inner.X, inner.Y, groups=inner.groups)
         proba = smooth_probabilities(fitted.predict_proba(tune.X, groups=tune.groups), postprocess.get("smooth", 1),
                                      tune.groups)
         known = tune.labelled
-        if known.any():
-            thresholds = best_f1_thresholds(tune.Y[known], proba[known])
+        thresholds = best_f1_thresholds(tune.Y[known], proba[known])
     fitted = clone(head).fit(train.X, train.Y, groups=train.groups)
     if thresholds is not None:
         fitted.thresholds_ = thresholds
