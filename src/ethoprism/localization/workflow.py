@@ -19,12 +19,13 @@ def parse_frames(text: str | None) -> list[tuple[int, int]] | None:
     """``"0-1049"`` -> [(0, 1049)]; ``"0-299,600-1499"`` -> two ranges; inclusive."""
     if not text:
         return None
+    message = f"frame ranges must look like 0-1049 or 0-299,600-1499, not '{text}'"
     try:
         ranges = [tuple(int(v) for v in part.split("-")) for part in text.split(",")]
     except ValueError as exc:
-        raise EthoprismError(f"frame ranges must look like 0-1049 or 0-299,600-1499, not '{text}'") from exc
+        raise EthoprismError(message) from exc
     if any(len(r) != 2 or r[0] > r[1] for r in ranges):
-        raise EthoprismError(f"frame ranges must look like 0-1049 or 0-299,600-1499, not '{text}'")
+        raise EthoprismError(message)
     return ranges
 
 
