@@ -66,6 +66,18 @@ def _entries_by_name(store_dir, backbone=None):
     return with_tokens
 
 
+def _sizes(entries) -> dict[str, tuple[int, int]]:
+    return {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
+
+
+def _boxes_for(entries, boxes: pd.DataFrame, source) -> pd.DataFrame:
+    """The boxes of the stored videos (names matched by stem), validated against them."""
+    boxes = match_video_names(boxes, entries)
+    boxes = boxes[boxes.video.isin(entries)] if boxes.video.isin(entries).any() else boxes
+    validate_boxes(boxes, {n: e.n_frames for n, e in entries.items()}, _sizes(entries), source)
+    return boxes
+
+
 def _geometry(entry):
     video, spec = entry.provenance["video"], entry.provenance["clip_spec"]
     return video["width"], video["height"], spec["size"], spec["square"]
@@ -73,10 +85,7 @@ def _geometry(entry):
 
 def training_data(store_dir, boxes: pd.DataFrame, frames, source, backbone=None):
     entries = _entries_by_name(store_dir, backbone)
-    boxes = match_video_names(boxes, entries)
-    boxes = boxes[boxes.video.isin(entries)] if boxes.video.isin(entries).any() else boxes
-    sizes = {name: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for name, e in entries.items()}
-    validate_boxes(boxes, {n: e.n_frames for n, e in entries.items()}, sizes, source)
+    boxes = _boxes_for(entries, boxes, source)
     tokens, targets, provenance, size = [], [], None, None
     for name, rows in boxes.groupby("video"):
         entry = entries[name]
@@ -92,7 +101,7 @@ def training_data(store_dir, boxes: pd.DataFrame, frames, source, backbone=None)
         provenance = entry.provenance
     if not tokens:
         raise EthoprismError("no frame with token maps falls in the training frames", source)
-    return np.stack(tokens).astype(np.float32), targets, size, provenance, sizes
+    return np.stack(tokens).astype(np.float32), targets, size, provenance, _sizes(entries)
 
 
 def train(store_dir, boxes_path, out, frames=None, video=None, backbone=None, **params) -> Path:
@@ -119,8 +128,7 @@ def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 
             for box, score, track in zip(to_frame(boxes, width, height, size, square), scores, ids):
                 rows.append((name, int(frame), int(track), *box, float(score)))
     table = pd.DataFrame(rows, columns=BOX_COLUMNS + ["score"])
-    sizes = {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
-    return clip_to_frame(smooth_tracks(table, smooth), sizes) if len(table) else table
+    return clip_to_frame(smooth_tracks(table, smooth), _sizes(entries)) if len(table) else table
 
 
 def evaluate(store_dir, boxes_path, predictions_path, frames=None,
@@ -132,27 +140,21 @@ def evaluate(store_dir, boxes_path, predictions_path, frames=None,
     from ethoprism.outputs.render import read_boxes_table
 
     entries = _entries_by_name(store_dir, backbone)
-    sizes = {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
-    truth = match_video_names(read_boxes(boxes_path, video), entries)
-    truth = truth[truth.video.isin(entries)] if truth.video.isin(entries).any() else truth
-    validate_boxes(truth, {n: e.n_frames for n, e in entries.items()}, sizes, boxes_path)
+    truth = _boxes_for(entries, read_boxes(boxes_path, video), boxes_path)
     predicted = read_boxes_table(predictions_path)
     evaluated = set()
-    for name, entry in entries.items():
-        if name not in set(truth.video):
-            continue
+    for name in set(truth.video) & set(entries):
         mine = predicted.frame[predicted.video == name]
         span = frames or ([(int(mine.min()), int(mine.max()))] if len(mine) else None)
         if span is None:
             continue
-        stored = entry.token_frames()
+        stored = entries[name].token_frames()
         evaluated |= {(name, int(f)) for f in stored[in_frames(stored, span)]}
     if not evaluated:
         raise EthoprismError("no frame to evaluate: the predictions and the ground truth share no video or frame range",
                              predictions_path)
-    return coco_ap(truth, predicted, sizes, frames=evaluated)
+    return coco_ap(truth, predicted, _sizes(entries), frames=evaluated)
 
 
 def video_sizes(store_dir, backbone=None) -> dict[str, tuple[int, int]]:
-    return {n: (e.provenance["video"]["width"], e.provenance["video"]["height"])
-            for n, e in _entries_by_name(store_dir, backbone).items()}
+    return _sizes(_entries_by_name(store_dir, backbone))
