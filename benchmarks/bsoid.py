@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ethoprism.backbones import load_backbone  # noqa: E402
 from ethoprism.dataset import FrameDataset  # noqa: E402
-from ethoprism.evaluation.classification import classification_metrics, predict_dataset  # noqa: E402
+from ethoprism.evaluation.classification import (classification_metrics, predict_dataset,  # noqa: E402
+                                                 with_decision_rule)
 from ethoprism.heads import make_head  # noqa: E402
 from ethoprism.video import VideoReader  # noqa: E402
 
@@ -86,7 +87,8 @@ def leave_one_bout_out(features, bouts, behaviors, head_kind) -> dict:
         train = [i for i in range(len(bouts)) if i != held_out]
         # bout accuracy and mAP do not depend on thresholds, so no inner tuning split (halves the cost)
         train_data = data.subset(train)
-        head = make_head(head_kind, exclusive=True).fit(train_data.X, train_data.Y, groups=train_data.groups)
+        head = with_decision_rule(make_head(head_kind, exclusive=True), thresholds=0.5).fit(
+            train_data.X, train_data.Y, groups=train_data.groups)
         test = data.subset([held_out])
         p, d = predict_dataset(head, test)
         rows = groups == held_out

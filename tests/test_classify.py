@@ -36,27 +36,6 @@ def test_metrics_match_sklearn_and_skip_unlabelled():
     assert np.array(m["confusion_matrix"]).sum() == 180
 
 
-def test_thresholds_tuned_on_the_tail_of_a_single_training_video():
-    from ethoprism.evaluation.classification import fit_with_thresholds, validation_split
-    from ethoprism.heads import LinearProbe
-    from ethoprism.heads.postprocess import best_f1_thresholds
-
-    rng = np.random.default_rng(0)
-    n = 1000
-    Y = np.zeros((n, 2), np.int8)
-    Y[rng.random(n) < 0.3, 0] = 1
-    Y[rng.random(n) < 0.1, 1] = 1
-    X = (Y @ rng.standard_normal((2, 8)) * 0.8 + rng.standard_normal((n, 8))).astype(np.float32)
-    data = FrameDataset(X, Y, np.zeros(n, int), np.arange(n), np.arange(n) / 30, ["v.mp4"], ["a", "b"], False, {}, [30.0])
-    inner, tune = validation_split(data, [0])
-    np.testing.assert_array_equal(tune.frames, np.arange(800, 1000))  # the last fifth, contiguous
-    np.testing.assert_array_equal(inner.frames, np.arange(800))
-    fitted = fit_with_thresholds(LinearProbe(exclusive=False), data, [0])
-    expected = best_f1_thresholds(Y[800:], LinearProbe(exclusive=False).fit(X[:800], Y[:800]).predict_proba(X[800:]))
-    np.testing.assert_allclose(fitted.thresholds_, expected)
-    assert not np.allclose(fitted.thresholds_, 0.5)  # tuned, not the default
-
-
 def test_few_shot_sampling_keeps_k_per_class():
     y = np.zeros((300, 2), np.int8)
     y[100:200, 0] = 1
@@ -65,6 +44,21 @@ def test_few_shot_sampling_keeps_k_per_class():
     known = (sampled >= 0).all(1)
     assert known.sum() == 10 + 10 + 5  # background, a, b (b has only 5 frames)
     assert sampled[known, 1].sum() == 5
+
+
+def test_few_shot_sampling_keeps_background_for_multi_label_data():
+    y = np.zeros((300, 1), np.int8)  # one behaviour: without background every kept frame is positive
+    y[100:200, 0] = 1
+    sampled = sample_few_shot(y, 10, np.random.default_rng(0), exclusive=False)
+    known = (sampled >= 0).all(1)
+    assert known.sum() == 20 and sampled[known, 0].sum() == 10
+    y = np.zeros((300, 2), np.int8)
+    y[50:150, 0] = 1
+    y[100:200, 1] = 1  # overlapping behaviours
+    sampled = sample_few_shot(y, 10, np.random.default_rng(1), exclusive=False)
+    known = (sampled >= 0).all(1)
+    assert (sampled[known].sum(axis=1) == 0).sum() == 10  # ten background frames
+    assert sampled[known, 0].sum() >= 10 and sampled[known, 1].sum() >= 10
 
 
 @pytest.mark.slow
@@ -105,8 +99,10 @@ def test_evaluate_report_agrees_with_sklearn_on_its_own_tables(synthetic_store, 
 def test_cli_train_predict_outputs(synthetic_store, tmp_path):
     head = tmp_path / "heads" / "linear"
     result = runner.invoke(app, ["train", str(synthetic_store["store"]), "--labels", str(synthetic_store["labels"]),
-                                 "--out", str(head), "--head", "linear", "--exclusive", "yes", "--min-bout", "2"])
+                                 "--out", str(head), "--head", "linear", "--min-bout", "2"])
     assert result.exit_code == 0, result.output
+    # --exclusive auto: the synthetic bouts never overlap, so the classes are exclusive (softmax)
+    assert json.loads(head.with_suffix(".json").read_text())["params"]["exclusive"] is True
     out = tmp_path / "pred"
     result = runner.invoke(app, ["predict", str(synthetic_store["store"]), "--head", str(head.with_suffix(".json")),
                                  "--out", str(out)])
@@ -130,21 +126,19 @@ def test_cli_train_predict_outputs(synthetic_store, tmp_path):
     assert (out / "video_00.ethogram.png").stat().st_size > 1000
 
 
-def test_head_refuses_another_backbone(synthetic_store, tmp_path):
-    import shutil
-
+def test_predict_refuses_embeddings_from_other_weights(synthetic_store, tmp_path):
     from ethoprism.heads import load_head, save_head
 
-    data = classify.load_labelled(synthetic_store["store"], synthetic_store["labels"], exclusive=True)
+    data = classify.load_labelled(synthetic_store["store"], synthetic_store["labels"])
     path = classify.train(data, "linear", tmp_path / "h")
-    head, meta = load_head(path)
-    meta["embeddings"]["backbone"] = "clip-b16"
-    save_head(head, tmp_path / "other", meta["behaviors"], meta["embeddings"])
+    model, meta = load_head(path)
+    meta["embeddings"]["weights"] = {**meta["embeddings"]["weights"], "sha256": "0" * 64}
+    save_head(model, tmp_path / "other", meta["behaviors"], meta["embeddings"])
     result = runner.invoke(app, ["predict", str(synthetic_store["store"]), "--head", str(tmp_path / "other.json"),
                                  "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2
-    assert "no embeddings from backbone 'clip-b16'" in result.output
-    shutil.rmtree(tmp_path / "o", ignore_errors=True)
+    assert result.exit_code == 2, result.output
+    assert "trained on embeddings from other weights" in result.output and "other.json" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_errors_for_bad_labels(synthetic_store, tmp_path):
@@ -162,12 +156,14 @@ def test_cli_errors_for_bad_labels(synthetic_store, tmp_path):
 def test_cli_fewshot_table(synthetic_store, tmp_path):
     result = runner.invoke(app, ["fewshot", str(synthetic_store["store"]), "--labels", str(synthetic_store["labels"]),
                                  "--out", str(tmp_path), "--shots", "10", "--shots", "50", "--seeds", "2",
-                                 "--test-video", "video_03.mp4", "--exclusive", "yes"])
+                                 "--test-video", "video_03.mp4"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "fewshot.csv")
     assert table["shots per class"].tolist() == [10, 50] and table["mAP"].str.contains("±").all()
     runs = json.loads((tmp_path / "fewshot.json").read_text())["linear"]["shots"]["50"]["runs"]
-    assert len(runs) == 2 and all(0 <= r["map"] <= 1 for r in runs)
+    # measured 0.42-0.47 at 50 shots; chance (the test video's mean prevalence) is 0.145
+    assert len(runs) == 2 and all(r["map"] > r["chance_map"] + 0.2 for r in runs)
+    assert "chance mAP" in table.columns
 
 
 @pytest.mark.slow

@@ -6,8 +6,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ethoprism.errors import EthoprismError
-from ethoprism.heads import (AttentiveProbe, LinearProbe, MLPHead, TemporalHead, best_f1_thresholds, check_embeddings_match,
-                             load_head, make_head, remove_short_bouts, save_head, smooth_probabilities)
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from ethoprism.heads import (AttentiveProbe, LinearProbe, MLPHead, TemporalHead, ThresholdedHead, check_embeddings_match,
+                             decide, load_head, make_head, remove_short_bouts, save_head, smooth_probabilities,
+                             tune_thresholds)
 
 HEADS = [LinearProbe(), MLPHead(epochs=15), AttentiveProbe(epochs=8, window=5), TemporalHead(epochs=15)]
 
@@ -28,16 +32,28 @@ def blobs(n=900, d=16, k=3, seed=0, exclusive=True):
 @pytest.mark.parametrize("exclusive", [True, False])
 def test_heads_learn_and_follow_sklearn_conventions(head, exclusive):
     X, Y, groups = blobs(exclusive=exclusive)
+    train, test = groups < 2, groups == 2  # held-out video, not training accuracy
     model = clone(head).set_params(exclusive=exclusive)
-    assert model.fit(X, Y, groups=groups) is model
-    proba = model.predict_proba(X, groups=groups)
-    assert proba.shape == Y.shape and np.all((proba >= 0) & (proba <= 1))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    assert model.fit(X[train], Y[train], groups=groups[train]) is model
+    check_is_fitted(model)
+    proba = model.predict_proba(X[test], groups=groups[test])
+    assert proba.shape == Y[test].shape
     if exclusive:
         assert np.all(proba.sum(axis=1) <= 1 + 1e-5)
-    pred = model.predict(X, groups=groups)
-    assert (pred == Y).all(axis=1).mean() > (0.8 if exclusive else 0.7)
-    assert model.n_features_in_ == 16 and model.thresholds_.shape == (3,)
-    assert clone(model).get_params() == model.get_params()
+    accuracy = (model.predict(X[test], groups=groups[test]) == Y[test]).all(axis=1).mean()
+    # baseline: always predicting the most frequent row of the training labels
+    rows, counts = np.unique(Y[train], axis=0, return_counts=True)
+    majority = (Y[test] == rows[counts.argmax()]).all(axis=1).mean()
+    assert accuracy > majority + 0.2, (accuracy, majority)
+    assert model.n_features_in_ == 16
+    # a clone is unfitted with the same parameters, and refitting it is deterministic
+    copy = clone(model)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
+    copy.fit(X[train], Y[train], groups=groups[train])
+    np.testing.assert_allclose(copy.predict_proba(X[test], groups=groups[test]), proba, atol=1e-6)
 
 
 def test_unlabelled_rows_are_ignored():
@@ -63,15 +79,15 @@ def test_sklearn_tools_work_with_groups():
 @pytest.mark.parametrize("head", HEADS, ids=lambda h: type(h).__name__)
 def test_save_load_without_pickle(tmp_path, head):
     X, Y, groups = blobs()
-    model = clone(head).fit(X, Y, groups=groups)
-    model.thresholds_ = np.array([0.3, 0.5, 0.7], np.float32)
+    model = ThresholdedHead(clone(head), thresholds=[0.3, 0.5, 0.7], smooth=3).fit(X, Y, groups=groups)
     provenance = {"backbone": "effnet-lite0", "clip_spec": {"frames": 16}, "weights": {"model_id": "m", "sha256": "abc"}}
-    meta_path = save_head(model, tmp_path / "head", ["a", "b", "c"], provenance, {"smooth": 3})
+    meta_path = save_head(model, tmp_path / "head", ["a", "b", "c"], provenance)
     assert meta_path.with_suffix(".safetensors").exists()
     loaded, meta = load_head(meta_path)
     np.testing.assert_allclose(loaded.predict_proba(X, groups=groups), model.predict_proba(X, groups=groups), atol=1e-6)
-    np.testing.assert_array_equal(loaded.thresholds_, model.thresholds_)
-    assert meta["behaviors"] == ["a", "b", "c"] and meta["postprocess"] == {"smooth": 3}
+    np.testing.assert_array_equal(loaded.predict(X, groups=groups), model.predict(X, groups=groups))
+    np.testing.assert_allclose(loaded.thresholds_, [0.3, 0.5, 0.7], rtol=1e-6)
+    assert meta["behaviors"] == ["a", "b", "c"] and meta["postprocess"] == {"smooth": 3, "min_bout": 1}
     check_embeddings_match(meta, provenance, "x")
     other = {**provenance, "backbone": "videoprism-b"}
     with pytest.raises(EthoprismError, match="backbone 'effnet-lite0' but these come from 'videoprism-b'"):
@@ -80,6 +96,18 @@ def test_save_load_without_pickle(tmp_path, head):
         check_embeddings_match(meta, {**provenance, "weights": {"model_id": "m", "sha256": "def"}}, "x")
     with pytest.raises(EthoprismError, match="embeddings have 8 dimensions"):
         loaded.predict_proba(X[:, :8])
+
+
+def test_head_names_with_dots_do_not_collide(tmp_path):
+    X, Y, groups = blobs()
+    provenance = {"backbone": "b", "clip_spec": {}, "weights": {}}
+    day1 = save_head(ThresholdedHead(LinearProbe(), thresholds=0.2).fit(X, Y), tmp_path / "mouse.day1", ["a", "b", "c"],
+                     provenance)
+    day2 = save_head(ThresholdedHead(LinearProbe(), thresholds=0.8).fit(X, Y), tmp_path / "mouse.day2", ["a", "b", "c"],
+                     provenance)
+    assert day1 != day2 and day1.name == "mouse.day1.json"
+    assert load_head(tmp_path / "mouse.day1")[0].thresholds_[0] == pytest.approx(0.2)
+    assert load_head(day2)[0].thresholds_[0] == pytest.approx(0.8)
 
 
 def test_bad_head_files(tmp_path):
@@ -101,7 +129,7 @@ def test_postprocessing():
     groups = np.array([0, 0, 0, 0, 1, 1, 1])  # bouts never span videos
     assert remove_short_bouts(pred, 2, groups)[:, 0].tolist() == [0, 0, 0, 0, 1, 1, 0]
     y = np.array([[0], [1], [0], [1], [1], [1], [0]])
-    thresholds = best_f1_thresholds(y, np.array([[0.2], [0.6], [0.3], [0.7], [0.8], [0.65], [0.1]]))
+    thresholds = tune_thresholds(y, np.array([[0.2], [0.6], [0.3], [0.7], [0.8], [0.65], [0.1]]), exclusive=False)
     assert 0.3 < thresholds[0] <= 0.6
 
 
@@ -119,3 +147,81 @@ def test_temporal_head_uses_context_a_frame_head_cannot():
     acc_t = (temporal.predict(X[600:], groups=groups[600:]) == Y[600:]).mean()
     acc_l = (linear.predict(X[600:]) == Y[600:]).mean()
     assert acc_t > acc_l + 0.1
+
+
+def test_exclusive_thresholds_are_tuned_under_the_rule_that_applies_them():
+    """A rare behaviour whose probability stays below the background's: the arg-max-first rule
+    could never predict it whatever its threshold; tuning under the one rule finds it."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    truth = np.zeros((n, 2), np.int8)
+    truth[rng.random(n) < 0.1, 0] = 1
+    truth[(rng.random(n) < 0.3) & (truth[:, 0] == 0), 1] = 1
+    proba = np.zeros((n, 2))
+    proba[:, 0] = np.where(truth[:, 0] == 1, rng.uniform(0.25, 0.35, n), rng.uniform(0.0, 0.15, n))
+    proba[:, 1] = np.where(truth[:, 1] == 1, rng.uniform(0.55, 0.65, n), rng.uniform(0.0, 0.1, n))
+    thresholds = tune_thresholds(truth, proba, exclusive=True)
+    assert thresholds[0] < 0.3
+    pred = decide(proba, thresholds, exclusive=True)
+    f1 = lambda k: 2 * (pred[:, k] & truth[:, k]).sum() / (pred[:, k].sum() + truth[:, k].sum())  # noqa: E731
+    assert f1(0) > 0.95 and f1(1) > 0.95
+    assert (pred.sum(axis=1) <= 1).all()
+    # the old rule (arg-max with background first, then thresholds) never predicts behaviour 0
+    background = 1 - proba.sum(axis=1)
+    assert not ((proba[:, 0] > background) & (proba[:, 0] > proba[:, 1])).any()
+
+
+def test_thresholded_head_tunes_on_the_tail_of_a_single_training_video():
+    rng = np.random.default_rng(0)
+    n = 1000
+    Y = np.zeros((n, 2), np.int8)
+    Y[rng.random(n) < 0.3, 0] = 1
+    Y[rng.random(n) < 0.1, 1] = 1
+    X = (Y @ rng.standard_normal((2, 8)) * 0.8 + rng.standard_normal((n, 8))).astype(np.float32)
+    model = ThresholdedHead(LinearProbe(exclusive=False)).fit(X, Y, groups=np.zeros(n, int))
+    inner = LinearProbe(exclusive=False).fit(X[:800], Y[:800])  # the last fifth is held out
+    np.testing.assert_allclose(model.thresholds_, tune_thresholds(Y[800:], inner.predict_proba(X[800:]), False))
+    assert not np.allclose(model.thresholds_, 0.5)
+    np.testing.assert_allclose(model.head_.coef_, LinearProbe(exclusive=False).fit(X, Y).coef_, atol=1e-5)
+
+
+def _crossing_matters():
+    """Two kinds of video: in one the label follows the feature's rise, in the other its level."""
+    rng = np.random.default_rng(2)
+    X, Y, groups = [], [], []
+    for video in range(4):
+        t = np.arange(300)
+        x = np.sin(t / 7 + video) + rng.normal(0, 0.05, 300)
+        y = (np.gradient(x) > 0).astype(np.int8)
+        X.append(np.stack([x, np.full(300, video % 2)], 1))
+        Y.append(y[:, None])
+        groups.append(np.full(300, video))
+    return np.concatenate(X).astype(np.float32), np.concatenate(Y), np.concatenate(groups)
+
+
+def test_groups_reach_sequence_heads_through_sklearn_metadata_routing():
+    import sklearn
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+
+    X, Y, groups = _crossing_matters()
+    head = TemporalHead(exclusive=False, epochs=5, hidden=16, dilations=(1, 2), chunk=128, random_state=0)
+    by_hand = np.zeros(Y.shape, np.float32)
+    blind = np.zeros(Y.shape, np.float32)
+    for train, test in LeaveOneGroupOut().split(X, groups=groups):
+        scaler = StandardScaler().fit(X[train])
+        fitted = clone(head).fit(scaler.transform(X[train]), Y[train], groups=groups[train])
+        by_hand[test] = fitted.predict_proba(scaler.transform(X[test]), groups=groups[test])
+        fitted = clone(head).fit(scaler.transform(X[train]), Y[train])  # one sequence across videos
+        blind[test] = fitted.predict_proba(scaler.transform(X[test]), groups=groups[test])
+    assert np.abs(by_hand - blind).max() > 1e-3  # crossing video boundaries changes the answer
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipeline = make_pipeline(StandardScaler(), clone(head))
+        routed = cross_val_predict(pipeline, X, Y, cv=LeaveOneGroupOut(), method="predict_proba",
+                                   params={"groups": groups})
+        np.testing.assert_allclose(routed, by_hand, atol=1e-5)
+        # and through the decision rule, whose fit, predict_proba and predict route groups too
+        model = make_pipeline(StandardScaler(), ThresholdedHead(clone(head), thresholds=0.5))
+        model.fit(X, Y, groups=groups)
+        direct = ThresholdedHead(clone(head), thresholds=0.5).fit(StandardScaler().fit_transform(X), Y, groups=groups)
+        np.testing.assert_allclose(model.predict_proba(X, groups=groups),
+                                   direct.predict_proba(StandardScaler().fit(X).transform(X), groups=groups), atol=1e-5)

@@ -184,3 +184,74 @@ def test_read_labels_detects_formats_and_checks_videos(tmp_path):
     empty.write_text("")
     with pytest.raises(EthoprismError, match="label file is empty"):
         read_labels(empty, videos)
+
+
+def _deepethogram_csv(path, n, groom_frames):
+    groom = np.zeros(n, int)
+    groom[groom_frames] = 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"background": 1 - groom, "groom": groom}).to_csv(path)
+
+
+def test_label_sets_from_project_folders_globs_and_several_files(tmp_path):
+    videos = {f"mouse{i}.mp4": {"n_frames": 20, "fps": 10.0, "timestamps": np.arange(20) / 10} for i in (1, 2)}
+    project = tmp_path / "deg_project"
+    for i in (1, 2):
+        _deepethogram_csv(project / "DATA" / f"mouse{i}" / f"mouse{i}_labels.csv", 20, slice(i, i + 3))
+    for source in ([project], [project / "DATA"], [str(project / "DATA" / "*" / "*_labels.csv")],
+                   [project / "DATA" / "mouse1" / "mouse1_labels.csv", project / "DATA" / "mouse2" / "mouse2_labels.csv"]):
+        labels = sorted(read_labels(source, videos), key=lambda label: label.video)
+        assert [label.video for label in labels] == ["mouse1.mp4", "mouse2.mp4"]
+        assert [int(label.targets[:, 0].sum()) for label in labels] == [3, 3]
+        assert labels[1].targets[2:5, 0].tolist() == [1, 1, 1]
+
+    simba = tmp_path / "simba" / "project_folder" / "csv" / "targets_inserted"
+    simba.mkdir(parents=True)
+    for i in (1, 2):
+        attack = np.zeros(20, int)
+        attack[i * 5: i * 5 + 2] = 1
+        pd.DataFrame({"nose_x": np.arange(20.0), "nose_y": 1.0, "nose_p": 0.9, "attack": attack}).to_csv(simba / f"mouse{i}.csv")
+    labels = read_labels(tmp_path / "simba", videos)
+    assert {label.video: int(np.flatnonzero(label.targets[:, 0])[0]) for label in labels} == {"mouse1.mp4": 5, "mouse2.mp4": 10}
+
+    with pytest.raises(EthoprismError, match="glob matched no label files"):
+        read_labels([str(tmp_path / "nothing" / "*.csv")], videos)
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    with pytest.raises(EthoprismError, match="folder holds no label files"):
+        read_labels(empty, videos)
+    copy = tmp_path / "copy" / "mouse1_labels.csv"
+    _deepethogram_csv(copy, 20, slice(0, 1))
+    with pytest.raises(EthoprismError, match="labels for video 'mouse1.mp4' come from two files"):
+        read_labels([project, copy], videos)
+
+
+def test_exclusive_auto_is_decided_from_the_labels(tmp_path):
+    n_frames = {"v1.mp4": {"n_frames": 8, "fps": 10.0, "timestamps": np.arange(8) / 10}}
+    apart = tmp_path / "apart.csv"
+    apart.write_text("video,behavior,start_frame,end_frame\nv1.mp4,groom,0,2\nv1.mp4,rear,4,5\n")
+    assert all(label.exclusive for label in read_labels(apart, n_frames))
+    overlap = tmp_path / "overlap.csv"
+    overlap.write_text("video,behavior,start_frame,end_frame\nv1.mp4,groom,0,4\nv1.mp4,rear,4,5\n")
+    assert not any(label.exclusive for label in read_labels(overlap, n_frames))
+    assert not any(label.exclusive for label in read_labels(apart, n_frames, exclusive=False))
+    with pytest.raises(EthoprismError, match="overlapping labels at frame 4"):
+        read_labels(overlap, n_frames, exclusive=True)
+    videos = {"mouse1.mp4": {"n_frames": 200, "fps": 10.0, "timestamps": np.arange(200) / 10}}
+    boris = tmp_path / "events.csv"
+    boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0),
+                             ("", "rear", "START", 3.0), ("", "rear", "STOP", 4.0)]))
+    assert read_labels(boris, videos)[0].exclusive
+    boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0),
+                             ("", "rear", "START", 1.5), ("", "rear", "STOP", 4.0)]))
+    assert not read_labels(boris, videos)[0].exclusive
+
+
+def test_boris_times_map_to_the_nearest_timestamp_with_or_without_the_video(tmp_path):
+    boris = tmp_path / "events.csv"
+    # 0.15 s lies half-way between frames 1 and 2 at 10 fps: the earlier frame wins, either way
+    boris.write_text(boris8([("", "sniff", "POINT", 0.15)]))
+    (alone,) = read_boris_events(boris, n_frames=100, fps=10.0)
+    (with_video,) = read_boris_events(boris, n_frames=100, timestamps=np.arange(100) / 10)
+    assert np.flatnonzero(alone.targets[:, 0]).tolist() == [1]
+    assert np.flatnonzero(with_video.targets[:, 0]).tolist() == [1]

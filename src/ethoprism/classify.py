@@ -4,6 +4,7 @@ store + labels -> heads -> predictions, metrics, report."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from ethoprism.dataset import FrameDataset, build_dataset, select_entries, video_frame_info
 from ethoprism.errors import EthoprismError
 from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot,
-                                                 fit_with_thresholds, predict_dataset)
+                                                 predict_dataset, with_decision_rule)
 from ethoprism.heads import check_embeddings_match, load_head, make_head, save_head
 from ethoprism.labels import read_labels
 from ethoprism.outputs import plots
@@ -20,6 +21,7 @@ from ethoprism.outputs.tables import write_predictions
 from ethoprism.store import EmbeddingStore
 
 DEFAULT_POSTPROCESS = {"smooth": 1, "min_bout": 1}
+Progress = Callable[[str, int, int], None]
 
 
 def load_labelled(store_dir, labels_path, fmt: str = "auto", backbone: str | None = None,
@@ -33,17 +35,18 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
     head = make_head(head_kind, exclusive=data.exclusive, **params)
     labelled_videos = sorted({int(g) for g in np.unique(data.groups[data.labelled])})
-    fitted = fit_with_thresholds(head, data, labelled_videos, postprocess)
-    return save_head(fitted, out_path, data.behaviors, data.provenance, postprocess)
+    train_data = data.subset(labelled_videos)
+    fitted = with_decision_rule(head, postprocess).fit(train_data.X, train_data.Y, groups=train_data.groups)
+    return save_head(fitted, out_path, data.behaviors, data.provenance)
 
 
 def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
-    head, meta = load_head(head_path)
+    model, meta = load_head(head_path)
     entries = select_entries(EmbeddingStore(store_dir), backbone or meta["embeddings"].get("backbone"))
     data = build_dataset(entries, None, meta["behaviors"], require_labels=False)
-    data.exclusive = head.exclusive
+    data.exclusive = model.exclusive
     check_embeddings_match(meta, data.provenance, str(head_path))
-    proba, pred = predict_dataset(head, data, meta.get("postprocess"))
+    proba, pred = predict_dataset(model, data)
     written = []
     for index, video in enumerate(data.videos):
         rows = data.groups == index
@@ -57,9 +60,10 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
 
 def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int | None = None,
              postprocess: dict | None = None, fewshot: dict | None = None, title: str = "ethoprism report",
-             notes: list[str] | None = None) -> dict:
+             notes: list[str] | None = None, progress: Progress | None = None) -> dict:
     """Cross-validated evaluation of each head (+ optional few-shot table) -> metrics.json/.csv,
-    per-frame out-of-fold predictions, plots and report.html in ``out_dir``."""
+    per-frame out-of-fold predictions, plots and report.html in ``out_dir``. ``progress(step,
+    done, total)`` hears of every finished fold and few-shot run."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
@@ -68,7 +72,8 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
     sections = []
     summary_rows = []
     for kind in head_kinds:
-        result = cross_validate(make_head(kind, exclusive=data.exclusive), data, n_splits, postprocess)
+        result = cross_validate(make_head(kind, exclusive=data.exclusive), data, n_splits, postprocess,
+                                progress=_step(progress, f"{kind} head: cross-validation folds"))
         report["heads"][kind] = {"metrics": result["metrics"]}
         predictions = out_dir / f"predictions_{kind}"
         for index, video in enumerate(data.videos):
@@ -76,7 +81,8 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
             write_predictions(predictions, video, data.times[rows], result["proba"][rows], result["pred"][rows],
                               data.behaviors, data.fps[index])
         m = result["metrics"]
-        summary_rows.append({"head": kind, "mAP": m["map"], "macro accuracy": m["macro_accuracy"],
+        summary_rows.append({"head": kind, "mAP": m["map"], "chance mAP": m["chance_map"],
+                             "macro accuracy": m["macro_accuracy"], "chance macro accuracy": _chance_accuracy(data),
                              "macro F1": m["macro_f1"], "frames": m["n_frames"]})
         per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
         figures = [plots.pr_curves(out_dir / f"pr_{kind}.png", data.Y, result["proba"], data.behaviors)]
@@ -88,14 +94,16 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
                                       title=f"{data.videos[int(data.groups[0])]}: out-of-fold prediction vs truth"))
         sections.append((f"{kind} head ({m['splitter']})", [per_class, *figures]))
     summary = pd.DataFrame(summary_rows)
-    sections.insert(0, ("summary (cross-validated by video, background excluded from mAP)",
+    sections.insert(0, ("summary (cross-validated by video, background excluded from mAP; chance = the AP of "
+                        "uninformed scores, each behaviour's prevalence)",
                         [summary, *(notes or [])]))
     if fewshot:
         report["fewshot"] = {}
         for kind in fewshot.get("heads", ["linear"]):
             result = few_shot(make_head(kind, exclusive=data.exclusive), data, fewshot["train_videos"],
                               fewshot["test_videos"], tuple(fewshot.get("shots", (10, 50, 100))),
-                              fewshot.get("seeds", 5), postprocess)
+                              fewshot.get("seeds", 5), postprocess,
+                              progress=_step(progress, f"{kind} head: few-shot runs"))
             report["fewshot"][kind] = result
         sections.append(("few-shot (k labelled frames per class; mean ± std over seeds; test videos held out)",
                          [fewshot_table(report["fewshot"])]))
@@ -107,12 +115,23 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
     return report
 
 
+def _step(progress: Progress | None, step: str):
+    return None if progress is None else (lambda done, total: progress(step, done, total))
+
+
+def _chance_accuracy(data: FrameDataset) -> float:
+    """Macro accuracy (mean recall per class) of a constant or random guess: one over the classes."""
+    n_classes = len(data.behaviors) + (1 if data.exclusive else 0)
+    return 1.0 / n_classes if data.exclusive else 0.5
+
+
 def fewshot_table(fewshot_report: dict) -> pd.DataFrame:
     rows = []
     for kind, result in fewshot_report.items():
         for shots, values in result["shots"].items():
             rows.append({"head": kind, "shots per class": int(shots),
                          "mAP": f"{values['map_mean']:.3f} ± {values['map_std']:.3f}",
+                         "chance mAP": f"{values['chance_map_mean']:.3f}",
                          "macro accuracy": f"{values['macro_accuracy_mean']:.3f} ± {values['macro_accuracy_std']:.3f}",
                          "seeds": len(values["runs"])})
     return pd.DataFrame(rows)

@@ -154,6 +154,8 @@ def info(store: Path = typer.Argument(..., help="Embedding store folder."),
 
 
 HEAD_KINDS = "linear, mlp, attentive, temporal"
+LABELS_HELP = ("Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
+               "SimBA project folders as they lie). Repeatable.")
 
 
 def _postprocess(smooth: int, min_bout: int) -> dict:
@@ -170,11 +172,12 @@ def _exclusive_flag(value: str) -> bool | None:
 @reports_errors
 def train(
     store: Path = typer.Argument(..., help="Embedding store folder."),
-    labels: Path = typer.Option(..., "--labels", help="Label file (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV)."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Head file to write (<out>.json + <out>.safetensors)."),
     head: str = typer.Option("linear", "--head", help=f"Head: {HEAD_KINDS}."),
     label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
-    exclusive: str = typer.Option("auto", "--exclusive", help="Classes exclusive? auto, yes, no."),
+    exclusive: str = typer.Option("auto", "--exclusive",
+                                  help="Classes exclusive? auto (yes unless a labelled frame has two behaviours), yes, no."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone in the store (if several)."),
     smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
@@ -205,7 +208,7 @@ def predict(
 @reports_errors
 def evaluate(
     store: Path = typer.Argument(..., help="Embedding store folder."),
-    labels: Path = typer.Option(..., "--labels", help="Label file."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Report folder."),
     heads: list[str] = typer.Option(["linear"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}."),
     folds: Optional[int] = typer.Option(None, "--folds", help="Group k-fold by video (default: leave one video out)."),
@@ -219,7 +222,8 @@ def evaluate(
     from ethoprism import classify
 
     data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
-    report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout))
+    with StepProgress() as progress:
+        report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress)
     _print_summary(report)
 
 
@@ -227,7 +231,7 @@ def evaluate(
 @reports_errors
 def fewshot(
     store: Path = typer.Argument(..., help="Embedding store folder."),
-    labels: Path = typer.Option(..., "--labels", help="Label file."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Report folder."),
     heads: list[str] = typer.Option(["linear"], "--head"),
     shots: list[int] = typer.Option([10, 50, 100], "--shots", help="Labelled frames per class."),
@@ -253,8 +257,11 @@ def fewshot(
     else:
         train_idx, test = classify.default_split(len(data.videos))
     out.mkdir(parents=True, exist_ok=True)
-    result = {kind: few_shot(make_head(kind, exclusive=data.exclusive), data, train_idx, test, tuple(shots), seeds)
-              for kind in heads}
+    with StepProgress() as progress:
+        result = {kind: few_shot(make_head(kind, exclusive=data.exclusive), data, train_idx, test, tuple(shots), seeds,
+                                 progress=lambda done, total, kind=kind: progress(f"{kind} head: few-shot runs",
+                                                                                  done, total))
+                  for kind in heads}
     table = classify.fewshot_table(result)
     (out / "fewshot.json").write_text(json.dumps(result, indent=2))
     table.to_csv(out / "fewshot.csv", index=False)
@@ -263,13 +270,35 @@ def fewshot(
 
 
 def _print_summary(report: dict) -> None:
-    table = Table(title="cross-validated by video")
-    for column in ("head", "mAP", "macro accuracy", "macro F1"):
+    table = Table(title="cross-validated by video (chance: the AP of uninformed scores = prevalence)")
+    for column in ("head", "mAP", "chance mAP", "macro accuracy", "macro F1"):
         table.add_column(column)
     for kind, result in report["heads"].items():
         m = result["metrics"]
-        table.add_row(kind, f"{m['map']:.3f}", f"{m['macro_accuracy']:.3f}", f"{m['macro_f1']:.3f}")
+        table.add_row(kind, f"{m['map']:.3f}", f"{m['chance_map']:.3f}", f"{m['macro_accuracy']:.3f}",
+                      f"{m['macro_f1']:.3f}")
     Console().print(table)
+
+
+class StepProgress:
+    """A rich progress bar per step (e.g. one per head's folds), for workflows' progress callbacks."""
+
+    def __init__(self):
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=console, transient=False)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.bar.add_task(step, total=total)
+        self.bar.update(self.tasks[step], completed=done, total=total)
 
 
 @app.command()
@@ -325,10 +354,12 @@ def demo(
     data = classify.load_labelled(out / "store", labels, backbone=backbone, exclusive=None if videos else True)
     train_idx, test_idx = classify.default_split(len(data.videos))
     console.print(f"training and cross-validating heads: {', '.join(heads)}")
-    report = classify.evaluate(data, heads, out / "report", postprocess={"smooth": 1, "min_bout": 1},
-                               fewshot={"heads": ["linear"], "train_videos": train_idx, "test_videos": test_idx,
-                                        "shots": (10, 50, 100), "seeds": seeds},
-                               title="ethoprism demo" + (" (synthetic data)" if not videos else ""), notes=notes)
+    with StepProgress() as progress:
+        report = classify.evaluate(data, heads, out / "report", postprocess={"smooth": 1, "min_bout": 1},
+                                   fewshot={"heads": ["linear"], "train_videos": train_idx, "test_videos": test_idx,
+                                            "shots": (10, 50, 100), "seeds": seeds},
+                                   title="ethoprism demo" + (" (synthetic data)" if not videos else ""), notes=notes,
+                                   progress=progress)
     _print_summary(report)
     console.print(f"report: {out / 'report' / 'report.html'}")
 
@@ -443,7 +474,7 @@ def zero_shot_command(
 @reports_errors
 def evaluate_retrieval(
     store: Path = typer.Argument(..., help="Embedding store folder."),
-    labels: Path = typer.Option(..., "--labels", help="Label file (any supported format)."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     normalize: str = typer.Option("video", "--normalize", help="video or none (the index is rebuilt if it differs)."),
     max_queries: int = typer.Option(20, "--max-queries", help="Queries per behaviour."),

@@ -3,8 +3,7 @@
 ``fit(X, y, groups=None)`` with ``X`` float ``[N, D]``, ``y`` 0/1 ``[N, K]`` (one column per
 behaviour; a row of zeros is background) and ``groups`` the video of each row (rows of a video
 in frame order; sequence heads never look across videos). ``predict_proba(X, groups=None)``
-returns ``[N, K]`` behaviour probabilities; ``predict`` applies ``thresholds_`` (exclusive
-heads: the arg-max class, background included, wins if it clears its threshold).
+returns ``[N, K]`` behaviour probabilities.
 """
 
 from __future__ import annotations
@@ -53,28 +52,23 @@ def sequences(groups, n: int) -> list[np.ndarray]:
     return [np.flatnonzero(groups == groups[i]) for i in sorted(first)]
 
 
-def decide(proba: np.ndarray, thresholds: np.ndarray, exclusive: bool) -> np.ndarray:
-    """Probabilities -> 0/1 decisions. Exclusive: the arg-max class (background = 1 - sum)
-    wins, and a behaviour only if it clears its threshold; else each behaviour on its own."""
-    if not exclusive:
-        return (proba >= thresholds).astype(np.int8)
-    full = np.concatenate([1 - proba.sum(axis=1, keepdims=True), proba], axis=1)
-    best = full.argmax(axis=1)
-    out = np.zeros_like(proba, dtype=np.int8)
-    rows = np.flatnonzero(best > 0)
-    keep = proba[rows, best[rows] - 1] >= thresholds[best[rows] - 1]
-    out[rows[keep], best[rows[keep]] - 1] = 1
-    return out
-
-
 class HeadMixin(ClassifierMixin, BaseEstimator):
-    """Thresholding and prediction shared by all heads."""
+    """What all heads share. ``groups`` (the video of each row) is requested by default under
+    scikit-learn's metadata routing, so ``Pipeline``, ``cross_val_predict`` and ``GridSearchCV``
+    hand it to sequence heads (``params={"groups": groups}``) and windows never cross videos."""
 
     exclusive: bool
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__predict_proba = {"groups": True}
 
     def predict(self, X, groups=None) -> np.ndarray:
+        """Decisions at a fixed 0.5 threshold; :class:`~ethoprism.heads.decision.ThresholdedHead`
+        tunes thresholds and post-processes."""
+        from ethoprism.heads.decision import decide
+
         proba = self.predict_proba(X, groups=groups)
-        return decide(proba, getattr(self, "thresholds_", np.full(proba.shape[1], 0.5)), self.exclusive)
+        return decide(proba, np.full(proba.shape[1], 0.5), self.exclusive)
 
     def _check_dim(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)

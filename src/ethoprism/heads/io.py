@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import ethoprism
 from ethoprism.errors import EthoprismError
+from ethoprism.heads.decision import ThresholdedHead
 from ethoprism.heads.linear import LinearProbe
 from ethoprism.heads.torch_heads import AttentiveProbe, MLPHead, TemporalHead
 
@@ -27,30 +28,35 @@ def make_head(kind: str, exclusive: bool = True, **params):
 
 
 def _paths(path) -> tuple[Path, Path]:
+    """``h/mouse.day1`` -> ``h/mouse.day1.json`` + ``.safetensors`` (only our own suffixes are
+    replaced, so names with dots never collide)."""
     path = Path(path)
     base = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
-    return base.with_suffix(".json"), base.with_suffix(".safetensors")
+    return base.parent / f"{base.name}.json", base.parent / f"{base.name}.safetensors"
 
 
-def save_head(head, path, behaviors: list[str], embedding_provenance: dict, postprocess: dict | None = None) -> Path:
+def save_head(model: ThresholdedHead, path, behaviors: list[str], embedding_provenance: dict) -> Path:
+    """A fitted :class:`ThresholdedHead`: the head's learned arrays, its thresholds, its
+    hyper-parameters and post-processing, and the provenance of its training embeddings."""
     meta_path, tensor_path = _paths(path)
     meta_path.parent.mkdir(parents=True, exist_ok=True)
+    head = model.head_
     if isinstance(head, LinearProbe):
         tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in head._state().items()}
     else:
         tensors = {f"state.{k}": v.contiguous() for k, v in head.state_.items()}
-        tensors["thresholds_"] = torch.as_tensor(head.thresholds_)
+    tensors["thresholds_"] = torch.as_tensor(np.asarray(model.thresholds_, np.float32))
     save_file(tensors, str(tensor_path))
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in head.get_params().items()}
     meta = {"format": "ethoprism-head/1", "ethoprism_version": ethoprism.__version__, "head": _NAME_OF[type(head)],
             "params": params, "behaviors": list(behaviors), "n_features_in": int(head.n_features_in_),
-            "postprocess": postprocess or {}, "embeddings": embedding_provenance}
+            "postprocess": {"smooth": model.smooth, "min_bout": model.min_bout}, "embeddings": embedding_provenance}
     meta_path.write_text(json.dumps(meta, indent=2))
     return meta_path
 
 
-def load_head(path):
-    """-> (head, metadata dict)."""
+def load_head(path) -> tuple[ThresholdedHead, dict]:
+    """-> (fitted :class:`ThresholdedHead`, metadata dict)."""
     meta_path, tensor_path = _paths(path)
     for needed in (meta_path, tensor_path):
         if not needed.exists():
@@ -68,13 +74,19 @@ def load_head(path):
     head = HEADS[meta["head"]](**params)
     head.n_features_in_ = meta["n_features_in"]
     head.n_behaviors_ = len(meta["behaviors"])
-    head.thresholds_ = tensors["thresholds_"].numpy()
+    head.classes_ = np.arange(head.n_behaviors_)
     if isinstance(head, LinearProbe):
         for name in ("mean_", "scale_", "coef_", "intercept_"):
             setattr(head, name, tensors[name].numpy())
     else:
         head.state_ = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
-    return head, meta
+    thresholds = tensors["thresholds_"].numpy()
+    postprocess = meta.get("postprocess") or {}
+    model = ThresholdedHead(head, thresholds=thresholds.tolist(), smooth=int(postprocess.get("smooth", 1)),
+                            min_bout=int(postprocess.get("min_bout", 1)))
+    model.head_, model.thresholds_, model.n_features_in_ = head, thresholds, head.n_features_in_
+    model.classes_ = head.classes_
+    return model, meta
 
 
 def check_embeddings_match(meta: dict, provenance: dict, where: str) -> None:

@@ -31,6 +31,7 @@ class LinearProbe(HeadMixin):
         Z = scaler.transform(X).astype(np.float32)
         self.n_features_in_ = X.shape[1]
         self.n_behaviors_ = y.shape[1]
+        self.classes_ = np.arange(self.n_behaviors_)  # one output column per behaviour, as multi-label sklearn
         self.mean_, self.scale_ = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
         if self.exclusive:
             target = exclusive_index(y)
@@ -56,7 +57,6 @@ class LinearProbe(HeadMixin):
                 model.fit(Z, column)
                 coef[k], intercept[k] = model.coef_[0], model.intercept_[0]
             self.coef_, self.intercept_ = coef, intercept
-        self.thresholds_ = np.full(self.n_behaviors_, 0.5, np.float32)
         return self
 
     def decision_function(self, X) -> np.ndarray:
@@ -70,4 +70,4 @@ class LinearProbe(HeadMixin):
         return expit(logits)
 
     def _state(self) -> dict:
-        return {name: getattr(self, name) for name in ("mean_", "scale_", "coef_", "intercept_", "thresholds_")}
+        return {name: getattr(self, name) for name in ("mean_", "scale_", "coef_", "intercept_")}

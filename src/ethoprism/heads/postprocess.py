@@ -1,11 +1,10 @@
-"""From probabilities to clean decisions: smoothing, per-class thresholds chosen on validation
-data, and removal of bouts shorter than a minimum length."""
+"""Clean-up around decisions: smoothing of probabilities and removal of bouts shorter than a
+minimum length (thresholds and the decision rule are in :mod:`ethoprism.heads.decision`)."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from sklearn.metrics import precision_recall_curve
 
 from ethoprism.heads.base import sequences
 from ethoprism.labels.model import bouts_from_mask
@@ -19,18 +18,6 @@ def smooth_probabilities(proba: np.ndarray, window: int, groups=None) -> np.ndar
     for rows in sequences(groups, len(proba)):
         out[rows] = uniform_filter1d(proba[rows], size=window, axis=0, mode="nearest")
     return out
-
-
-def best_f1_thresholds(y_true: np.ndarray, proba: np.ndarray, default: float = 0.5) -> np.ndarray:
-    """Per behaviour, the probability threshold that maximises F1 on validation frames."""
-    thresholds = np.full(proba.shape[1], default, np.float32)
-    for k in range(proba.shape[1]):
-        if y_true[:, k].max() <= 0:
-            continue  # no positives to tune on
-        precision, recall, cuts = precision_recall_curve(y_true[:, k], proba[:, k])
-        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        thresholds[k] = cuts[int(np.argmax(f1[:-1]))] if len(cuts) else default
-    return thresholds
 
 
 def remove_short_bouts(pred: np.ndarray, min_frames: int, groups=None) -> np.ndarray:

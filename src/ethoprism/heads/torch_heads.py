@@ -110,7 +110,7 @@ class _TorchHead(HeadMixin):
         X = np.asarray(X, np.float32)
         self.n_features_in_ = X.shape[1]
         self.n_behaviors_ = np.asarray(y).shape[1]
-        self.thresholds_ = np.full(self.n_behaviors_, 0.5, np.float32)
+        self.classes_ = np.arange(self.n_behaviors_)
         return torch.as_tensor(X)
 
     def _optimise(self, module, n_items: int, batch_size: int, min_steps: int, batch_loss):

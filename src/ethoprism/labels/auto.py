@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.boris import read_boris_binary, read_boris_events
+from ethoprism.labels.boris import boris_media, read_boris_binary, read_boris_events
 from ethoprism.labels.bouts_csv import read_bouts_csv
 from ethoprism.labels.deepethogram import read_deepethogram
 from ethoprism.labels.feral import read_feral
@@ -32,63 +33,127 @@ def detect_format(path: Path) -> str:
     return "simba"
 
 
-def _match_video(path: Path, videos: dict[str, dict]) -> str:
+LABEL_SUFFIXES = (".csv", ".tsv", ".tab", ".json")
+
+
+def label_files(sources) -> list[Path]:
+    """Every label file named by ``sources``: files, glob patterns, plain folders (their label
+    files), and project folders as DeepEthogram (``DATA/<video>/<video>_labels.csv``) and SimBA
+    (``project_folder/csv/targets_inserted/*.csv``) lay them out."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    files: list[Path] = []
+    for source in sources:
+        text = str(source)
+        if glob.has_magic(text):
+            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            matches = [m for m in matches if m.is_file()]
+            if not matches:
+                raise EthoprismError("glob matched no label files", text)
+            files.extend(matches)
+        elif Path(text).is_dir():
+            files.extend(_project_label_files(Path(text)))
+        elif Path(text).exists():
+            files.append(Path(text))
+        else:
+            raise EthoprismError("label file does not exist", text)
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return [Path(p) for p in unique]
+
+
+def _project_label_files(folder: Path) -> list[Path]:
+    layouts = [
+        ("DeepEthogram project", folder / "DATA", "*/*_labels.csv"),
+        ("DeepEthogram DATA folder", folder, "*/*_labels.csv"),
+        ("SimBA project", folder / "project_folder" / "csv" / "targets_inserted", "*.csv"),
+        ("SimBA project folder", folder / "csv" / "targets_inserted", "*.csv"),
+    ]
+    for _, root, pattern in layouts:
+        found = sorted(root.glob(pattern)) if root.is_dir() else []
+        if found:
+            return found
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES)
+    if not found:
+        raise EthoprismError("folder holds no label files (looked for DeepEthogram DATA/<video>/<video>_labels.csv, "
+                             "SimBA csv/targets_inserted/*.csv, and *.csv/*.tsv/*.json in the folder)", folder)
+    return found
+
+
+def _match_video(path: Path, videos: dict[str, dict], only_file: bool) -> str:
     """The video a single-video label file belongs to, by file stem."""
     stem = path.stem
     for suffix in ("_labels", "_targets", "_binary"):
         stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
     matches = [name for name in videos if Path(name).stem == stem]
     if len(matches) != 1:
-        if len(videos) == 1:
+        if len(videos) == 1 and only_file:
             return next(iter(videos))
         raise EthoprismError(f"cannot tell which video these labels belong to (no video named '{stem}.*' among "
-                             f"{sorted(videos)})", path)
+                             f"{sorted(videos)}; extract it first or rename the label file)", path)
     return matches[0]
 
 
-def read_labels(path: str | Path, videos: dict[str, dict], fmt: str = "auto", exclusive: bool | None = None,
+def read_labels(sources, videos: dict[str, dict], fmt: str = "auto", exclusive: bool | None = None,
                 behaviors: list[str] | None = None) -> list[VideoLabels]:
-    """Read labels and check them against ``videos`` (name -> n_frames, fps, timestamps)."""
-    path = Path(path)
-    if not path.exists():
-        raise EthoprismError("label file does not exist", path)
+    """Read labels from one or several files, globs or project folders (:func:`label_files`) and
+    check them against ``videos`` (name -> n_frames, fps, timestamps).
+
+    ``exclusive=None`` decides from the labels: classes are exclusive when no labelled frame of
+    any video carries two behaviours (a FERAL file says so itself with ``is_multilabel``)."""
     if fmt not in FORMATS:
         raise EthoprismError(f"unknown label format '{fmt}'; choose one of {FORMATS}")
+    files = label_files(sources)
+    result: list[VideoLabels] = []
+    multilabel_declared = False
+    seen: dict[tuple[str, str | None], str] = {}
+    for path in files:
+        labels, declared = _read_file(path, videos, fmt, behaviors, only_file=len(files) == 1)
+        multilabel_declared |= declared
+        for label in labels:
+            key = (label.video, label.subject)
+            if key in seen and seen[key] != str(path):
+                raise EthoprismError(f"labels for video '{label.video}' come from two files ({seen[key]} and this one)",
+                                     path)
+            seen[key] = str(path)
+        result.extend(labels)
+    if exclusive is None:
+        exclusive = not multilabel_declared and not any(label.has_overlaps() for label in result)
+    for label in result:
+        if exclusive and not label.exclusive:  # validates: overlapping labels are an error
+            VideoLabels(label.video, label.behaviors, label.targets, label.fps, True, label.subject, label.source)
+        label.exclusive = exclusive
+    return result
+
+
+def _read_file(path: Path, videos: dict[str, dict], fmt: str, behaviors: list[str] | None,
+               only_file: bool) -> tuple[list[VideoLabels], bool]:
+    """-> (labels, whether the file itself declares multi-label classes)."""
     fmt = detect_format(path) if fmt == "auto" else fmt
+    declared_multilabel = False
     if fmt == "bouts":
-        result = read_bouts_csv(path, {k: v["n_frames"] for k, v in videos.items()}, behaviors,
-                                exclusive=bool(exclusive))
+        result = read_bouts_csv(path, {k: v["n_frames"] for k, v in videos.items()}, behaviors)
     elif fmt == "feral":
         result, _ = read_feral(path)
+        declared_multilabel = any(not label.exclusive for label in result)
     elif fmt == "boris-events":
-        raw = read_boris_events(path, exclusive=bool(exclusive))
-        for label in raw:
-            if label.video not in videos:
-                raise EthoprismError(f"BORIS media file '{label.video}' is not among the videos {sorted(videos)}", path)
-        # re-read per video with its exact frame count and timestamps (VFR-safe)
         result = []
-        for label in raw:
-            info = videos[label.video]
-            for reread in read_boris_events(path, n_frames=info["n_frames"], fps=label.fps,
-                                            timestamps=info.get("timestamps"), subject=label.subject,
-                                            exclusive=bool(exclusive)):
-                if reread.video == label.video:
-                    result.append(reread)
+        for media, subjects in boris_media(path).items():
+            if media not in videos:
+                raise EthoprismError(f"BORIS media file '{media}' is not among the videos {sorted(videos)}", path)
+            info = videos[media]
+            for subject in subjects:
+                result.extend(label for label in read_boris_events(
+                    path, n_frames=info["n_frames"], timestamps=info.get("timestamps"),
+                    subject=subject) if label.video == media)
     else:
-        video = _match_video(path, videos)
+        video = _match_video(path, videos, only_file)
         info = videos[video]
         if fmt == "deepethogram":
             result = [read_deepethogram(path, video=video, fps=info["fps"])]
         elif fmt == "boris-binary":
-            result = [read_boris_binary(path, video, info["n_frames"], info["fps"], info.get("timestamps"),
-                                        exclusive=bool(exclusive))]
+            result = [read_boris_binary(path, video, info["n_frames"], info["fps"], info.get("timestamps"))]
         else:
             result = [read_simba(path, behaviors, video=video, fps=info["fps"])]
-    if exclusive is not None:
-        for label in result:
-            if exclusive and not label.exclusive:  # validates: overlapping labels are an error
-                VideoLabels(label.video, label.behaviors, label.targets, label.fps, True, label.subject, label.source)
-            label.exclusive = exclusive
     for label in result:
         if label.video not in videos:
             raise EthoprismError(f"labels for video '{label.video}' which is not among {sorted(videos)}", path)
@@ -98,4 +163,4 @@ def read_labels(path: str | Path, videos: dict[str, dict], fmt: str = "auto", ex
             unknown = sorted(set(label.behaviors) - set(behaviors))
             if unknown:
                 raise EthoprismError(f"unknown behaviour names {unknown}; expected {behaviors}", path)
-    return result
+    return result, declared_multilabel

@@ -4,8 +4,9 @@
   ``Time`` (s), a status column (``Behavior type`` in BORIS 8, ``Status`` in BORIS 7) holding
   ``START``/``STOP``/``POINT``, ``FPS``, ``Subject`` and the media file. State events are paired
   START→STOP per (subject, behaviour) and cover the frames from START's frame up to, not
-  including, STOP's frame (at least one frame); a POINT event labels the one frame at its time. Times map
-  to frames by the video's timestamps when given (exact for VFR), else by ``round(t × fps)``.
+  including, STOP's frame (at least one frame); a POINT event labels the one frame at its time. A time
+  maps to the frame whose timestamp is nearest (:func:`~ethoprism.labels.model.nearest_frames`), with
+  the video's own timestamps when given (exact for VFR), else ``frame / fps``.
   The whole span of the observation is labelled (frames with no event are background).
 * **Behaviours binary table** ("Export events as behaviours binary table"): a ``time`` column and
   one 0/1 column per behaviour (``subject # behaviour`` columns keep the subject), sampled at a
@@ -20,26 +21,24 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import VideoLabels
+from ethoprism.labels.model import VideoLabels, nearest_frames
 from ethoprism.labels.tables import read_table, require_columns
 
 STATUS_COLUMNS = ("Behavior type", "Status")
 MEDIA_COLUMNS = ("Media file name", "Media file", "Source")
 
 
-def _times_to_frames(times: np.ndarray, fps: float, timestamps: np.ndarray | None) -> np.ndarray:
-    if timestamps is not None:
-        right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
-        left = right - 1
-        return np.where(np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right)
-    return np.round(np.asarray(times) * fps).astype(np.int64)
+def _times_to_frames(times: np.ndarray, fps: float, timestamps: np.ndarray | None, n_frames: int) -> np.ndarray:
+    if timestamps is None:  # no video at hand: a constant frame rate is all we know
+        timestamps = np.arange(n_frames) / fps
+    timestamps = np.asarray(timestamps, np.float64)
+    step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 1.0 / (fps or 30.0)
+    # one time past the last frame: a STOP at the very end of the video maps there (STOP is exclusive)
+    return nearest_frames(times, np.append(timestamps, timestamps[-1] + step))
 
 
-def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float | None = None,
-                      timestamps: np.ndarray | None = None, subject: str | None = None,
-                      exclusive: bool = False) -> list[VideoLabels]:
-    """-> one :class:`VideoLabels` per (media file, subject) in the export."""
-    path = Path(path)
+def _events_table(path: Path) -> pd.DataFrame:
+    """The export with normalised ``status_``, ``media_`` (file name), ``subject_`` and ``time_``."""
     table = read_table(path)
     require_columns(table, ["Behavior", "Time"], path, "BORIS tabular events export")
     status_column = next((c for c in STATUS_COLUMNS if c in table.columns
@@ -47,24 +46,38 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
     if status_column is None:
         raise EthoprismError("not a BORIS tabular events export: no START/STOP/POINT status column", path)
     media_column = next((c for c in MEDIA_COLUMNS if c in table.columns), None)
-    table = table.assign(status_=table[status_column].astype(str).str.upper(),
-                         media_=table[media_column].astype(str) if media_column else path.stem,
-                         subject_=table["Subject"].astype(object).where(table["Subject"].notna(), "").astype(str)
-                         if "Subject" in table.columns else "")
-    if subject is not None:
-        table = table[table["subject_"] == subject]
+    media = table[media_column].astype(str).map(lambda m: Path(m).name) if media_column else path.stem
     try:
         times = pd.to_numeric(table["Time"]).to_numpy(np.float64)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise EthoprismError(f"non-numeric Time values ({exc})", path) from exc
-    table = table.assign(time_=times)
+    return table.assign(status_=table[status_column].astype(str).str.upper(), media_=media,
+                        subject_=table["Subject"].astype(object).where(table["Subject"].notna(), "").astype(str)
+                        if "Subject" in table.columns else "", time_=times)
+
+
+def boris_media(path: str | Path) -> dict[str, list[str | None]]:
+    """Media file name -> the subjects observed in it (None for no subject)."""
+    table = _events_table(Path(path))
+    return {media: [s or None for s in sorted(rows["subject_"].unique())]
+            for media, rows in table.groupby("media_", sort=True)}
+
+
+def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float | None = None,
+                      timestamps: np.ndarray | None = None, subject: str | None = None,
+                      exclusive: bool = False) -> list[VideoLabels]:
+    """-> one :class:`VideoLabels` per (media file, subject) in the export."""
+    path = Path(path)
+    table = _events_table(path)
+    if subject is not None:
+        table = table[table["subject_"] == subject]
     behaviors = sorted(table["Behavior"].astype(str).unique())
     results = []
     for (media, who), events in table.groupby(["media_", "subject_"], sort=True):
         video_fps = fps
         if video_fps is None and "FPS" in events.columns:
             video_fps = float(pd.to_numeric(events["FPS"], errors="coerce").dropna().iloc[0])
-        if not video_fps or video_fps <= 0:
+        if (not video_fps or video_fps <= 0) and timestamps is None:
             raise EthoprismError(f"no frame rate for media '{media}': pass fps or keep the FPS column", path)
         frames = n_frames
         if frames is None:
@@ -78,7 +91,7 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
             behavior, status, time = str(row.Behavior), row.status_, row.time_
             k = behaviors.index(behavior)
             if status == "POINT":
-                frame = int(_times_to_frames(np.array([time]), video_fps, timestamps)[0])
+                frame = int(_times_to_frames(np.array([time]), video_fps, timestamps, frames)[0])
                 if 0 <= frame < frames:
                     targets[frame, k] = 1
             elif status == "START":
@@ -90,7 +103,7 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
                 if behavior not in open_since:
                     raise EthoprismError(f"unpaired STOP: '{behavior}' stopped at {time:g} s without START "
                                          f"(media '{media}', subject '{who}')", path)
-                start, stop = _times_to_frames(np.array([open_since.pop(behavior), time]), video_fps, timestamps)
+                start, stop = _times_to_frames(np.array([open_since.pop(behavior), time]), video_fps, timestamps, frames)
                 # STOP is exclusive: the state covers frames from START's frame up to STOP's frame
                 targets[max(start, 0): min(max(stop, start + 1), frames), k] = 1
         if open_since:

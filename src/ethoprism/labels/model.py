@@ -43,6 +43,10 @@ class VideoLabels:
             raise EthoprismError(f"overlapping labels at frame {frame} ({', '.join(names)}) but classes are exclusive",
                                  self.source or self.video)
 
+    def has_overlaps(self) -> bool:
+        """Whether some labelled frame carries two or more behaviours."""
+        return bool((self.targets[self.labelled].sum(axis=1) > 1).any())
+
     @property
     def n_frames(self) -> int:
         return int(self.targets.shape[0])
@@ -79,6 +83,18 @@ class VideoLabels:
             raise EthoprismError(f"labels cover {self.n_frames} frames but video '{self.video}' has {n_frames}", where)
         if fps is not None and self.fps is not None and abs(self.fps - fps) > fps_tolerance * fps:
             raise EthoprismError(f"labels were made at {self.fps:g} fps but video '{self.video}' is {fps:g} fps", where)
+
+
+def nearest_frames(times, timestamps: np.ndarray) -> np.ndarray:
+    """The frame whose timestamp is nearest to each time (ties go to the earlier frame): the one
+    rule by which every time in a label file or a query becomes a frame."""
+    times = np.asarray(times, np.float64)
+    timestamps = np.asarray(timestamps, np.float64)
+    if len(timestamps) == 1:
+        return np.zeros(times.shape, np.int64)
+    right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
+    left = right - 1
+    return np.where(np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right).astype(np.int64)
 
 
 def bouts_from_mask(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
+from ethoprism.labels.model import nearest_frames
 from ethoprism.retrieval.index import FrameIndex, normalise_rows, prepare
 
 SEGMENT = re.compile(r"^(?P<video>.+):(?P<start>\d+(?:\.\d+)?)(?P<su>s?)-(?P<end>\d+(?:\.\d+)?)(?P<eu>s?)$")
@@ -33,7 +34,7 @@ def parse_segment(text: str, index: FrameIndex) -> Segment:
     seconds = bool(match["su"] or match["eu"])
     if seconds:
         times = _timestamps(index, video)
-        start, end = (int(np.argmin(np.abs(times - float(match[k])))) for k in ("start", "end"))
+        start, end = (int(v) for v in nearest_frames([float(match["start"]), float(match["end"])], times))
     else:
         if "." in match["start"] + match["end"]:
             raise EthoprismError(f"frame numbers must be integers in '{text}' (add 's' for seconds)")

@@ -1,0 +1,146 @@
+"""From a head's probabilities to behaviour decisions, as one estimator.
+
+:class:`ThresholdedHead` wraps any head (in the style of scikit-learn's
+``TunedThresholdClassifierCV`` / ``FixedThresholdClassifier``) and owns everything between
+probabilities and decisions: smoothing, per-behaviour thresholds and the removal of short bouts.
+Thresholds are tuned with the very rule that later applies them (:func:`decide`), so a tuned
+threshold always means what it says, exclusive classes included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.metrics import precision_recall_curve
+
+from ethoprism.heads.base import labelled_rows, sequences
+from ethoprism.heads.postprocess import remove_short_bouts, smooth_probabilities
+
+
+def decide(proba: np.ndarray, thresholds: np.ndarray, exclusive: bool) -> np.ndarray:
+    """Probabilities -> 0/1 decisions.
+
+    Multi-label: each behaviour on its own, present when its probability reaches its threshold.
+    Exclusive: behaviours that reach their threshold compete, and the one furthest above it
+    (largest ``probability / threshold``) is the frame's behaviour; when none reaches its
+    threshold the frame is background. With equal thresholds this is the arg-max rule."""
+    thresholds = np.asarray(thresholds, np.float64)
+    if not exclusive:
+        return (proba >= thresholds).astype(np.int8)
+    out = np.zeros(proba.shape, np.int8)
+    if proba.shape[1] == 0 or not len(proba):
+        return out
+    ratio = proba / np.maximum(thresholds, 1e-12)
+    best = ratio.argmax(axis=1)
+    rows = np.flatnonzero(ratio[np.arange(len(proba)), best] >= 1.0)
+    out[rows, best[rows]] = 1
+    return out
+
+
+def _best_f1_cut(y: np.ndarray, score: np.ndarray, default: float) -> float:
+    if y.max(initial=0) <= 0:
+        return default  # no positives to tune on
+    precision, recall, cuts = precision_recall_curve(y, score)
+    if not len(cuts):
+        return default
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(cuts[int(np.argmax(f1[:-1]))])
+
+
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, exclusive: bool, default: float = 0.5,
+                    rounds: int = 3) -> np.ndarray:
+    """Per behaviour, the threshold that maximises its F1 under :func:`decide`.
+
+    Multi-label: one precision-recall curve per behaviour. Exclusive: behaviour ``k`` is decided
+    iff ``p_k / max(1, max_j≠k p_j / t_j) >= t_k``, so with the other thresholds fixed its F1 is a
+    precision-recall curve of that score; a few rounds of this coordinate ascent settle it."""
+    y_true = np.asarray(y_true)
+    thresholds = np.full(proba.shape[1], default, np.float64)
+    if not exclusive:
+        for k in range(proba.shape[1]):
+            thresholds[k] = _best_f1_cut(y_true[:, k], proba[:, k], default)
+        return thresholds.astype(np.float32)
+    for _ in range(rounds):
+        previous = thresholds.copy()
+        for k in range(proba.shape[1]):
+            ratio = proba / np.maximum(thresholds, 1e-12)
+            ratio[:, k] = 0
+            competitor = np.maximum(ratio.max(axis=1), 1.0)
+            thresholds[k] = _best_f1_cut(y_true[:, k], proba[:, k] / competitor, default)
+        if np.allclose(previous, thresholds):
+            break
+    return thresholds.astype(np.float32)
+
+
+def tuning_rows(groups, n: int, tail: float = 0.2) -> np.ndarray:
+    """Rows held out to tune thresholds: with three or more videos the last one; with fewer, the
+    last ``tail`` of each (contiguous, so sequence heads keep their context)."""
+    videos = sequences(groups, n)
+    held_out = np.zeros(n, bool)
+    if len(videos) >= 3:
+        held_out[videos[-1]] = True
+        return held_out
+    for rows in videos:
+        held_out[rows[int(round(len(rows) * (1 - tail))):]] = True
+    return held_out
+
+
+class ThresholdedHead(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """A head with its decision rule.
+
+    ``thresholds``: ``"tune"`` (best F1 per behaviour on held-out training rows, see
+    :func:`tuning_rows`, then the head is refitted on all rows), a number or one number per
+    behaviour (fixed). ``smooth``: moving average of the probabilities over this many frames
+    within each video; ``min_bout``: predicted bouts shorter than this many frames are dropped.
+    Learned: ``head_`` (the fitted head) and ``thresholds_``."""
+
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__predict_proba = {"groups": True}
+
+    def __init__(self, head, thresholds="tune", smooth: int = 1, min_bout: int = 1, tail: float = 0.2):
+        self.head = head
+        self.thresholds = thresholds
+        self.smooth = smooth
+        self.min_bout = min_bout
+        self.tail = tail
+
+    @property
+    def exclusive(self) -> bool:
+        return self.head.exclusive
+
+    def fit(self, X, y, groups=None):
+        X, y = np.asarray(X), np.asarray(y)
+        n_behaviors = y.shape[1]
+        if isinstance(self.thresholds, str):
+            if self.thresholds != "tune":
+                raise ValueError(f"thresholds must be 'tune' or numbers, not {self.thresholds!r}")
+            self.thresholds_ = self._tuned(X, y, groups, n_behaviors)
+        else:
+            self.thresholds_ = np.broadcast_to(np.asarray(self.thresholds, np.float32), (n_behaviors,)).copy()
+        self.head_ = clone(self.head).fit(X, y, groups=groups)
+        self.n_features_in_ = self.head_.n_features_in_
+        self.classes_ = np.arange(n_behaviors)
+        return self
+
+    def _tuned(self, X, y, groups, n_behaviors) -> np.ndarray:
+        held_out = tuning_rows(groups, len(X), self.tail)
+        known = labelled_rows(y)
+        if not (known & held_out).any() or not (known & ~held_out).any():
+            return np.full(n_behaviors, 0.5, np.float32)
+        inner_groups = None if groups is None else np.asarray(groups)[~held_out]
+        tune_groups = None if groups is None else np.asarray(groups)[held_out]
+        inner = clone(self.head).fit(X[~held_out], y[~held_out], groups=inner_groups)
+        proba = smooth_probabilities(inner.predict_proba(X[held_out], groups=tune_groups), self.smooth, tune_groups)
+        rows = known[held_out]
+        return tune_thresholds(y[held_out][rows], proba[rows], self.exclusive)
+
+    def predict_proba(self, X, groups=None) -> np.ndarray:
+        return smooth_probabilities(self.head_.predict_proba(X, groups=groups), self.smooth, groups)
+
+    def decide(self, proba: np.ndarray, groups=None) -> np.ndarray:
+        """Decisions from probabilities this estimator already gave (no second forward pass)."""
+        return remove_short_bouts(decide(proba, self.thresholds_, self.exclusive), self.min_bout, groups)
+
+    def predict(self, X, groups=None) -> np.ndarray:
+        return self.decide(self.predict_proba(X, groups=groups), groups)
