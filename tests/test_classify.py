@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 
 from ethoprism import classify
 from ethoprism.cli import app
-from ethoprism.dataset import FrameDataset
 from ethoprism.evaluation.classification import classification_metrics, sample_few_shot
 
 runner = CliRunner()
@@ -91,6 +90,8 @@ def test_evaluate_report_agrees_with_sklearn_on_its_own_tables(synthetic_store, 
     labelled = data.Y[data.labelled]
     chance = float(np.mean([labelled[:, k].mean() for k in range(labelled.shape[1]) if labelled[:, k].any()]))
     assert metrics["heads"]["linear"]["metrics"]["map"] > chance + 0.15
+    assert report["heads"]["linear"]["metrics"]["chance_map"] == pytest.approx(chance)
+    assert "chance mAP" in (tmp_path / "report.html").read_text()
     table = pd.read_csv(tmp_path / "metrics.csv")
     assert {"head", "behavior", "ap", "f1"} <= set(table.columns)
 

@@ -11,7 +11,6 @@ from ethoprism.clips import ClipSpec
 from ethoprism.errors import EthoprismError
 from ethoprism.evaluation.retrieval import hit_at_k
 from ethoprism.extract import extract_video
-from ethoprism.labels import read_labels
 from ethoprism.retrieval import open_index, parse_segment, query_by_example, update_index
 from ethoprism.store import EmbeddingStore
 from ethoprism.synthetic import BEHAVIORS, SyntheticConfig, generate

@@ -1,4 +1,3 @@
-import json
 import os
 import signal
 import subprocess
@@ -129,3 +128,26 @@ def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
 
 
 from pathlib import Path  # noqa: E402
+
+
+def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
+    """Entries of one backbone made with other weights (or dtype) must not be trained on together."""
+    import json
+    import shutil
+
+    import h5py
+
+    from ethoprism import classify
+    from ethoprism.store import EmbeddingStore
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(synthetic_store["store"], mixed)
+    first = sorted(mixed.glob("*/*.h5"))[0]
+    with h5py.File(first, "r+") as handle:
+        provenance = json.loads(handle.attrs["provenance"])
+        provenance["weights"]["sha256"] = "f" * 64
+        handle.attrs["provenance"] = json.dumps(provenance)
+    with pytest.raises(EthoprismError, match="store mixes effnet-lite0 embeddings made differently.*ffffffffffff"):
+        EmbeddingStore(mixed).select()
+    with pytest.raises(EthoprismError, match="store mixes"):
+        classify.load_labelled(mixed, synthetic_store["labels"])

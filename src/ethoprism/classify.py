@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ethoprism.dataset import FrameDataset, build_dataset, select_entries, video_frame_info
+from ethoprism.dataset import FrameDataset, build_dataset, video_frame_info
 from ethoprism.errors import EthoprismError
 from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot,
                                                  predict_dataset, with_decision_rule)
@@ -26,7 +26,7 @@ Progress = Callable[[str, int, int], None]
 
 def load_labelled(store_dir, labels_path, fmt: str = "auto", backbone: str | None = None,
                   exclusive: bool | None = None, behaviors: list[str] | None = None) -> FrameDataset:
-    entries = select_entries(EmbeddingStore(store_dir), backbone)
+    entries = EmbeddingStore(store_dir).select(backbone)
     labels = read_labels(labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors)
     return build_dataset(entries, labels, behaviors)
 
@@ -42,10 +42,11 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
 
 def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
     model, meta = load_head(head_path)
-    entries = select_entries(EmbeddingStore(store_dir), backbone or meta["embeddings"].get("backbone"))
+    entries = EmbeddingStore(store_dir).select(backbone or meta["embeddings"].get("backbone"))
+    for entry in entries:
+        check_embeddings_match(meta, entry.provenance, str(head_path))
     data = build_dataset(entries, None, meta["behaviors"], require_labels=False)
     data.exclusive = model.exclusive
-    check_embeddings_match(meta, data.provenance, str(head_path))
     proba, pred = predict_dataset(model, data)
     written = []
     for index, video in enumerate(data.videos):

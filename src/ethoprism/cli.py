@@ -435,10 +435,9 @@ def search(
 
 
 def EmbeddingStoreBackbone(store: Path) -> str:  # noqa: N802 - reads like a noun at the call site
-    from ethoprism.dataset import select_entries
     from ethoprism.store import EmbeddingStore
 
-    return select_entries(EmbeddingStore(store))[0].backbone
+    return EmbeddingStore(store).select()[0].backbone
 
 
 @app.command("zero-shot")
@@ -482,13 +481,13 @@ def evaluate_retrieval(
     backbone: Optional[str] = typer.Option(None, "--backbone"),
 ):
     """Mean Hit@1/5/10 of retrieval by example, each labelled bout a query, against random."""
-    from ethoprism.dataset import select_entries, video_frame_info
+    from ethoprism.dataset import video_frame_info
     from ethoprism.evaluation.retrieval import hit_at_k
     from ethoprism.labels import merge_behaviors, read_labels
     from ethoprism.retrieval import update_index
     from ethoprism.store import EmbeddingStore
 
-    entries = select_entries(EmbeddingStore(store), backbone)
+    entries = EmbeddingStore(store).select(backbone)
     label_list = read_labels(labels, video_frame_info(entries), label_format)
     behaviors = merge_behaviors(label_list)
     try:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import VideoLabels, merge_behaviors
-from ethoprism.store import EmbeddingStore, StoreEntry
+from ethoprism.store import StoreEntry
 
 
 @dataclass
@@ -38,29 +38,6 @@ class FrameDataset:
     @property
     def labelled(self) -> np.ndarray:
         return (self.Y >= 0).all(axis=1)
-
-
-def select_entries(store: EmbeddingStore, backbone: str | None = None) -> list[StoreEntry]:
-    entries = store.entries()
-    if not entries:
-        raise EthoprismError("store holds no embeddings (run `ethoprism extract` first)", store.root)
-    if backbone is None:
-        backbones = sorted({e.backbone for e in entries})
-        if len(backbones) > 1:
-            raise EthoprismError(f"store holds several backbones {backbones}: pass --backbone", store.root)
-        backbone = backbones[0]
-    chosen = [e for e in entries if e.backbone == backbone]
-    if not chosen:
-        raise EthoprismError(f"store holds no embeddings from backbone '{backbone}'", store.root)
-    specs = {e.provenance["clip_spec_key"] for e in chosen}
-    if len(specs) > 1:
-        raise EthoprismError(f"store holds {backbone} embeddings with {len(specs)} different clip specs; "
-                             "use one store per clip spec", store.root)
-    names = [e.video_name for e in chosen]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise EthoprismError(f"several stored videos share the names {duplicates}; rename them", store.root)
-    return chosen
 
 
 def build_dataset(entries: list[StoreEntry], labels: list[VideoLabels] | None, behaviors: list[str] | None = None,

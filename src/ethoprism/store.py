@@ -101,6 +101,21 @@ def provenance_key(provenance: dict) -> dict:
     }
 
 
+def embedding_key(provenance: dict) -> tuple:
+    """What makes two entries' embeddings comparable: same backbone, weights, dtype and clip spec."""
+    weights = provenance.get("weights") or {}
+    return (provenance.get("backbone"), weights.get("model_id"), weights.get("revision"), weights.get("sha256"),
+            provenance.get("dtype"), provenance.get("clip_spec_key"))
+
+
+def describe_embeddings(provenance: dict) -> str:
+    weights = provenance.get("weights") or {}
+    return (f"{provenance.get('backbone')} weights={weights.get('model_id')}"
+            f"{'@' + weights['revision'] if weights.get('revision') else ''}"
+            f" sha256={(weights.get('sha256') or '-')[:12]} dtype={provenance.get('dtype')} "
+            f"clip spec={provenance.get('clip_spec_key')}")
+
+
 class EmbeddingStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -130,6 +145,35 @@ class EmbeddingStore:
                 return StoreEntry(path, json.loads(handle.attrs["provenance"]))
         except (OSError, KeyError, ValueError):
             return None
+
+    def select(self, backbone: str | None = None) -> list[StoreEntry]:
+        """The entries a head or an index works on: one backbone (``backbone`` or the only one),
+        and all of them made alike (weights, dtype, clip spec) — a mixture is refused, never
+        trained on silently."""
+        entries = self.entries()
+        if not entries:
+            raise EthoprismError("store holds no embeddings (run `ethoprism extract` first)", self.root)
+        if backbone is None:
+            backbones = sorted({e.backbone for e in entries})
+            if len(backbones) > 1:
+                raise EthoprismError(f"store holds several backbones {backbones}: pass --backbone", self.root)
+            backbone = backbones[0]
+        chosen = [e for e in entries if e.backbone == backbone]
+        if not chosen:
+            raise EthoprismError(f"store holds no embeddings from backbone '{backbone}'", self.root)
+        kinds = {}
+        for entry in chosen:
+            kinds.setdefault(embedding_key(entry.provenance), []).append(entry)
+        if len(kinds) > 1:
+            described = "; ".join(f"{describe_embeddings(group[0].provenance)} ({len(group)} videos)"
+                                  for group in kinds.values())
+            raise EthoprismError(f"store mixes {backbone} embeddings made differently, which cannot be used together: "
+                                 f"{described}. Keep one kind per store", self.root)
+        names = [e.video_name for e in chosen]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise EthoprismError(f"several stored videos share the names {duplicates}; rename them", self.root)
+        return chosen
 
     def find(self, provenance: dict) -> StoreEntry | None:
         entry = self.open(self.entry_path(provenance))

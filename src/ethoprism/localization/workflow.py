@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ethoprism.dataset import select_entries
 from ethoprism.errors import EthoprismError
 from ethoprism.localization.boxes import BOX_COLUMNS, boxes_from_pose, clip_to_frame, read_coco, validate_boxes
 from ethoprism.localization.geometry import to_frame, to_input
@@ -59,7 +58,7 @@ def match_video_names(boxes: pd.DataFrame, names) -> pd.DataFrame:
 
 
 def _entries_by_name(store_dir, backbone=None):
-    entries = select_entries(EmbeddingStore(store_dir), backbone)
+    entries = EmbeddingStore(store_dir).select(backbone)
     with_tokens = {e.video_name: e for e in entries if e.provenance.get("token_step")}
     if not with_tokens:
         raise EthoprismError("store holds no spatial token maps: extract with --token-step N", store_dir)

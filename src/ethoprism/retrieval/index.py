@@ -19,7 +19,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ethoprism.dataset import select_entries
 from ethoprism.errors import EthoprismError
 from ethoprism.store import EmbeddingStore, StoreEntry
 
@@ -118,7 +117,7 @@ def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
 
 def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
     store = EmbeddingStore(store_dir)
-    entries = select_entries(store, backbone)
+    entries = store.select(backbone)
     folder = index_folder(store, entries[0])
     if not (folder / "index.faiss").exists():
         raise EthoprismError("no index for this store yet: run `ethoprism index STORE`", store.root)
@@ -133,7 +132,7 @@ def update_index(store_dir, backbone: str | None = None, index_type: str = "auto
     if index_type not in INDEX_TYPES:
         raise EthoprismError(f"unknown index type '{index_type}'; choose one of {INDEX_TYPES}")
     store = EmbeddingStore(store_dir)
-    entries = select_entries(store, backbone)
+    entries = store.select(backbone)
     folder = index_folder(store, entries[0])
     existing = None
     if (folder / "index.faiss").exists() and not rebuild:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ethoprism.dataset import select_entries
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import bouts_from_mask
 from ethoprism.store import EmbeddingStore
@@ -21,7 +20,7 @@ DEFAULT_PROMPT = "a video of a mouse {}."
 
 def frame_text_scores(store_dir, text_vectors: np.ndarray, backbone: str | None = None):
     """-> list of (entry, scores [n_frames, n_texts])."""
-    entries = select_entries(EmbeddingStore(store_dir), backbone)
+    entries = EmbeddingStore(store_dir).select(backbone)
     results = []
     for entry in entries:
         clips = entry.clip_embeddings()
