@@ -165,3 +165,60 @@ def test_query_side_lighting_augmentation(long_recording):
     np.testing.assert_allclose(only_original, example_vector(index, [segment]), atol=2e-3)
     fused = augmented_vector(index, segment, long_recording["backbone"])
     assert np.isclose(np.linalg.norm(fused), 1) and not np.allclose(fused, only_original, atol=1e-3)
+
+
+def test_random_baseline_draws_segments_as_the_search_returns_them():
+    from ethoprism.evaluation.retrieval import random_hits
+    from ethoprism.retrieval import Segment
+
+    truth = np.zeros(1000, np.int8)
+    truth[100:110] = 1  # the query bout
+    truth[600:610] = 1  # the one other bout
+    query = Segment(0, 100, 109)
+    hits = random_hits([truth], [20, 1], query, exclude_margin=30, draws=40000, rng=np.random.default_rng(0))
+    # starts 0..980 for 20 frames, less the 89 that touch 70..139: 892; 29 of them overlap 600..609
+    assert hits[:, 0].mean() == pytest.approx(29 / 892, abs=0.004)
+    # one frame: 1000 starts less the 70 excluded; 10 hit
+    assert hits[:, 1].mean() == pytest.approx(10 / 930, abs=0.003)
+    # never inside the excluded neighbourhood, though the query bout itself is all positives
+    near = np.zeros(1000, np.int8)
+    near[70:140] = 1
+    assert not random_hits([near], [5], query, 30, 5000, np.random.default_rng(1)).any()
+
+
+def test_evaluate_retrieval_uses_the_index_as_built(synthetic_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store)
+    assert runner.invoke(app, ["index", str(store), "--normalize", "none"]).exit_code == 0
+    built = (store / "_index").rglob("index.faiss").__next__()
+    before = built.read_bytes()
+    result = runner.invoke(app, ["evaluate-retrieval", str(store), "--labels", str(synthetic_store["labels"]),
+                                 "--out", str(tmp_path / "r"), "--max-queries", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "hit_at_k.json").read_text())["normalize"] == "none"
+    result = runner.invoke(app, ["evaluate-retrieval", str(store), "--labels", str(synthetic_store["labels"]),
+                                 "--out", str(tmp_path / "r2"), "--normalize", "video"])
+    assert result.exit_code == 2 and "built with --normalize none" in result.output and "--rebuild" in result.output
+    assert built.read_bytes() == before  # the user's index is untouched
+    assert not (tmp_path / "r2").exists()
+
+
+def test_cli_search_with_lighting_augmentation(long_recording, tmp_path):
+    from ethoprism.retrieval.query import augmented_vector, search_segments
+
+    assert runner.invoke(app, ["index", str(long_recording["store"])]).exit_code == 0
+    (start, end), = _bout(long_recording["example"], "shake")
+    result = runner.invoke(app, ["search", str(long_recording["store"]), "--example", f"video_00.mp4:{start}-{end}",
+                                 "--k", "3", "--augment-lighting", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    index = open_index(long_recording["store"])
+    segment = parse_segment(f"video_00.mp4:{start}-{end}", index)
+    expected = search_segments(index, augmented_vector(index, segment, long_recording["backbone"]), 3, [segment])
+    table = pd.read_csv(tmp_path / "results.csv")
+    np.testing.assert_allclose(table.score, expected.score, atol=1e-5)
+    plain = query_by_example(index, [f"video_00.mp4:{start}-{end}"], k=3)
+    assert not np.allclose(table.score, plain.score, atol=1e-4)  # the flag changes the query
+    result = runner.invoke(app, ["search", str(long_recording["store"]), "--text", "x", "--augment-lighting"])
+    assert result.exit_code == 2

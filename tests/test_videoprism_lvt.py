@@ -107,3 +107,83 @@ def test_text_search_and_zero_shot_over_stored_clip_embeddings(tmp_path):
     expected = np.exp(100 * (clips @ texts.T))
     expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(proba[::4], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_canonicalize_text_as_the_official_code():
+    from ethoprism.backbones.videoprism_lvt import canonicalize_text
+
+    assert canonicalize_text("Hello, World!") == "hello world."
+    assert canonicalize_text("Hello,World..") == "hello world."
+    assert canonicalize_text("  A mouse   GROOMING") == "a mouse grooming."
+
+
+def test_text_embedding_is_causal_without_paddings():
+    backbone = load_backbone("videoprism-lvt-b", "random", config=TINY_LVT)
+    ids = np.array([[5, 6, 7, 8]])
+    no_paddings = backbone.text_embedding(ids)
+    torch.testing.assert_close(no_paddings, backbone.text_embedding(ids, np.zeros((1, 4), int)))
+    # with a causal tower, the pooled last token differs from a bidirectional pass
+    out = backbone.model.text_model(input_ids=torch.as_tensor(ids), attention_mask=None).pooler_output
+    assert not torch.allclose(torch.nn.functional.normalize(out.float(), dim=-1), no_paddings, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_sentencepiece(tmp_path_factory):
+    import sentencepiece
+
+    folder = tmp_path_factory.mktemp("spm")
+    corpus = folder / "corpus.txt"
+    words = ["mouse", "grooming", "rearing", "walking", "a", "video", "of", "the", "fly", "jumps", "sniffing", "rest"]
+    rng = np.random.default_rng(0)
+    corpus.write_text("\n".join(" ".join(rng.choice(words, 6)) + "." for _ in range(400)))
+    sentencepiece.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(folder / "tiny"), vocab_size=36,
+                                             pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, minloglevel=2)
+    return folder / "tiny.model"
+
+
+def test_text_search_from_the_official_npz_with_a_sentencepiece_file(tmp_path, tiny_sentencepiece):
+    import sentencepiece
+    from typer.testing import CliRunner
+
+    from conftest import write_video
+    from ethoprism.cli import app
+
+    from transformers import VideoPrismClipModel, VideoPrismConfig
+
+    weights = tmp_path / "lvt.npz"
+    np.savez(weights, **lvt_arrays(randomize_(VideoPrismClipModel(VideoPrismConfig(**TINY_LVT)).eval(), seed=4)))
+    backbone = load_backbone("videoprism-lvt-b", str(weights), tokenizer=str(tiny_sentencepiece))
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(tiny_sentencepiece))
+    expected_ids = processor.EncodeAsIds("a mouse grooming.")
+    ids, paddings = backbone.tokenizer(["a mouse grooming."])
+    assert ids.shape == (1, 64) and ids[0, : len(expected_ids)].tolist() == expected_ids
+    assert paddings[0].tolist() == [0] * len(expected_ids) + [1] * (64 - len(expected_ids))
+    torch.testing.assert_close(backbone.embed_texts(["A mouse, GROOMING!"]), backbone.text_embedding(ids, paddings))
+    with pytest.raises(EthoprismError, match="not a SentencePiece model"):
+        load_backbone("videoprism-lvt-b", str(weights), tokenizer=str(weights))
+    with pytest.raises(EthoprismError, match="--tokenizer is for the video-text backbones"):
+        load_backbone("effnet-lite0", tokenizer=str(tiny_sentencepiece))
+
+    video = write_video(tmp_path / "v.mp4", n_frames=12, height=36, width=36)
+    runner = CliRunner()
+    result = runner.invoke(app, ["extract", str(video), "--store", str(tmp_path / "s"), "--backbone", "videoprism-lvt-b",
+                                 "--weights", str(weights), "--frames", "4", "--size", "36", "--overlap", "0"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["search", str(tmp_path / "s"), "--text", "a mouse grooming", "--k", "2",
+                                 "--weights", str(weights), "--tokenizer", str(tiny_sentencepiece),
+                                 "--out", str(tmp_path / "hits")])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "hits" / "results.csv")
+    from ethoprism.store import EmbeddingStore
+
+    (entry,) = EmbeddingStore(tmp_path / "s").entries()
+    clips, frame_clip = entry.clip_embeddings()
+    text = backbone.embed_texts(["a mouse grooming"]).numpy()[0]
+    assert table.iloc[0]["score"] == pytest.approx(float((clips @ text).max()), abs=1e-5)
+    result = runner.invoke(app, ["zero-shot", str(tmp_path / "s"), "--behavior", "grooming", "--behavior", "rearing",
+                                 "--weights", str(weights), "--tokenizer", str(tiny_sentencepiece),
+                                 "--out", str(tmp_path / "zs")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "zs" / "v.frames.csv").exists()

@@ -154,6 +154,7 @@ def info(store: Path = typer.Argument(..., help="Embedding store folder."),
 
 
 HEAD_KINDS = "linear, mlp, attentive, temporal"
+TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
 LABELS_HELP = ("Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
                "SimBA project folders as they lie). Repeatable.")
 
@@ -393,51 +394,21 @@ def search(
     k: int = typer.Option(10, "--k", help="Segments to return."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for results.csv/.json and the contact sheet."),
     clips: bool = typer.Option(False, "--clips", help="Also write an mp4 of each hit."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Backbone weights for --clip / --text."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Backbone weights for --clip / --text / lighting."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help=TOKENIZER_HELP),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
     exclude: int = typer.Option(30, "--exclude", help="Frames around the example to leave out of the results."),
+    augment_lighting: bool = typer.Option(False, "--augment-lighting",
+                                          help="Re-embed the examples under lighting changes and fuse them "
+                                               "(robust to lighting; needs the video files and the backbone)."),
 ):
     """Find the segments most like an example (or a text) in every indexed video."""
-    from ethoprism.retrieval import open_index, query_by_example, search_segments
+    from ethoprism.retrieval import workflow
 
-    if sum(bool(x) for x in (example, clip, text)) != 1:
-        raise EthoprismError("give exactly one kind of query: --example (repeatable), --clip or --text")
-    if text:
-        from ethoprism.backbones import load_backbone
-        from ethoprism.retrieval.text import text_search
-
-        name = backbone or EmbeddingStoreBackbone(store)
-        model = load_backbone(name, weights)
-        if not hasattr(model, "embed_texts"):
-            raise EthoprismError(f"text search needs a videoprism-lvt backbone, the store holds '{name}'")
-        results = text_search(store, model.embed_texts([text])[0].numpy(), k, backbone=name)
-    else:
-        index = open_index(store, backbone)
-        if clip:
-            from ethoprism.backbones import load_backbone
-            from ethoprism.retrieval.query import clip_vector
-
-            vector = clip_vector(index, clip, load_backbone(index.meta["backbone"], weights))
-            results = search_segments(index, vector, k)
-        else:
-            results = query_by_example(index, example, k, exclude_margin=exclude)
+    results = workflow.search(store, example, clip, text, k, backbone, weights, tokenizer, exclude, augment_lighting)
     Console().print(results.drop(columns=["video_path"]).to_string(index=False))
     if out:
-        from ethoprism.outputs.media import contact_sheet, write_clips
-
-        out.mkdir(parents=True, exist_ok=True)
-        results.to_csv(out / "results.csv", index=False)
-        results.to_json(out / "results.json", orient="records", indent=2)
-        contact_sheet(results, out / "contact_sheet.png")
-        if clips:
-            write_clips(results, out / "clips")
-        console.print(f"results in {out}")
-
-
-def EmbeddingStoreBackbone(store: Path) -> str:  # noqa: N802 - reads like a noun at the call site
-    from ethoprism.store import EmbeddingStore
-
-    return EmbeddingStore(store).select()[0].backbone
+        console.print(f"results in {workflow.write_search_results(results, out, clips)}")
 
 
 @app.command("zero-shot")
@@ -448,24 +419,13 @@ def zero_shot_command(
     out: Path = typer.Option(..., "--out", help="Folder for per-frame tables and bouts."),
     prompt: str = typer.Option("a video of a mouse {}.", "--prompt", help="Prompt template; {} is the behaviour."),
     weights: Optional[str] = typer.Option(None, "--weights"),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help=TOKENIZER_HELP),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
 ):
     """Zero-shot behaviour classification from behaviour names (VideoPrism video-text models)."""
-    import numpy as np
+    from ethoprism.retrieval import workflow
 
-    from ethoprism.backbones import load_backbone
-    from ethoprism.outputs.tables import write_predictions
-    from ethoprism.retrieval.text import zero_shot
-
-    name = backbone or EmbeddingStoreBackbone(store)
-    model = load_backbone(name, weights)
-    if not hasattr(model, "embed_texts"):
-        raise EthoprismError(f"zero-shot classification needs a videoprism-lvt backbone, the store holds '{name}'")
-    texts = model.embed_texts([prompt.format(b.replace("_", " ")) for b in behaviors]).numpy()
-    for video, (times, proba) in zero_shot(store, texts, behaviors, backbone=name).items():
-        pred = (proba == proba.max(axis=1, keepdims=True)).astype(np.int8)
-        fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 30.0
-        write_predictions(out, video, times, proba, pred, behaviors, fps)
+    workflow.zero_shot_predictions(store, behaviors, out, prompt, backbone, weights, tokenizer)
     console.print(f"zero-shot predictions in {out}")
 
 
@@ -475,31 +435,18 @@ def evaluate_retrieval(
     store: Path = typer.Argument(..., help="Embedding store folder."),
     labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    normalize: str = typer.Option("video", "--normalize", help="video or none (the index is rebuilt if it differs)."),
+    normalize: Optional[str] = typer.Option(None, "--normalize",
+                                            help="Expect an index built with video or none (default: the index as "
+                                                 "built; one is built with 'video' if there is none)."),
     max_queries: int = typer.Option(20, "--max-queries", help="Queries per behaviour."),
     label_format: str = typer.Option("auto", "--format"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
 ):
     """Mean Hit@1/5/10 of retrieval by example, each labelled bout a query, against random."""
-    from ethoprism.dataset import video_frame_info
-    from ethoprism.evaluation.retrieval import hit_at_k
-    from ethoprism.labels import merge_behaviors, read_labels
-    from ethoprism.retrieval import update_index
-    from ethoprism.store import EmbeddingStore
+    from ethoprism.retrieval import workflow
 
-    entries = EmbeddingStore(store).select(backbone)
-    label_list = read_labels(labels, video_frame_info(entries), label_format)
-    behaviors = merge_behaviors(label_list)
-    try:
-        index, _ = update_index(store, backbone, normalize=normalize)
-    except EthoprismError:
-        index, _ = update_index(store, backbone, normalize=normalize, rebuild=True)
-    result = hit_at_k(index, label_list, behaviors, max_queries=max_queries)
-    out.mkdir(parents=True, exist_ok=True)
-    result["queries"].to_csv(out / "queries.csv", index=False)
-    (out / "hit_at_k.json").write_text(json.dumps({**result["summary"], "normalize": normalize}, indent=2))
-    summary = result["summary"]
-    table = Table(title=f"retrieval by example ({summary['n_queries']} queries, normalize={normalize})")
+    summary = workflow.evaluate_retrieval(store, labels, out, label_format, backbone, normalize, max_queries)
+    table = Table(title=f"retrieval by example ({summary['n_queries']} queries, normalize={summary['normalize']})")
     for column in ("K", "mean Hit@K", "random"):
         table.add_column(column)
     for k in (1, 5, 10):

@@ -40,11 +40,18 @@ BACKBONES = tuple(_LOADERS)
 
 def load_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, revision: str | None = None,
                   config: dict | None = None, device: str | None = None, dtype: str | None = None,
-                  compile: bool = False) -> Backbone:
+                  compile: bool = False, tokenizer: str | None = None) -> Backbone:
+    """``tokenizer``: a SentencePiece model file for the text tower of video-text backbones (needed
+    with Google's official ``.npz`` weights, which carry no vocabulary)."""
     if name not in _LOADERS:
         raise EthoprismError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
+    extra = {}
+    if tokenizer is not None:
+        if not name.startswith("videoprism-lvt"):
+            raise EthoprismError(f"--tokenizer is for the video-text backbones (videoprism-lvt-*), not '{name}'")
+        extra["tokenizer"] = tokenizer
     return _LOADERS[name](weights=weights, revision=revision, config=config, device=device, dtype=dtype,
-                         compile=compile)
+                         compile=compile, **extra)
 
 
 __all__ = ["Backbone", "WeightsInfo", "load_backbone", "BACKBONES", "DEFAULT_BACKBONE", "pick_device", "pick_dtype"]

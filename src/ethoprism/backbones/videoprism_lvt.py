@@ -14,6 +14,7 @@ which were converted with transformers' table):
 from __future__ import annotations
 
 import copy
+import string
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,12 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
                "videoprism-lvt-l": "google/videoprism-lvt-large-f8r288"}
 
     @classmethod
-    def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
+    def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None, compile=False,
+             tokenizer=None):
         from transformers import VideoPrismClipModel, VideoPrismConfig
 
         hub_id = cls.hub_ids[name]
-        tokenizer = None
+        found_tokenizer = None
         if weights == "random":
             config = dict(config or {})
             pooler_width = config.pop("pooler_width", None)
@@ -124,13 +126,21 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
         else:
             model, info = load_pretrained(VideoPrismClipModel, "videoprism", name, hub_id, weights, revision)
             apply_official_corrections(model, model.video_model.head.q_proj.out_features)
-            tokenizer = _try_tokenizer(weights or hub_id, revision)
+            found_tokenizer = _try_tokenizer(weights or hub_id, revision)
         _use_fast_inference_ops(model)
         vision = model.config.vision_config
         backbone = cls(model, info, input_size=int(vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]),
                        patch=int(vision.tubelet_size[1]), embed_dim=int(vision.hidden_size),
                        default_frames=int(vision.num_frames), device=device, dtype=dtype, compile=compile)
         backbone.name = name
+        if tokenizer is None:
+            tokenizer = found_tokenizer
+        else:
+            tokenizer = SentencePieceTokenizer(tokenizer)
+            vocabulary = model.config.text_config.vocab_size
+            if tokenizer.vocab_size > vocabulary:
+                raise EthoprismError(f"tokenizer has {tokenizer.vocab_size} pieces but the text model only "
+                                     f"{vocabulary}", tokenizer.path)
         backbone.tokenizer = tokenizer
         return backbone
 
@@ -160,19 +170,72 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
 
     @torch.inference_mode()
     def text_embedding(self, token_ids, paddings=None) -> torch.Tensor:
-        """Token ids ``[B, L]`` (+ paddings, 1 = pad) -> L2-normalised ``[B, D]``."""
+        """Token ids ``[B, L]`` (+ paddings, 1 = pad; none = every token real) -> L2-normalised
+        ``[B, D]``. The text tower is causal either way: transformers builds its causal mask only
+        when it is given an attention mask, so one is always passed."""
         ids = torch.as_tensor(np.asarray(token_ids), dtype=torch.long, device=self.device)
-        mask = None if paddings is None else 1 - torch.as_tensor(np.asarray(paddings), dtype=torch.long, device=self.device)
+        paddings = np.zeros(ids.shape, np.int64) if paddings is None else np.asarray(paddings)
+        mask = 1 - torch.as_tensor(paddings, dtype=torch.long, device=self.device)
         out = self.model.text_model(input_ids=ids, attention_mask=mask).pooler_output
         return torch.nn.functional.normalize(out.float(), dim=-1)
 
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
-        """Convenience: strings -> ``[B, D]`` (needs the model's tokenizer)."""
+        """Strings -> ``[B, D]``, canonicalised as the official code does (:func:`canonicalize_text`)
+        and tokenised with the model's SentencePiece vocabulary (``tokenizer=`` at load, or the
+        hub snapshot's)."""
         if getattr(self, "tokenizer", None) is None:
-            raise EthoprismError(f"{self.name} has no tokenizer here (weights '{self.weights.model_id}'); load hub weights "
-                                 "or a local snapshot that includes spiece.model, or pass token ids")
-        encoded = self.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="np")
-        return self.text_embedding(encoded["input_ids"], 1 - encoded["attention_mask"])
+            raise EthoprismError(f"{self.name} has no tokenizer here (weights '{self.weights.model_id}'); pass "
+                                 "--tokenizer PATH (the model's SentencePiece .model file), or load hub weights or a "
+                                 "local snapshot that includes it")
+        canonical = [canonicalize_text(t) for t in texts]
+        if isinstance(self.tokenizer, SentencePieceTokenizer):
+            ids, paddings = self.tokenizer(canonical)
+        else:
+            encoded = self.tokenizer(canonical, padding="max_length", max_length=TEXT_MAX_LEN, truncation=True,
+                                     return_tensors="np")
+            ids, paddings = encoded["input_ids"], 1 - encoded["attention_mask"]
+        return self.text_embedding(ids, paddings)
+
+
+TEXT_MAX_LEN = 64  # the official models' text length
+
+
+def canonicalize_text(text: str) -> str:
+    """As the official VideoPrism code: punctuation becomes spaces, lower case, single spaces, a
+    final period (``"A mouse, GROOMING!"`` -> ``"a mouse grooming."``)."""
+    text = text.translate(str.maketrans(string.punctuation, " " * len(string.punctuation))).lower()
+    return " ".join(text.split()) + "."
+
+
+class SentencePieceTokenizer:
+    """A SentencePiece model file (the official ``sentencepiece.model`` of the 64k vocabulary)
+    -> ids ``[B, 64]`` and paddings (1 = pad), no BOS/EOS, padded with the model's pad id."""
+
+    def __init__(self, path):
+        import sentencepiece
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EthoprismError("tokenizer file does not exist", self.path)
+        self.model = sentencepiece.SentencePieceProcessor()
+        try:
+            self.model.LoadFromSerializedProto(self.path.read_bytes())
+        except Exception as exc:  # sentencepiece raises RuntimeError/OSError for foreign files
+            raise EthoprismError(f"not a SentencePiece model ({exc.__class__.__name__})", self.path) from exc
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.GetPieceSize())
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        pad = max(int(self.model.pad_id()), 0)
+        ids = np.full((len(texts), TEXT_MAX_LEN), pad, np.int64)
+        paddings = np.ones((len(texts), TEXT_MAX_LEN), np.int64)
+        for row, text in enumerate(texts):
+            tokens = self.model.EncodeAsIds(text)[:TEXT_MAX_LEN]
+            ids[row, : len(tokens)] = tokens
+            paddings[row, : len(tokens)] = 0
+        return ids, paddings
 
 
 def _try_tokenizer(source, revision):
