@@ -177,3 +177,30 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert metrics["embeddings"]["backbone"] == "effnet-lite0"
     html = (tmp_path / "report" / "report.html").read_text()
     assert "few-shot" in html and "<img" in html
+
+
+def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path):
+    """A FERAL file's train/val/test split is the evaluation's split (by default), not thrown away."""
+    from ethoprism.synthetic import BEHAVIORS
+
+    videos = synthetic_store["videos"]
+    classes = {"0": "other", **{str(i + 1): b for i, b in enumerate(BEHAVIORS)}}
+    feral = {"is_multilabel": False, "class_names": classes,
+             "splits": {"train": ["video_00.mp4", "video_01.mp4"], "val": ["video_02.mp4"], "test": ["video_03.mp4"],
+                        "inference": []},
+             "labels": {v.labels.video: v.labels.class_index().tolist() for v in videos}}
+    path = tmp_path / "feral.json"
+    path.write_text(json.dumps(feral))
+    result = runner.invoke(app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path),
+                                 "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    linear = metrics["heads"]["linear"]["metrics"]
+    assert metrics["split"] == "file" and linear["n_frames"] == 150  # only the test video is scored
+    assert [fold["test_videos"] for fold in linear["folds"]] == [["video_03.mp4"]]
+    assert sorted(p.name for p in (tmp_path / "r" / "predictions_linear").glob("*.frames.csv")) == ["video_03.frames.csv"]
+    # the same file evaluated by video scores every video
+    result = runner.invoke(app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path),
+                                 "--out", str(tmp_path / "v"), "--split", "videos"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "v" / "metrics.json").read_text())["heads"]["linear"]["metrics"]["n_frames"] == 600

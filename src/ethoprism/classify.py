@@ -11,7 +11,7 @@ import pandas as pd
 
 from ethoprism.dataset import FrameDataset, build_dataset, video_frame_info
 from ethoprism.errors import EthoprismError
-from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot,
+from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot, file_split,
                                                  predict_dataset, with_decision_rule)
 from ethoprism.heads import check_embeddings_match, load_head, make_head, save_head
 from ethoprism.labels import read_labels
@@ -61,10 +61,16 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
 
 def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int | None = None,
              postprocess: dict | None = None, fewshot: dict | None = None, title: str = "ethoprism report",
-             notes: list[str] | None = None, progress: Progress | None = None) -> dict:
+             notes: list[str] | None = None, progress: Progress | None = None, split: str = "auto") -> dict:
     """Cross-validated evaluation of each head (+ optional few-shot table) -> metrics.json/.csv,
     per-frame out-of-fold predictions, plots and report.html in ``out_dir``. ``progress(step,
-    done, total)`` hears of every finished fold and few-shot run."""
+    done, total)`` hears of every finished fold and few-shot run. ``split``: ``auto`` (the label
+    file's train/test split when it has one, as FERAL files do, else by video), ``file`` or
+    ``videos`` (leave-one-video-out, or ``n_splits`` group folds)."""
+    if split not in ("auto", "file", "videos"):
+        raise EthoprismError(f"--split must be auto, file or videos, not '{split}'")
+    if split == "auto":
+        split = "file" if file_split(data) is not None else "videos"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
@@ -74,11 +80,13 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
     summary_rows = []
     for kind in head_kinds:
         result = cross_validate(make_head(kind, exclusive=data.exclusive), data, n_splits, postprocess,
-                                progress=_step(progress, f"{kind} head: cross-validation folds"))
+                                progress=_step(progress, f"{kind} head: cross-validation folds"), split=split)
         report["heads"][kind] = {"metrics": result["metrics"]}
         predictions = out_dir / f"predictions_{kind}"
         for index, video in enumerate(data.videos):
             rows = data.groups == index
+            if not result["scored"][rows].any():
+                continue
             write_predictions(predictions, video, data.times[rows], result["proba"][rows], result["pred"][rows],
                               data.behaviors, data.fps[index])
         m = result["metrics"]
@@ -89,14 +97,16 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
         figures = [plots.pr_curves(out_dir / f"pr_{kind}.png", data.Y, result["proba"], data.behaviors)]
         if "confusion_matrix" in m:
             figures.append(plots.confusion(out_dir / f"confusion_{kind}.png", m["confusion_matrix"], m["confusion_labels"]))
-        first = data.groups == data.groups[0]
+        first = data.groups == data.groups[np.flatnonzero(result["scored"])[0]]
         figures.append(plots.ethogram(out_dir / f"ethogram_{kind}.png", data.times[first], result["pred"][first],
                                       data.behaviors, truth=np.maximum(data.Y[first], 0),
-                                      title=f"{data.videos[int(data.groups[0])]}: out-of-fold prediction vs truth"))
+                                      title=f"{data.videos[int(data.groups[first][0])]}: out-of-fold prediction vs truth"))
         sections.append((f"{kind} head ({m['splitter']})", [per_class, *figures]))
     summary = pd.DataFrame(summary_rows)
-    sections.insert(0, ("summary (cross-validated by video, background excluded from mAP; chance = the AP of "
-                        "uninformed scores, each behaviour's prevalence)",
+    report["split"] = split
+    sections.insert(0, (f"summary ({'train/test split of the label file' if split == 'file' else 'cross-validated by video'}"
+                        ", background excluded from mAP; chance = the AP of uninformed scores, each behaviour's "
+                        "prevalence)",
                         [summary, *(notes or [])]))
     if fewshot:
         report["fewshot"] = {}

@@ -213,6 +213,8 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="Report folder."),
     heads: list[str] = typer.Option(["linear"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}."),
     folds: Optional[int] = typer.Option(None, "--folds", help="Group k-fold by video (default: leave one video out)."),
+    split: str = typer.Option("auto", "--split", help="auto (the label file's own train/test split, as FERAL files "
+                                                      "have, else by video), file, or videos."),
     label_format: str = typer.Option("auto", "--format"),
     exclusive: str = typer.Option("auto", "--exclusive"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
@@ -224,7 +226,8 @@ def evaluate(
 
     data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
     with StepProgress() as progress:
-        report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress)
+        report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress,
+                                   split=split)
     _print_summary(report)
 
 
@@ -271,7 +274,8 @@ def fewshot(
 
 
 def _print_summary(report: dict) -> None:
-    table = Table(title="cross-validated by video (chance: the AP of uninformed scores = prevalence)")
+    how = "on the label file's test videos" if report.get("split") == "file" else "cross-validated by video"
+    table = Table(title=f"{how} (chance: the AP of uninformed scores = prevalence)")
     for column in ("head", "mAP", "chance mAP", "macro accuracy", "macro F1"):
         table.add_column(column)
     for kind, result in report["heads"].items():

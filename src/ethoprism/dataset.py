@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +24,9 @@ class FrameDataset:
     videos: list[str]
     behaviors: list[str]
     exclusive: bool
-    provenance: dict  # of the embeddings (first entry; all must share backbone and spec)
+    provenance: dict  # of the embeddings (all entries share it: EmbeddingStore.select refuses mixtures)
     fps: list[float]
+    splits: dict[str, str] = field(default_factory=dict)  # video -> split named by the label file (FERAL)
 
     def subset(self, video_indices) -> "FrameDataset":
         return self.rows(np.isin(self.groups, list(video_indices)))
@@ -33,7 +34,7 @@ class FrameDataset:
     def rows(self, mask: np.ndarray) -> "FrameDataset":
         """The frames where ``mask`` is true (keeps video order)."""
         return FrameDataset(self.X[mask], self.Y[mask], self.groups[mask], self.frames[mask], self.times[mask],
-                            self.videos, self.behaviors, self.exclusive, self.provenance, self.fps)
+                            self.videos, self.behaviors, self.exclusive, self.provenance, self.fps, self.splits)
 
     @property
     def labelled(self) -> np.ndarray:
@@ -69,9 +70,10 @@ def build_dataset(entries: list[StoreEntry], labels: list[VideoLabels] | None, b
         times.append(entry.timestamps())
         videos.append(entry.video_name)
         fps.append(entry.fps)
+    splits = {name: label.extra["split"] for name, label in by_name.items() if "split" in label.extra}
     return FrameDataset(np.concatenate(X).astype(np.float32), np.concatenate(Y), np.concatenate(groups),
                         np.concatenate(frames), np.concatenate(times), videos, list(behaviors), exclusive,
-                        used[0].provenance, fps)
+                        used[0].provenance, fps, splits)
 
 
 def video_frame_info(entries: list[StoreEntry]) -> dict[str, dict]:

@@ -67,20 +67,40 @@ def predict_dataset(model: ThresholdedHead, data: FrameDataset) -> tuple[np.ndar
     return proba, model.decide(proba, data.groups)
 
 
+def file_split(data: FrameDataset) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """The label file's own split (FERAL ``splits``) as one fold: train and val videos train, test
+    videos are scored, others are left out; None when the file names no train and test videos."""
+    train = [i for i, v in enumerate(data.videos) if data.splits.get(v) in ("train", "val")]
+    test = [i for i, v in enumerate(data.videos) if data.splits.get(v) == "test"]
+    if not test or not train:
+        return None
+    return [(np.flatnonzero(np.isin(data.groups, train)), np.flatnonzero(np.isin(data.groups, test)))]
+
+
 def cross_validate(head, data: FrameDataset, n_splits: int | None = None, postprocess: dict | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> dict:
-    """Leave-one-video-out (``n_splits=None``) or group k-fold by video: out-of-fold predictions
-    for every labelled frame, then one set of metrics over all of them. ``progress(fold, n_folds)``
-    is called as each fold finishes."""
-    videos = np.unique(data.groups)
-    if len(videos) < 2:
-        raise EthoprismError("cross-validation needs at least two labelled videos")
-    splitter = LeaveOneGroupOut() if n_splits is None or n_splits >= len(videos) else GroupKFold(n_splits)
+                   progress: Callable[[int, int], None] | None = None, split: str = "videos") -> dict:
+    """Out-of-fold predictions for every scored frame, then one set of metrics over them.
+    ``split="videos"``: leave-one-video-out (``n_splits=None``) or group k-fold by video;
+    ``split="file"``: the label file's own train/test split (:func:`file_split`), where only the
+    test videos are scored. ``progress(fold, n_folds)`` hears of each finished fold."""
+    if split == "file":
+        splits = file_split(data)
+        if splits is None:
+            raise EthoprismError("the labels define no train and test videos (FERAL 'splits'); use --split videos")
+        splitter_name = "file split (train+val -> test)"
+    else:
+        videos = np.unique(data.groups)
+        if len(videos) < 2:
+            raise EthoprismError("cross-validation needs at least two labelled videos")
+        splitter = LeaveOneGroupOut() if n_splits is None or n_splits >= len(videos) else GroupKFold(n_splits)
+        splits = list(splitter.split(data.X, groups=data.groups))
+        splitter_name = type(splitter).__name__
+    scored = np.zeros(len(data.groups), bool)
     proba = np.zeros(data.Y.shape, np.float32)
     pred = np.zeros(data.Y.shape, np.int8)
     folds = []
-    n_folds = splitter.get_n_splits(data.X, groups=data.groups)
-    for fold, (train_rows, test_rows) in enumerate(splitter.split(data.X, groups=data.groups)):
+    for fold, (train_rows, test_rows) in enumerate(splits):
+        scored[test_rows] = True
         test_videos = sorted(np.unique(data.groups[test_rows]).tolist())
         fitted = with_decision_rule(head, postprocess).fit(data.X[train_rows], data.Y[train_rows],
                                                            groups=data.groups[train_rows])
@@ -89,11 +109,12 @@ def cross_validate(head, data: FrameDataset, n_splits: int | None = None, postpr
         folds.append({"test_videos": [data.videos[v] for v in test_videos],
                       "thresholds": [float(t) for t in fitted.thresholds_]})
         if progress:
-            progress(fold + 1, n_folds)
-    metrics = classification_metrics(data.Y, proba, pred, data.behaviors, data.exclusive)
+            progress(fold + 1, len(splits))
+    truth = np.where(scored[:, None], data.Y, -1)  # frames outside the test videos are not scored
+    metrics = classification_metrics(truth, proba, pred, data.behaviors, data.exclusive)
     metrics["folds"] = folds
-    metrics["splitter"] = type(splitter).__name__
-    return {"metrics": metrics, "proba": proba, "pred": pred}
+    metrics["splitter"] = splitter_name
+    return {"metrics": metrics, "proba": proba, "pred": pred, "scored": scored}
 
 
 def sample_few_shot(Y: np.ndarray, shots: int, rng: np.random.Generator, exclusive: bool) -> np.ndarray:

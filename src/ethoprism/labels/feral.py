@@ -49,5 +49,12 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
             targets = (array[:, None] == np.asarray(behavior_ids)[None, :]).astype(np.int8)
             targets[array == -1] = -1
         videos.append(VideoLabels(Path(video).name, behaviors, targets, exclusive=not multilabel, source=str(path)))
-    splits = {name: [Path(v).name for v in items] for name, items in data.get("splits", {}).items()}
+    splits = data.get("splits") or {}
+    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+        raise EthoprismError("FERAL 'splits' must map split names to lists of videos", path)
+    splits = {str(name): [Path(str(v)).name for v in items] for name, items in splits.items()}
+    split_of = {video: name for name, items in splits.items() for video in items}
+    for label in videos:
+        if label.video in split_of:
+            label.extra["split"] = split_of[label.video]
     return videos, splits
