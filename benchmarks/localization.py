@@ -51,7 +51,7 @@ def run(name, video, boxes_path, size, token_step, folder, pose_video=None, spli
         folds = [([(int(b[0]), int(b[-1])) for j, b in enumerate(blocks) if j != i], (int(blocks[i][0]), int(blocks[i][-1])))
                  for i in range(len(blocks))]
         train_text, test_text = "the other 4 blocks", "each of 5 blocks of 300"
-    truth = workflow.read_boxes(boxes_path, pose_video)
+    truth = workflow.read_boxes(boxes_path, pose_video).boxes
     predicted, scored, train_s = [], [], 0.0
     for train_frames, test_span in folds:
         start = time.perf_counter()

@@ -29,9 +29,10 @@ def test_coco_reader_and_bad_files(tmp_path):
     sizes = {"v.mp4": (100, 80)}
     truth = pd.DataFrame({"video": ["v.mp4", "v.mp4"], "frame": [0, 3], "track": [0, 1], "x0": [1.0, 5.0],
                           "y0": [2.0, 6.0], "x1": [30.0, 50.0], "y1": [40.0, 70.0]})
-    path = write_coco(truth, tmp_path / "gt.json", sizes)
+    path = write_coco(truth, tmp_path / "gt.json", sizes, frames={("v.mp4", 1)})
     back = read_coco(path)
-    pd.testing.assert_frame_equal(back, truth, check_dtype=False)
+    pd.testing.assert_frame_equal(back.boxes, truth, check_dtype=False)
+    assert back.labelled("v.mp4") == {0, 1, 3}  # frame 1: an image without annotations, labelled empty
     (tmp_path / "broken.json").write_text("{oops")
     with pytest.raises(EthoprismError, match="malformed JSON"):
         read_coco(tmp_path / "broken.json")
@@ -109,8 +110,9 @@ def test_box_head_learns_synthetic_tokens(tmp_path):
 
 @needs_shared(FLY_CLIP)
 def test_boxes_from_sleap_pose():
-    boxes = boxes_from_pose(FLY_CLIP.with_suffix(".slp"), video="clip.mp4")
-    assert len(boxes) == 3000 and boxes.frame.nunique() == 1500 and set(boxes.track) == {0, 1}
+    labels = boxes_from_pose(FLY_CLIP.with_suffix(".slp"), video="clip.mp4")
+    boxes = labels.boxes
+    assert len(labels.frames) == 1500 and len(boxes) == 3000 and boxes.frame.nunique() == 1500 and set(boxes.track) == {0, 1}
     assert (boxes.x1 > boxes.x0).all() and (boxes.x1 - boxes.x0).median() < 200
 
 
@@ -149,7 +151,7 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    truth = read_coco(gt)
+    truth = read_coco(gt).boxes
     predicted = pd.read_json(tmp_path / "pred" / "predictions.json")
     # every token frame (every 2nd) of the predicted span is scored, with or without detections
     truth = truth[truth.frame.isin(range(120, 160, 2))]
@@ -244,29 +246,32 @@ def test_boxes_from_deeplabcut_analysis_output(tmp_path):
     for suffix in (".csv", ".h5"):
         path = tmp_path / f"m3v1mp4DLC_resnet50_openfieldOct30shuffle1_1030000{suffix}"
         table.to_csv(path) if suffix == ".csv" else table.to_hdf(path, key="df_with_missing", mode="w")
-        boxes = boxes_from_pose(path)
+        labels = boxes_from_pose(path)
+        boxes = labels.boxes
         assert list(boxes.video) == ["m3v1mp4", "m3v1mp4"] and list(boxes.frame) == [0, 1]
         np.testing.assert_allclose(boxes.iloc[0][["x0", "y0", "x1", "y1"]].to_numpy(float), [96, 197, 144, 233])
         assert boxes.iloc[1].x1 == pytest.approx(150 + 4.9)  # tail point now confident
     # the stem DeepLabCut uses names the stored video
     from ethoprism.localization.workflow import match_video_names
 
-    assert set(match_video_names(boxes, ["m3v1mp4.mp4", "other.mp4"]).video) == {"m3v1mp4.mp4"}
+    renamed = match_video_names(labels, ["m3v1mp4.mp4", "other.mp4"])
+    assert set(renamed.boxes.video) == {"m3v1mp4.mp4"} and renamed.labelled("m3v1mp4.mp4") == {0, 1}
 
 
 def test_boxes_from_deeplabcut_multi_animal_and_labelled_data(tmp_path):
     rows = [[10, 10, 1, 30, 40, 1, 200, 200, 1, 260, 220, 1]]
     table = _dlc_table("DLC_dlcrnetms5", ["mouse1", "mouse2"], ["snout", "tail"], ["x", "y", "likelihood"], rows)
     table.to_hdf(tmp_path / "pairDLC_dlcrnetms5.h5", key="df_with_missing", mode="w")
-    boxes = boxes_from_pose(tmp_path / "pairDLC_dlcrnetms5.h5", video="pair.mp4")
+    boxes = boxes_from_pose(tmp_path / "pairDLC_dlcrnetms5.h5", video="pair.mp4").boxes
     assert list(boxes.track) == [0, 1] and set(boxes.video) == {"pair.mp4"}
     assert boxes.iloc[1].x0 == pytest.approx(200 - 6)
     # labelled data: the index names labeled-data/<video>/img<frame>.png; unlabelled points are empty
     index = pd.MultiIndex.from_tuples([("labeled-data", "m4s1", "img0012.png"), ("labeled-data", "m4s1", "img0340.png")])
     labelled = _dlc_table("Pranav", None, ["snout", "tail"], ["x", "y"], [[1, 2, 31, 42], [5, 6, np.nan, np.nan]], index)
     labelled.to_csv(tmp_path / "CollectedData_Pranav.csv")
-    boxes = boxes_from_pose(tmp_path / "CollectedData_Pranav.csv")
-    assert list(zip(boxes.video, boxes.frame)) == [("m4s1", 12)]  # frame 340 has one point only: no box
+    labels = boxes_from_pose(tmp_path / "CollectedData_Pranav.csv")
+    assert list(zip(labels.boxes.video, labels.boxes.frame)) == [("m4s1", 12)]  # frame 340: one point, no box
+    assert labels.labelled("m4s1") == {12, 340}  # ... but it was labelled
 
 
 def test_bad_deeplabcut_file(tmp_path):
@@ -279,3 +284,56 @@ def test_bad_deeplabcut_file(tmp_path):
     broken.write_bytes(b"not hdf5 at all")
     with pytest.raises(EthoprismError, match="cannot read DeepLabCut pose file"):
         boxes_from_pose(broken)
+
+
+def _sparse_slp(path, n_frames=40):
+    """A SLEAP file labelling frames 0-9 only: user instances on 0-4 (with predictions beside them
+    on 0-2, placed elsewhere), predictions only on 5-9; frames 10+ unlabelled."""
+    import sleap_io as sio
+
+    skeleton = sio.Skeleton(["head", "tail"])
+    video = sio.Video(filename=str(path.with_suffix(".mp4")), open_backend=False)
+    frames = []
+    for i in range(10):
+        user = [sio.Instance.from_numpy(np.array([[10.0 + i, 10.0], [30.0 + i, 40.0]]), skeleton=skeleton)] if i < 5 else []
+        predicted = []
+        if i < 3 or i >= 5:
+            predicted = [sio.PredictedInstance.from_numpy(np.array([[60.0, 60.0], [80.0, 90.0]]), skeleton=skeleton,
+                                                          point_scores=np.ones(2), score=0.9)]
+        frames.append(sio.LabeledFrame(video=video, frame_idx=i, instances=user + predicted))
+    sio.save_file(sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton]), str(path))
+    return path
+
+
+def test_sparse_sleap_labels_user_instances_win_and_unlabelled_frames_stay_out(tmp_path):
+    labels = boxes_from_pose(_sparse_slp(tmp_path / "sparse.slp"), video="sparse.mp4")
+    assert labels.labelled("sparse.mp4") == set(range(10))
+    boxes = labels.boxes
+    assert list(boxes.frame) == list(range(10))  # one box per labelled frame, none on 10+
+    assert (boxes.x0[boxes.frame < 5] < 50).all()  # user boxes, the predictions beside them dropped
+    assert (boxes.x0[boxes.frame >= 5] > 50).all()  # predictions where the user labelled nothing
+
+
+@pytest.mark.slow
+def test_localisation_trains_and_scores_labelled_frames_only(tmp_path):
+    from conftest import write_video
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.localization import workflow
+    from ethoprism.store import EmbeddingStore
+
+    video = write_video(tmp_path / "sparse.mp4", n_frames=40, height=96, width=96)
+    extract_video(video, load_backbone(), EmbeddingStore(tmp_path / "store"), ClipSpec(frames=8, size=64, overlap=0),
+                  token_step=1)
+    pose = _sparse_slp(tmp_path / "sparse.slp")
+    tokens, targets, *_ = workflow.training_data(tmp_path / "store", workflow.read_boxes(pose, "sparse.mp4"), None,
+                                                 pose)
+    assert len(tokens) == 10 and all(len(t) == 1 for t in targets)  # frames 10-39 are not "no animal"
+    predictions = pd.DataFrame({"video": "sparse.mp4", "frame": [3, 20], "track": -1, "x0": [13.0, 5.0],
+                                "y0": [10.0, 5.0], "x1": [33.0, 20.0], "y1": [40.0, 20.0], "score": 0.9})
+    predictions.to_csv(tmp_path / "pred.csv", index=False)
+    metrics = workflow.evaluate(tmp_path / "store", pose, tmp_path / "pred.csv", [(0, 39)], "sparse.mp4")
+    # only labelled frames 0-9 are scored: the detection on unlabelled frame 20 is no false positive
+    assert metrics["n_frames"] == 10
+    assert metrics["ap50"] == pytest.approx(0.1, abs=0.01)  # one of ten labelled animals found, no false alarm

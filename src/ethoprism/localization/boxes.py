@@ -1,6 +1,8 @@
 """Box labels in: COCO JSON, pose files (SLEAP ``.slp``, DeepLabCut) via sleap-io, and the
-synthetic generator. One internal form per video: a table ``frame, track, x0, y0, x1, y1`` in
-pixels of the original frame (``track`` -1 when identities are unknown).
+synthetic generator. One internal form, :class:`BoxLabels`: a table ``video, frame, track, x0,
+y0, x1, y1`` in pixels of the original frame (``track`` -1 when identities are unknown) and the
+frames the file labels. Pose files label some frames only: a labelled frame without boxes holds
+no animal, a frame the file does not label is unknown and is neither trained on nor scored.
 
 COCO for video: each image entry names its video in ``file_name`` and its frame in ``frame``
 (or ``frame_index``/``frame_idx``); ``bbox`` is ``[x, y, width, height]``; ``track_id`` is
@@ -10,6 +12,7 @@ optional.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,31 @@ from ethoprism.errors import EthoprismError
 from ethoprism.labels.tables import read_json
 
 BOX_COLUMNS = ["video", "frame", "track", "x0", "y0", "x1", "y1"]
+
+
+@dataclass
+class BoxLabels:
+    boxes: pd.DataFrame  # BOX_COLUMNS
+    frames: pd.DataFrame  # video, frame: the labelled frames (with or without boxes)
+
+    def labelled(self, video: str) -> set[int]:
+        return set(self.frames.frame[self.frames.video == video].astype(int))
+
+    def rename_videos(self, mapping: dict[str, str]) -> "BoxLabels":
+        if not mapping:
+            return self
+        return BoxLabels(self.boxes.assign(video=self.boxes.video.replace(mapping)),
+                         self.frames.assign(video=self.frames.video.replace(mapping)))
+
+    def only(self, videos) -> "BoxLabels":
+        videos = set(videos)
+        return BoxLabels(self.boxes[self.boxes.video.isin(videos)], self.frames[self.frames.video.isin(videos)])
+
+
+def _labels(rows: list[tuple], frames) -> BoxLabels:
+    boxes = pd.DataFrame(rows, columns=BOX_COLUMNS).sort_values(["video", "frame", "track"], kind="stable")
+    frames = pd.DataFrame(sorted(set(frames)), columns=["video", "frame"])
+    return BoxLabels(boxes.reset_index(drop=True), frames)
 
 
 def validate_boxes(boxes: pd.DataFrame, n_frames: dict[str, int], sizes: dict[str, tuple[int, int]], source,
@@ -41,7 +69,8 @@ def validate_boxes(boxes: pd.DataFrame, n_frames: dict[str, int], sizes: dict[st
     return boxes
 
 
-def read_coco(path: str | Path) -> pd.DataFrame:
+def read_coco(path: str | Path) -> BoxLabels:
+    """Every COCO image is a labelled frame; one without annotations holds no animal."""
     path = Path(path)
     data = read_json(path, "box file")
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
@@ -62,19 +91,21 @@ def read_coco(path: str | Path) -> pd.DataFrame:
         video, frame = images[annotation["image_id"]]
         x, y, w, h = map(float, bbox)
         rows.append((video, frame, int(annotation.get("track_id", -1)), x, y, x + w, y + h))
-    return pd.DataFrame(rows, columns=BOX_COLUMNS)
+    return _labels(rows, images.values())
 
 
-def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 0.1, min_points: int = 2) -> pd.DataFrame:
+def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 0.1, min_points: int = 2) -> BoxLabels:
     """Boxes around each instance's keypoints (min/max, plus ``margin`` of the box size on every
     side) from a DeepLabCut file (``.h5``/``.csv``, analysis output or labelled data) or any pose
-    file sleap-io reads (SLEAP ``.slp``, ...)."""
+    file sleap-io reads (SLEAP ``.slp``, ...). Labelled frames: the frames a SLEAP file or a
+    DeepLabCut labelled-data file lists; for DeepLabCut analysis output, the frames where some
+    animal has enough confident points (low confidence is no evidence of an empty frame)."""
     from ethoprism.localization.deeplabcut import is_deeplabcut, read_deeplabcut
 
     path = Path(path)
     if not path.exists():
         raise EthoprismError("pose file does not exist", path)
-    instances = read_deeplabcut(path, video) if is_deeplabcut(path) else _sleap_instances(path, video)
+    instances, labelled = read_deeplabcut(path, video) if is_deeplabcut(path) else _sleap_instances(path, video)
     rows = []
     for name, frame, track, points in instances:
         points = points[np.isfinite(points).all(axis=1)]
@@ -83,11 +114,13 @@ def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 
         (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
         pad_x, pad_y = margin * max(x1 - x0, 1), margin * max(y1 - y0, 1)
         rows.append((name, frame, track, x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y))
-    boxes = pd.DataFrame(rows, columns=BOX_COLUMNS)
-    return boxes.sort_values(["video", "frame", "track"], kind="stable").reset_index(drop=True)
+    return _labels(rows, labelled if labelled is not None else [(r[0], r[1]) for r in rows])
 
 
 def _sleap_instances(path: Path, video: str | None):
+    """-> (instances, labelled frames). Per frame, the user's instances win over predicted ones
+    (as ``movement`` reads SLEAP files): a corrected frame is not polluted by the prediction it
+    corrected; frames with predictions only keep those."""
     import sleap_io
 
     try:
@@ -95,11 +128,14 @@ def _sleap_instances(path: Path, video: str | None):
     except Exception as exc:  # sleap-io raises many types for unreadable files
         raise EthoprismError(f"cannot read pose file ({exc.__class__.__name__}: {exc})", path) from exc
     tracks = {id(track): i for i, track in enumerate(labels.tracks)}
+    instances, labelled = [], []
     for frame in labels.labeled_frames:
         name = video or Path(frame.video.filename if isinstance(frame.video.filename, str) else frame.video.filename[0]).name
-        for instance in frame.instances:
+        labelled.append((name, int(frame.frame_idx)))
+        for instance in frame.user_instances or frame.predicted_instances:
             track = tracks.get(id(instance.track), -1) if instance.track is not None else -1
-            yield name, int(frame.frame_idx), track, instance.numpy()
+            instances.append((name, int(frame.frame_idx), track, instance.numpy()))
+    return instances, labelled
 
 
 def clip_to_frame(boxes: pd.DataFrame, sizes: dict[str, tuple[int, int]]) -> pd.DataFrame:

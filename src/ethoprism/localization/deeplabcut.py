@@ -56,9 +56,11 @@ def _frame_and_video(key, stem: str) -> tuple[str, int]:
 
 
 def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6):
-    """-> list of (video name, frame, individual index, points [K, 2]) with unlabelled points and
-    points below ``min_likelihood`` (DeepLabCut's default p-cutoff) set to NaN. The video name is
-    ``video`` if given, else the stem DeepLabCut names (``m3v1mp4DLC_...h5`` -> ``m3v1mp4``)."""
+    """-> (list of (video name, frame, individual index, points [K, 2]), labelled frames) with
+    unlabelled points and points below ``min_likelihood`` (DeepLabCut's default p-cutoff) set to
+    NaN. The video name is ``video`` if given, else the stem DeepLabCut names
+    (``m3v1mp4DLC_...h5`` -> ``m3v1mp4``). Labelled frames: every image of labelled data; None
+    for analysis output (the frames with confident points decide)."""
     path = Path(path)
     try:
         table = _read_table(path)
@@ -80,11 +82,13 @@ def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6)
         if (coords == "likelihood").any():
             points[~(values[:, mine & (coords == "likelihood")] >= min_likelihood)] = np.nan
         points_of.append(points)  # [frames, K, 2]
-    out = []
+    out, labelled = [], []
     for row, key in enumerate(table.index):
         try:
             name, frame = _frame_and_video(key, stem)
         except ValueError as exc:
             raise EthoprismError(str(exc), path) from exc
+        labelled.append((video or name, frame))
         out.extend((video or name, frame, track, points[row]) for track, points in enumerate(points_of))
-    return out
+    analysis_output = (coords == "likelihood").any()
+    return out, None if analysis_output else labelled

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.localization.boxes import BOX_COLUMNS, boxes_from_pose, clip_to_frame, read_coco, validate_boxes
+from ethoprism.localization.boxes import (BOX_COLUMNS, BoxLabels, boxes_from_pose, clip_to_frame, read_coco,
+                                         validate_boxes)
 from ethoprism.localization.geometry import to_frame, to_input
 from ethoprism.localization.head import BoxHead, link_tracks, smooth_tracks
 from ethoprism.store import EmbeddingStore
@@ -38,23 +39,23 @@ def in_frames(frames: np.ndarray, ranges) -> np.ndarray:
     return np.any([(frames >= start) & (frames <= end) for start, end in ranges], axis=0)
 
 
-def read_boxes(path, video: str | None = None) -> pd.DataFrame:
+def read_boxes(path, video: str | None = None) -> BoxLabels:
     path = Path(path)
     if path.suffix.lower() == ".json":
         return read_coco(path)
     return boxes_from_pose(path, video)
 
 
-def match_video_names(boxes: pd.DataFrame, names) -> pd.DataFrame:
+def match_video_names(labels: BoxLabels, names) -> BoxLabels:
     """Pose files often name a video by its stem (DeepLabCut: ``m3v1mp4DLC_...h5`` -> ``m3v1mp4``):
     a box video name that is no stored name but the stem of exactly one becomes that name."""
     names = list(names)
     mapping = {}
-    for name in set(boxes.video) - set(names):
+    for name in set(labels.frames.video) - set(names):
         matches = [n for n in names if Path(n).stem == name]
         if len(matches) == 1:
             mapping[name] = matches[0]
-    return boxes.assign(video=boxes.video.replace(mapping)) if mapping else boxes
+    return labels.rename_videos(mapping)
 
 
 def _entries_by_name(store_dir, backbone=None):
@@ -69,12 +70,15 @@ def _sizes(entries) -> dict[str, tuple[int, int]]:
     return {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
 
 
-def _boxes_for(entries, boxes: pd.DataFrame, source) -> pd.DataFrame:
-    """The boxes of the stored videos (names matched by stem), validated against them."""
-    boxes = match_video_names(boxes, entries)
-    boxes = boxes[boxes.video.isin(entries)] if boxes.video.isin(entries).any() else boxes
-    validate_boxes(boxes, {n: e.n_frames for n, e in entries.items()}, _sizes(entries), source)
-    return boxes
+def _boxes_for(entries, labels: BoxLabels, source) -> BoxLabels:
+    """The box labels of the stored videos (names matched by stem), validated against them."""
+    labels = match_video_names(labels, entries)
+    if labels.frames.video.isin(entries).any():
+        labels = labels.only(entries)
+    frames = labels.frames.assign(track=-1, x0=0.0, y0=0.0, x1=1.0, y1=1.0)  # video names and frame ranges
+    validate_boxes(frames, {n: e.n_frames for n, e in entries.items()}, _sizes(entries), source)
+    validate_boxes(labels.boxes, {n: e.n_frames for n, e in entries.items()}, _sizes(entries), source)
+    return labels
 
 
 def _geometry(entry):
@@ -82,16 +86,18 @@ def _geometry(entry):
     return video["width"], video["height"], spec["size"], spec["square"]
 
 
-def training_data(store_dir, boxes: pd.DataFrame, frames, source, backbone=None):
+def training_data(store_dir, labels: BoxLabels, frames, source, backbone=None):
+    """Token maps and boxes of the labelled frames (with or without animals) that have token maps
+    and fall in ``frames``; unlabelled frames are left out."""
     entries = _entries_by_name(store_dir, backbone)
-    boxes = _boxes_for(entries, boxes, source)
+    labels = _boxes_for(entries, labels, source)
     tokens, targets, provenance, size = [], [], None, None
-    for name, rows in boxes.groupby("video"):
+    for name in sorted(set(labels.frames.video)):
         entry = entries[name]
         stored, token_frames = entry.tokens()
         width, height, size, square = _geometry(entry)
-        keep = in_frames(token_frames, frames)
-        by_frame = {f: g for f, g in rows.groupby("frame")}
+        keep = in_frames(token_frames, frames) & np.isin(token_frames, list(labels.labelled(name)))
+        by_frame = {f: g for f, g in labels.boxes[labels.boxes.video == name].groupby("frame")}
         for i in np.flatnonzero(keep):
             frame_boxes = by_frame.get(int(token_frames[i]))
             xyxy = np.zeros((0, 4)) if frame_boxes is None else frame_boxes[["x0", "y0", "x1", "y1"]].to_numpy()
@@ -99,7 +105,7 @@ def training_data(store_dir, boxes: pd.DataFrame, frames, source, backbone=None)
             targets.append(to_input(xyxy, width, height, size, square))
         provenance = entry.provenance
     if not tokens:
-        raise EthoprismError("no frame with token maps falls in the training frames", source)
+        raise EthoprismError("no labelled frame with token maps falls in the training frames", source)
     return np.stack(tokens).astype(np.float32), targets, size, provenance, _sizes(entries)
 
 
@@ -142,17 +148,18 @@ def evaluate(store_dir, boxes_path, predictions_path, frames=None,
     truth = _boxes_for(entries, read_boxes(boxes_path, video), boxes_path)
     predicted = read_boxes_table(predictions_path)
     evaluated = set()
-    for name in set(truth.video) & set(entries):
+    for name in set(truth.frames.video) & set(entries):
         mine = predicted.frame[predicted.video == name]
         span = frames or ([(int(mine.min()), int(mine.max()))] if len(mine) else None)
         if span is None:
             continue
         stored = entries[name].token_frames()
-        evaluated |= {(name, int(f)) for f in stored[in_frames(stored, span)]}
+        labelled = truth.labelled(name)
+        evaluated |= {(name, int(f)) for f in stored[in_frames(stored, span)] if int(f) in labelled}
     if not evaluated:
-        raise EthoprismError("no frame to evaluate: the predictions and the ground truth share no video or frame range",
-                             predictions_path)
-    return coco_ap(truth, predicted, _sizes(entries), frames=evaluated)
+        raise EthoprismError("no frame to evaluate: the predictions and the labelled frames of the ground truth share "
+                             "no video or frame range", predictions_path)
+    return coco_ap(truth.boxes, predicted, _sizes(entries), frames=evaluated)
 
 
 def video_sizes(store_dir, backbone=None) -> dict[str, tuple[int, int]]:
