@@ -177,8 +177,23 @@ def test_npz_with_wrong_content(tmp_path):
         load_backbone("videoprism-b", str(path))
 
 
-def test_registry_lists_every_backbone():
-    assert set(BACKBONES) >= {"effnet-lite0", "videoprism-b", "videoprism-l", "vjepa2-l", "clip-b16"}
+def test_every_registered_backbone_loads_under_its_name_and_the_cli_lists_them():
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+    from test_videoprism_lvt import TINY_LVT
+
+    result = CliRunner().invoke(app, ["backbones"])
+    assert result.output.split() == list(BACKBONES)
+    for name in BACKBONES:
+        if name == "effnet-lite0":
+            backbone = load_backbone(name)
+        else:
+            config = TINY_LVT if name.startswith("videoprism-lvt") else TINY_CONFIGS[name]
+            backbone = load_backbone(name, "random", config=config)
+        assert backbone.name == name
+    with pytest.raises(EthoprismError, match="unknown backbone 'videoprism-xl'"):
+        load_backbone("videoprism-xl")
 
 
 @pytest.mark.gpu

@@ -156,8 +156,15 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
     # every token frame (every 2nd) of the predicted span is scored, with or without detections
     truth = truth[truth.frame.isin(range(120, 160, 2))]
     assert metrics["n_frames"] == 20
-    gt_path = write_coco(truth, tmp_path / "gt_subset.json", {video.path.name: (128, 128)})
-    images = {(i["file_name"], i["frame"]): i["id"] for i in json.loads(gt_path.read_text())["images"]}
+    # ground truth in COCO form written here by hand (not by the package's writer), one image per scored frame
+    images = {(video.path.name, f): n + 1 for n, f in enumerate(range(120, 160, 2))}
+    gt_path = tmp_path / "gt_subset.json"
+    gt_path.write_text(json.dumps({
+        "images": [{"id": i, "file_name": v, "frame": f, "width": 128, "height": 128} for (v, f), i in images.items()],
+        "annotations": [{"id": n + 1, "image_id": images[(r.video, r.frame)], "category_id": 1, "iscrowd": 0,
+                         "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0], "area": (r.x1 - r.x0) * (r.y1 - r.y0)}
+                        for n, r in enumerate(truth.itertuples())],
+        "categories": [{"id": 1, "name": "animal"}]}))
     results = [{"image_id": images[(r.video, r.frame)], "category_id": 1, "bbox": r.bbox, "score": r.score}
                for r in predicted.itertuples()]
     coco = COCO(str(gt_path))
@@ -224,7 +231,9 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ap.json").read_text())
     assert metrics["n_frames"] == 45  # every 10th frame of 1050-1499, with or without detections
-    assert 0.0 <= metrics["map"] <= metrics["ap50"] <= 1.0
+    # measured mAP 0.011, AP@50 0.024 at this small size and 10 epochs (the docs' 896 px run: 0.094 / 0.423);
+    # a head that finds nothing scores 0
+    assert metrics["ap50"] > 0.01 and metrics["map"] > 0.004 and metrics["n_predictions"] > 0
     # a box file for another video is a clear error, not an empty evaluation
     result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", pose, "--video", "other.mp4",
                                  "--predictions", str(tmp_path / "pred" / "predictions.json")])

@@ -2,7 +2,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -100,31 +99,37 @@ from ethoprism.backbones import load_backbone
 from ethoprism.clips import ClipSpec
 from ethoprism.extract import extract_video
 from ethoprism.store import EmbeddingStore
+import os, signal
 backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
 store = EmbeddingStore({store!r})
 spec = ClipSpec(frames=4, overlap=0, size=36)
-for video in {videos!r}:
+for n, video in enumerate({videos!r}):
+    if n == 1:  # die inside the second video's write: complete in its temporary file, not yet renamed
+        store.fault_hook = lambda step: os.kill(os.getpid(), signal.SIGKILL)
     extract_video(video, backbone, store, spec, batch_size=1)
     print("done", video, flush=True)
 """
 
 
 def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
-    videos = [str(write_video(tmp_path / "a.mp4", n_frames=8)), str(write_video(tmp_path / "b.mp4", n_frames=3000, height=32, width=32))]
+    videos = [str(write_video(tmp_path / "a.mp4", n_frames=8)), str(write_video(tmp_path / "b.mp4", n_frames=40, height=32, width=32))]
     store_dir = tmp_path / "store"
     script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), store=str(store_dir), videos=videos)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().startswith("done")  # first video finished
-    time.sleep(1.5)  # second video is being embedded
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    assert proc.stdout.splitlines() == [f"done {videos[0]}"]  # first video finished, second killed in its write
     store = EmbeddingStore(store_dir)
     entries = store.entries()
     assert [Path(e.provenance["video"]["path"]).name for e in entries] == ["a.mp4"]
+    debris = list(store_dir.glob("b__*/*.h5.tmp-*"))
+    assert len(debris) == 1  # the whole entry was in its temporary file, never visible as an entry
     stamp = entries[0].path.stat().st_mtime_ns
     spec = ClipSpec(frames=4, overlap=0, size=36)
     entry, hit = extract_video(videos[0], tiny_videoprism, store, spec)
     assert hit and entry.path.stat().st_mtime_ns == stamp
+    assert store.remove_debris() == debris
+    entry, hit = extract_video(videos[1], tiny_videoprism, store, spec)
+    assert not hit and entry.n_frames == 40 and len(store.entries()) == 2
 
 
 from pathlib import Path  # noqa: E402

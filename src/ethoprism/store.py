@@ -117,6 +117,11 @@ def describe_embeddings(provenance: dict) -> str:
 
 
 class EmbeddingStore:
+    # Fault injection for tests: called with the name of each step of a write ("temporary-written":
+    # the entry is complete in its temporary file, not yet renamed), so a test can kill the process
+    # exactly there instead of hoping a sleep lands inside the write.
+    fault_hook = None
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
@@ -199,6 +204,8 @@ class EmbeddingStore:
             handle.attrs["complete"] = True
             handle.flush()
             os.fsync(handle.id.get_vfd_handle())
+        if self.fault_hook is not None:
+            self.fault_hook("temporary-written")
         os.replace(temporary, target)
         return StoreEntry(target, provenance)
 
