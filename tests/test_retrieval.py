@@ -191,7 +191,7 @@ def test_evaluate_retrieval_uses_the_index_as_built(synthetic_store, tmp_path):
 
     store = tmp_path / "store"
     shutil.copytree(synthetic_store["store"], store)
-    assert runner.invoke(app, ["index", str(store), "--normalize", "none"]).exit_code == 0
+    assert runner.invoke(app, ["index", str(store), "--normalize", "none", "--rebuild"]).exit_code == 0
     built = (store / "_index").rglob("index.faiss").__next__()
     before = built.read_bytes()
     result = runner.invoke(app, ["evaluate-retrieval", str(store), "--labels", str(synthetic_store["labels"]),
