@@ -81,7 +81,7 @@ def test_globs_and_options(tmp_path):
     assert result.exit_code == 0, result.output
     entries = EmbeddingStore(store).entries()
     assert sorted(e.n_frames for e in entries) == [4, 5, 6]
-    assert entries[0].provenance["clip_spec"]["square"] == "pad" and entries[0].tokens()[0].shape[1:3] == (2, 2)
+    assert entries[0].provenance.clip_spec.square == "pad" and entries[0].tokens()[0].shape[1:3] == (2, 2)
     nothing = runner.invoke(app, ["extract", str(tmp_path / "none*.mp4"), "--store", str(store)])
     assert nothing.exit_code == 2 and "glob matched no files" in nothing.output
 

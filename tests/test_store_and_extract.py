@@ -58,9 +58,13 @@ def test_cache_hit_and_provenance(tmp_path, tiny_videoprism):
     second, hit2 = extract_video(video, tiny_videoprism, store, spec)
     assert (hit1, hit2) == (False, True) and second.path.stat().st_mtime_ns == mtime
     prov = second.provenance
-    assert prov["clip_spec"]["frames"] == 4 and prov["backbone"] == "videoprism-b"
-    assert prov["video"]["n_frames"] == 9 and len(prov["video"]["sha256"]) == 64
-    assert prov["weights"]["source"] == "random-init" and "ethoprism_version" in prov
+    assert prov.clip_spec.frames == 4 and prov.backbone == "videoprism-b"
+    assert prov.video.n_frames == 9 and len(prov.video.sha256) == 64
+    assert prov.weights.source == "random-init" and prov.ethoprism_version
+    # the record round-trips through the file as JSON
+    from ethoprism.provenance import Provenance
+
+    assert Provenance.from_dict(prov.to_dict()) == prov
     # another clip spec is another entry
     _, hit3 = extract_video(video, tiny_videoprism, store, ClipSpec(frames=2, overlap=0, size=36))
     assert not hit3 and len(store.entries()) == 2
@@ -120,7 +124,7 @@ def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
     assert proc.stdout.splitlines() == [f"done {videos[0]}"]  # first video finished, second killed in its write
     store = EmbeddingStore(store_dir)
     entries = store.entries()
-    assert [Path(e.provenance["video"]["path"]).name for e in entries] == ["a.mp4"]
+    assert [e.video_name for e in entries] == ["a.mp4"]
     debris = list(store_dir.glob("b__*/*.h5.tmp-*"))
     assert len(debris) == 1  # the whole entry was in its temporary file, never visible as an entry
     stamp = entries[0].path.stat().st_mtime_ns
@@ -132,7 +136,6 @@ def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
     assert not hit and entry.n_frames == 40 and len(store.entries()) == 2
 
 
-from pathlib import Path  # noqa: E402
 
 
 def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):

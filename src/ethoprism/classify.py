@@ -37,7 +37,7 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
     labelled_videos = sorted({int(g) for g in np.unique(data.groups[data.labelled])})
     train_data = data.subset(labelled_videos)
     fitted = with_decision_rule(head, postprocess).fit(train_data.X, train_data.Y, groups=train_data.groups)
-    return save_head(fitted, out_path, data.behaviors, data.provenance)
+    return save_head(fitted, out_path, data.behaviors, data.provenance.to_dict())
 
 
 def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
@@ -75,7 +75,7 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
     out_dir.mkdir(parents=True, exist_ok=True)
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
     report = {"behaviors": data.behaviors, "exclusive": data.exclusive, "videos": data.videos,
-              "embeddings": data.provenance, "postprocess": postprocess, "heads": {}}
+              "embeddings": data.provenance.to_dict(), "postprocess": postprocess, "heads": {}}
     sections = []
     summary_rows = []
     for kind in head_kinds:
@@ -119,8 +119,8 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
         sections.append(("few-shot (k labelled frames per class; mean ± std over seeds; test videos held out)",
                          [fewshot_table(report["fewshot"])]))
     provenance = data.provenance
-    sections.append(("provenance", [f"backbone {provenance['backbone']}, weights {provenance['weights']}, "
-                                    f"clip spec {provenance['clip_spec']}, ethoprism {provenance['ethoprism_version']}"]))
+    sections.append(("provenance", [f"{provenance.describe()} ({provenance.clip_spec}), "
+                                    f"ethoprism {provenance.ethoprism_version}"]))
     write_metrics(out_dir, report)
     write_html(out_dir / "report.html", title, sections)
     return report

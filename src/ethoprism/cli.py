@@ -129,26 +129,27 @@ def info(store: Path = typer.Argument(..., help="Embedding store folder."),
         raise EthoprismError("store folder does not exist", store)
     entries = EmbeddingStore(store).entries()
     if as_json:
-        print(json.dumps([{"file": str(e.path), **e.provenance} for e in entries], indent=2))
+        print(json.dumps([{"file": str(e.path), **e.provenance.to_dict()} for e in entries], indent=2))
         return
     out = Console()
     out.print(f"[bold]{store}[/]: {len(entries)} entries")
     for e in entries:
-        w, spec, video = e.provenance["weights"], e.provenance["clip_spec"], e.provenance["video"]
+        p = e.provenance
+        spec, video = p.clip_spec, p.video
         table = Table(show_header=False, box=None, padding=(0, 1))
         table.add_column(style="bold cyan")
         table.add_column(overflow="fold")
-        table.add_row("video", f"{video['path']}")
-        table.add_row("frames", f"{e.n_frames} at {e.fps:.4g} fps ({video['width']}x{video['height']}"
-                      f"{', variable frame rate' if video.get('variable_frame_rate') else ''})")
+        table.add_row("video", video.path)
+        table.add_row("frames", f"{e.n_frames} at {e.fps:.4g} fps ({video.width}x{video.height}"
+                      f"{', variable frame rate' if video.variable_frame_rate else ''})")
         table.add_row("video sha256", e.video_sha256)
-        table.add_row("backbone", f"{e.backbone} ({e.provenance['dtype']})")
-        table.add_row("weights", f"{w['source']}: {w['model_id']} revision={w.get('revision') or '-'} "
-                      f"sha256={w.get('sha256') or '-'}")
-        table.add_row("clip spec", f"{spec['protocol']}, {spec['frames']} frames x step {spec['frame_step']}, "
-                      f"{spec['size']} px {spec['square']}, overlap {spec['overlap']}")
-        table.add_row("token maps", f"every {e.provenance['token_step']} frames" if e.provenance.get("token_step") else "no")
-        table.add_row("stored by", f"ethoprism {e.provenance['ethoprism_version']} in {e.path}")
+        table.add_row("backbone", f"{e.backbone} ({p.dtype})")
+        table.add_row("weights", f"{p.weights.source}: {p.weights.model_id} revision={p.weights.revision or '-'} "
+                      f"sha256={p.weights.sha256 or '-'}")
+        table.add_row("clip spec", f"{spec.protocol}, {spec.frames} frames x step {spec.frame_step}, "
+                      f"{spec.size} px {spec.square}, overlap {spec.overlap}")
+        table.add_row("token maps", f"every {p.token_step} frames" if p.token_step else "no")
+        table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)
         out.print()
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import VideoLabels, merge_behaviors
+from ethoprism.provenance import Provenance
 from ethoprism.store import StoreEntry
 
 
@@ -24,7 +24,7 @@ class FrameDataset:
     videos: list[str]
     behaviors: list[str]
     exclusive: bool
-    provenance: dict  # of the embeddings (all entries share it: EmbeddingStore.select refuses mixtures)
+    provenance: Provenance | None  # of the embeddings (all entries share it: EmbeddingStore.select refuses mixtures)
     fps: list[float]
     splits: dict[str, str] = field(default_factory=dict)  # video -> split named by the label file (FERAL)
 
@@ -77,5 +77,5 @@ def build_dataset(entries: list[StoreEntry], labels: list[VideoLabels] | None, b
 
 
 def video_frame_info(entries: list[StoreEntry]) -> dict[str, dict]:
-    return {e.video_name: {"n_frames": e.n_frames, "fps": e.fps, "timestamps": e.timestamps(), "path": Path(e.provenance["video"]["path"])}
+    return {e.video_name: {"n_frames": e.n_frames, "fps": e.fps, "timestamps": e.timestamps(), "path": e.video_path}
             for e in entries}

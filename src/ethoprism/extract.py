@@ -15,24 +15,20 @@ import ethoprism
 from ethoprism.backbones import Backbone
 from ethoprism.clips import ClipSpec, plan_clips
 from ethoprism.errors import EthoprismError
+from ethoprism.provenance import Provenance, VideoInfo
 from ethoprism.store import EmbeddingStore, StoreEntry
 from ethoprism.video import VideoReader
 
 Progress = Callable[[int, int], None]
 
 
-def build_provenance(backbone: Backbone, spec: ClipSpec, reader: VideoReader, token_step: int | None) -> dict:
+def build_provenance(backbone: Backbone, spec: ClipSpec, reader: VideoReader, token_step: int | None) -> Provenance:
     meta = reader.metadata
-    return {
-        "ethoprism_version": ethoprism.__version__,
-        **backbone.provenance(),
-        "clip_spec": spec.to_dict(),
-        "clip_spec_key": spec.key,
-        "token_step": token_step,
-        "video": {"path": str(Path(reader.path).resolve()), "sha256": reader.sha256, "n_frames": meta.n_frames,
-                  "fps": meta.fps, "width": meta.width, "height": meta.height, "duration_s": meta.duration_s,
-                  "variable_frame_rate": meta.variable_frame_rate},
-    }
+    video = VideoInfo(path=str(Path(reader.path).resolve()), sha256=reader.sha256, n_frames=meta.n_frames,
+                      fps=meta.fps, width=meta.width, height=meta.height, duration_s=meta.duration_s,
+                      variable_frame_rate=meta.variable_frame_rate)
+    return Provenance(backbone=backbone.name, weights=backbone.weights, dtype=backbone.dtype_name, clip_spec=spec,
+                      video=video, token_step=token_step, ethoprism_version=ethoprism.__version__)
 
 
 def extract_video(video: str | Path, backbone: Backbone, store: EmbeddingStore, spec: ClipSpec | None = None,

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from ethoprism.errors import EthoprismError
+from ethoprism.provenance import Provenance
 
 SUFFIX = ".h5"
 
@@ -42,27 +43,36 @@ def _slug(text: str) -> str:
 @dataclass
 class StoreEntry:
     path: Path
-    provenance: dict
+    provenance: Provenance
 
     @property
     def video_name(self) -> str:
-        return Path(self.provenance["video"]["path"]).name
+        return Path(self.provenance.video.path).name
+
+    @property
+    def video_path(self) -> Path:
+        return Path(self.provenance.video.path)
 
     @property
     def video_sha256(self) -> str:
-        return self.provenance["video"]["sha256"]
+        return self.provenance.video.sha256
 
     @property
     def backbone(self) -> str:
-        return self.provenance["backbone"]
+        return self.provenance.backbone
 
     @property
     def n_frames(self) -> int:
-        return int(self.provenance["video"]["n_frames"])
+        return self.provenance.video.n_frames
 
     @property
     def fps(self) -> float:
-        return float(self.provenance["video"]["fps"])
+        return self.provenance.video.fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The video's (width, height) in pixels."""
+        return self.provenance.video.width, self.provenance.video.height
 
     def _read(self, name: str):
         with h5py.File(self.path, "r") as handle:
@@ -88,34 +98,6 @@ class StoreEntry:
         return None if tokens is None else (tokens, self._read("token_frames"))
 
 
-def provenance_key(provenance: dict) -> dict:
-    """The fields that decide whether stored embeddings can be reused."""
-    weights = provenance["weights"]
-    return {
-        "backbone": provenance["backbone"],
-        "weights": [weights.get("model_id"), weights.get("revision"), weights.get("sha256")],
-        "dtype": provenance["dtype"],
-        "clip_spec": provenance["clip_spec"],
-        "video_sha256": provenance["video"]["sha256"],
-        "token_step": provenance.get("token_step"),
-    }
-
-
-def embedding_key(provenance: dict) -> tuple:
-    """What makes two entries' embeddings comparable: same backbone, weights, dtype and clip spec."""
-    weights = provenance.get("weights") or {}
-    return (provenance.get("backbone"), weights.get("model_id"), weights.get("revision"), weights.get("sha256"),
-            provenance.get("dtype"), provenance.get("clip_spec_key"))
-
-
-def describe_embeddings(provenance: dict) -> str:
-    weights = provenance.get("weights") or {}
-    return (f"{provenance.get('backbone')} weights={weights.get('model_id')}"
-            f"{'@' + weights['revision'] if weights.get('revision') else ''}"
-            f" sha256={(weights.get('sha256') or '-')[:12]} dtype={provenance.get('dtype')} "
-            f"clip spec={provenance.get('clip_spec_key')}")
-
-
 class EmbeddingStore:
     # Fault injection for tests: called with the name of each step of a write ("temporary-written":
     # the entry is complete in its temporary file, not yet renamed), so a test can kill the process
@@ -127,10 +109,10 @@ class EmbeddingStore:
         if self.root.exists() and not self.root.is_dir():
             raise EthoprismError("store path exists and is not a directory", self.root)
 
-    def entry_path(self, provenance: dict) -> Path:
-        video = provenance["video"]
-        folder = f"{_slug(Path(video['path']).stem)}__{video['sha256'][:12]}"
-        return self.root / folder / f"{_slug(provenance['backbone'])}__{provenance['clip_spec_key']}{SUFFIX}"
+    def entry_path(self, provenance: Provenance) -> Path:
+        video = provenance.video
+        folder = f"{_slug(Path(video.path).stem)}__{video.sha256[:12]}"
+        return self.root / folder / f"{_slug(provenance.backbone)}__{provenance.clip_spec.key}{SUFFIX}"
 
     def entries(self) -> list[StoreEntry]:
         found = []
@@ -147,8 +129,8 @@ class EmbeddingStore:
             with h5py.File(path, "r") as handle:
                 if not handle.attrs.get("complete", False):
                     return None
-                return StoreEntry(path, json.loads(handle.attrs["provenance"]))
-        except (OSError, KeyError, ValueError):
+                return StoreEntry(path, Provenance.from_dict(json.loads(handle.attrs["provenance"]), path))
+        except (OSError, KeyError, ValueError, EthoprismError):
             return None
 
     def select(self, backbone: str | None = None) -> list[StoreEntry]:
@@ -168,9 +150,9 @@ class EmbeddingStore:
             raise EthoprismError(f"store holds no embeddings from backbone '{backbone}'", self.root)
         kinds = {}
         for entry in chosen:
-            kinds.setdefault(embedding_key(entry.provenance), []).append(entry)
+            kinds.setdefault(entry.provenance.embedding_key, []).append(entry)
         if len(kinds) > 1:
-            described = "; ".join(f"{describe_embeddings(group[0].provenance)} ({len(group)} videos)"
+            described = "; ".join(f"{group[0].provenance.describe()} ({len(group)} videos)"
                                   for group in kinds.values())
             raise EthoprismError(f"store mixes {backbone} embeddings made differently, which cannot be used together: "
                                  f"{described}. Keep one kind per store", self.root)
@@ -180,13 +162,13 @@ class EmbeddingStore:
             raise EthoprismError(f"several stored videos share the names {duplicates}; rename them", self.root)
         return chosen
 
-    def find(self, provenance: dict) -> StoreEntry | None:
+    def find(self, provenance: Provenance) -> StoreEntry | None:
         entry = self.open(self.entry_path(provenance))
-        if entry is not None and provenance_key(entry.provenance) == provenance_key(provenance):
+        if entry is not None and entry.provenance.cache_key == provenance.cache_key:
             return entry
         return None
 
-    def write(self, provenance: dict, embeddings: np.ndarray, timestamps: np.ndarray,
+    def write(self, provenance: Provenance, embeddings: np.ndarray, timestamps: np.ndarray,
               tokens: np.ndarray | None = None, token_frames: np.ndarray | None = None,
               extra: dict[str, np.ndarray] | None = None) -> StoreEntry:
         target = self.entry_path(provenance)
@@ -200,7 +182,7 @@ class EmbeddingStore:
                 handle.create_dataset("token_frames", data=np.asarray(token_frames, np.int64))
             for name, array in (extra or {}).items():
                 handle.create_dataset(name, data=np.asarray(array))
-            handle.attrs["provenance"] = json.dumps(provenance)
+            handle.attrs["provenance"] = json.dumps(provenance.to_dict())
             handle.attrs["complete"] = True
             handle.flush()
             os.fsync(handle.id.get_vfd_handle())

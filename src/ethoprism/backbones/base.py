@@ -9,7 +9,6 @@ normalisation and resizing rules. ``frame_embeddings`` spatially mean-pools thos
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ethoprism.clips import ClipSpec
+from ethoprism.provenance import WeightsInfo  # noqa: F401  (re-exported)
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
@@ -46,20 +46,6 @@ def hash_files(paths: list[Path]) -> str:
             while chunk := handle.read(1 << 22):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-@dataclass
-class WeightsInfo:
-    """Where weights came from: enough to say exactly which model produced an embedding."""
-
-    source: str  # "package", "hub", "local", "flax-npz", "random-init"
-    model_id: str
-    revision: str | None = None
-    sha256: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "model_id": self.model_id, "revision": self.revision, "sha256": self.sha256, **self.extra}
 
 
 class Backbone:
@@ -96,8 +82,12 @@ class Backbone:
         # "clip" is the frame itself
         return ClipSpec(frames=16 if protocol == "tiled" else 1, size=self.input_size, protocol=protocol, overlap=0)
 
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
     def provenance(self) -> dict:
-        return {"backbone": self.name, "weights": self.weights.to_dict(), "dtype": str(self.dtype).removeprefix("torch.")}
+        return {"backbone": self.name, "weights": self.weights.to_dict(), "dtype": self.dtype_name}
 
     def _prepare(self, frames) -> torch.Tensor:
         """-> normalised ``[B, T, 3, S, S]`` on the model's device and dtype."""

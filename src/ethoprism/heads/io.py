@@ -15,6 +15,7 @@ import ethoprism
 from ethoprism.errors import EthoprismError
 from ethoprism.heads.decision import ThresholdedHead
 from ethoprism.heads.linear import LinearProbe
+from ethoprism.provenance import Provenance
 from ethoprism.heads.torch_heads import AttentiveProbe, MLPHead, TemporalHead
 
 HEADS = {"linear": LinearProbe, "mlp": MLPHead, "attentive": AttentiveProbe, "temporal": TemporalHead}
@@ -89,9 +90,11 @@ def load_head(path) -> tuple[ThresholdedHead, dict]:
     return model, meta
 
 
-def check_embeddings_match(meta: dict, provenance: dict, where: str) -> None:
+def check_embeddings_match(meta: dict, provenance: Provenance | dict, where: str) -> None:
     """Refuse embeddings made by another backbone, other weights or another clip spec."""
     trained = meta["embeddings"]
+    if isinstance(provenance, Provenance):
+        provenance = provenance.to_dict()
     for field, label in (("backbone", "backbone"), ("clip_spec", "clip spec")):
         if trained.get(field) != provenance.get(field):
             raise EthoprismError(f"head was trained on embeddings from {label} {trained.get(field)!r} but these come "

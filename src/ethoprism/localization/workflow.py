@@ -60,14 +60,14 @@ def match_video_names(labels: BoxLabels, names) -> BoxLabels:
 
 def _entries_by_name(store_dir, backbone=None):
     entries = EmbeddingStore(store_dir).select(backbone)
-    with_tokens = {e.video_name: e for e in entries if e.provenance.get("token_step")}
+    with_tokens = {e.video_name: e for e in entries if e.provenance.token_step}
     if not with_tokens:
         raise EthoprismError("store holds no spatial token maps: extract with --token-step N", store_dir)
     return with_tokens
 
 
 def _sizes(entries) -> dict[str, tuple[int, int]]:
-    return {n: (e.provenance["video"]["width"], e.provenance["video"]["height"]) for n, e in entries.items()}
+    return {n: e.size for n, e in entries.items()}
 
 
 def _boxes_for(entries, labels: BoxLabels, source) -> BoxLabels:
@@ -82,8 +82,8 @@ def _boxes_for(entries, labels: BoxLabels, source) -> BoxLabels:
 
 
 def _geometry(entry):
-    video, spec = entry.provenance["video"], entry.provenance["clip_spec"]
-    return video["width"], video["height"], spec["size"], spec["square"]
+    spec = entry.provenance.clip_spec
+    return (*entry.size, spec.size, spec.square)
 
 
 def training_data(store_dir, labels: BoxLabels, frames, source, backbone=None):
@@ -113,7 +113,7 @@ def train(store_dir, boxes_path, out, frames=None, video=None, backbone=None, **
     boxes = read_boxes(boxes_path, video)
     tokens, targets, size, provenance, _ = training_data(store_dir, boxes, frames, boxes_path, backbone)
     head = BoxHead(**params).fit(tokens, targets, size)
-    return head.save(out, provenance)
+    return head.save(out, provenance.to_dict())
 
 
 def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 1, backbone=None) -> pd.DataFrame:
@@ -121,7 +121,7 @@ def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 
     entries = _entries_by_name(store_dir, backbone or meta["embeddings"]["backbone"])
     rows = []
     for name, entry in entries.items():
-        if entry.provenance["clip_spec"] != meta["embeddings"]["clip_spec"] or entry.backbone != meta["embeddings"]["backbone"]:
+        if entry.provenance.clip_spec.to_dict() != meta["embeddings"]["clip_spec"] or entry.backbone != meta["embeddings"]["backbone"]:
             raise EthoprismError(f"box head was trained on {meta['embeddings']['backbone']} tokens with another clip spec "
                                  f"than '{name}'", head_path)
         stored, token_frames = entry.tokens()

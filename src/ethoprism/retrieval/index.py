@@ -112,7 +112,7 @@ class FrameIndex:
 
 
 def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
-    return store.root / "_index" / f"{entry.backbone}__{entry.provenance['clip_spec_key']}"
+    return store.root / "_index" / f"{entry.backbone}__{entry.provenance.clip_spec.key}"
 
 
 def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
@@ -152,13 +152,13 @@ def update_index(store_dir, backbone: str | None = None, index_type: str = "auto
             training = training[np.random.default_rng(0).choice(len(training), 200_000, replace=False)]
         index = build_faiss(kind, vectors[0].shape[1], total, training)
         existing = FrameIndex(folder, index, [], {"kind": kind, "normalize": normalize, "backbone": entries[0].backbone,
-                                                  "clip_spec": entries[0].provenance["clip_spec"],
+                                                  "clip_spec": entries[0].provenance.clip_spec.to_dict(),
                                                   "dim": int(vectors[0].shape[1])})
     for entry, x in zip(new, vectors):
         start = existing.ntotal
         existing.index.add(x)
         existing.videos.append(IndexedVideo(entry.video_name, entry.video_sha256, start, len(x), entry.fps,
-                                            entry.provenance["video"]["path"], str(entry.path)))
+                                            str(entry.video_path), str(entry.path)))
     existing._starts = np.array([v.start for v in existing.videos], np.int64)
     existing.save()
     return existing, len(new)

@@ -45,7 +45,7 @@ def text_search(store_dir, text_vector: np.ndarray, k: int = 10, threshold_quant
         for start, end in bouts_from_mask(scores[:, 0] >= cut):
             rows.append({"video": entry.video_name, "start_frame": start, "end_frame": end, "start_s": float(times[start]),
                          "end_s": float(times[end]), "score": float(scores[start: end + 1, 0].max()),
-                         "video_path": entry.provenance["video"]["path"]})
+                         "video_path": str(entry.video_path)})
     table = pd.DataFrame(rows, columns=["video", "start_frame", "end_frame", "start_s", "end_s", "score", "video_path"])
     table = table.sort_values("score", ascending=False, kind="stable").head(k).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
