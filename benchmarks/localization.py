@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ethoprism.backbones import load_backbone  # noqa: E402
 from ethoprism.clips import ClipSpec  # noqa: E402
 from ethoprism.extract import extract_video  # noqa: E402
+from ethoprism.io.boxes import read_boxes  # noqa: E402
 from ethoprism.localization import workflow  # noqa: E402
 from ethoprism.localization.evaluate import coco_ap  # noqa: E402
 from ethoprism.store import EmbeddingStore  # noqa: E402
@@ -51,7 +52,7 @@ def run(name, video, boxes_path, size, token_step, folder, pose_video=None, spli
         folds = [([(int(b[0]), int(b[-1])) for j, b in enumerate(blocks) if j != i], (int(blocks[i][0]), int(blocks[i][-1])))
                  for i in range(len(blocks))]
         train_text, test_text = "the other 4 blocks", "each of 5 blocks of 300"
-    truth = workflow.read_boxes(boxes_path, pose_video).boxes
+    truth = read_boxes(boxes_path, pose_video).boxes
     predicted, scored, train_s = [], [], 0.0
     for train_frames, test_span in folds:
         start = time.perf_counter()

@@ -119,7 +119,7 @@ def test_cli_train_predict_outputs(synthetic_store, tmp_path):
     for bout in bouts.itertuples():
         assert frames[bout.behavior].iloc[bout.start_frame: bout.end_frame + 1].all()
     # the BORIS file reads back to the same frames
-    from ethoprism.labels import read_boris_events
+    from ethoprism.io import read_boris_events
 
     (boris,) = read_boris_events(out / "video_00.boris.tsv", n_frames=150, fps=30.0)
     for behaviour in boris.behaviors:

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels import (VideoLabels, bouts_from_mask, detect_format, read_boris_binary, read_boris_events,
-                              read_bouts_csv, read_deepethogram, read_feral, read_labels, read_simba,
-                              write_boris_events, write_deepethogram)
+from ethoprism.io import (detect_format, read_boris_binary, read_boris_events, read_bouts_csv, read_deepethogram,
+                          read_feral, read_labels, read_simba, write_boris_events, write_deepethogram)
+from ethoprism.labels import VideoLabels, bouts_from_mask
 
 BORIS8_HEADER = ("Observation id,Observation date,Description,Observation duration,Observation type,Source,"
                  "Media duration (s),FPS,Subject,Behavior,Behavioral category,Behavior type,Time,Media file name,"

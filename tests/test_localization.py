@@ -8,8 +8,10 @@ from typer.testing import CliRunner
 from conftest import FLY_CLIP, needs_shared
 from ethoprism.cli import app
 from ethoprism.errors import EthoprismError
-from ethoprism.localization import BoxHead, coco_ap, link_tracks, read_coco, validate_boxes, write_coco
-from ethoprism.localization.boxes import boxes_from_pose
+from ethoprism.io.boxes import boxes_from_pose
+from ethoprism.io.coco import read_coco, write_coco
+from ethoprism.labels.boxes import validate_boxes
+from ethoprism.localization import BoxHead, coco_ap, link_tracks
 from ethoprism.localization.geometry import to_frame, to_input
 
 runner = CliRunner()
@@ -336,7 +338,7 @@ def test_localisation_trains_and_scores_labelled_frames_only(tmp_path):
     extract_video(video, load_backbone(), EmbeddingStore(tmp_path / "store"), ClipSpec(frames=8, size=64, overlap=0),
                   token_step=1)
     pose = _sparse_slp(tmp_path / "sparse.slp")
-    tokens, targets, *_ = workflow.training_data(tmp_path / "store", workflow.read_boxes(pose, "sparse.mp4"), None,
+    tokens, targets, *_ = workflow.training_data(tmp_path / "store", boxes_from_pose(pose, "sparse.mp4"), None,
                                                  pose)
     assert len(tokens) == 10 and all(len(t) == 1 for t in targets)  # frames 10-39 are not "no animal"
     predictions = pd.DataFrame({"video": "sparse.mp4", "frame": [3, 20], "track": -1, "x0": [13.0, 5.0],

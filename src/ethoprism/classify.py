@@ -14,7 +14,7 @@ from ethoprism.errors import EthoprismError
 from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot, file_split,
                                                  predict_dataset, with_decision_rule)
 from ethoprism.heads import check_embeddings_match, load_head, make_head, save_head
-from ethoprism.labels import read_labels
+from ethoprism.io import read_labels
 from ethoprism.outputs import plots
 from ethoprism.outputs.report import write_html, write_metrics
 from ethoprism.outputs.tables import write_predictions

@@ -491,7 +491,7 @@ def localize_predict(
 ):
     """Predict boxes (with identities linked across frames) for every stored video."""
     from ethoprism.localization import workflow
-    from ethoprism.localization.boxes import write_coco
+    from ethoprism.io.coco import write_coco
 
     table = workflow.predict(store, head, workflow.parse_frames(frames), smooth=smooth)
     out.mkdir(parents=True, exist_ok=True)

@@ -214,7 +214,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
 
 
 def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: SyntheticConfig) -> None:
-    from ethoprism.labels.bouts_csv import write_bouts_csv
+    from ethoprism.io.bouts_csv import write_bouts_csv
     from ethoprism.labels.model import bouts_from_mask
 
     rows = []

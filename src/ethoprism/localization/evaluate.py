@@ -12,7 +12,7 @@ import pandas as pd
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ethoprism.localization.boxes import write_coco
+from ethoprism.io.coco import write_coco
 
 
 def coco_ap(truth: pd.DataFrame, predictions: pd.DataFrame, sizes: dict[str, tuple[int, int]],

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.localization.boxes import (BOX_COLUMNS, BoxLabels, boxes_from_pose, clip_to_frame, read_coco,
-                                         validate_boxes)
+from ethoprism.io.boxes import read_boxes
+from ethoprism.labels.boxes import BOX_COLUMNS, BoxLabels, clip_to_frame, validate_boxes
 from ethoprism.localization.geometry import to_frame, to_input
 from ethoprism.localization.head import BoxHead, link_tracks, smooth_tracks
 from ethoprism.store import EmbeddingStore
@@ -37,13 +37,6 @@ def in_frames(frames: np.ndarray, ranges) -> np.ndarray:
     if len(ranges) == 2 and all(isinstance(v, (int, np.integer)) for v in ranges):
         ranges = [ranges]
     return np.any([(frames >= start) & (frames <= end) for start, end in ranges], axis=0)
-
-
-def read_boxes(path, video: str | None = None) -> BoxLabels:
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        return read_coco(path)
-    return boxes_from_pose(path, video)
 
 
 def match_video_names(labels: BoxLabels, names) -> BoxLabels:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ethoprism.labels.boris import write_boris_events
+from ethoprism.io.boris import write_boris_events
 from ethoprism.labels.model import bouts_from_mask
 
 BOUT_COLUMNS = ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "score"]

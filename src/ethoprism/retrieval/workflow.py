@@ -99,7 +99,8 @@ def evaluate_retrieval(store, labels, out: Path, label_format: str = "auto", bac
     built (``video`` unless given)."""
     from ethoprism.dataset import video_frame_info
     from ethoprism.evaluation.retrieval import hit_at_k
-    from ethoprism.labels import merge_behaviors, read_labels
+    from ethoprism.io import read_labels
+    from ethoprism.labels import merge_behaviors
 
     if normalize is not None and normalize not in NORMALIZE:
         raise EthoprismError(f"--normalize must be 'video' or 'none', not '{normalize}'")

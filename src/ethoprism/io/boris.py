@@ -22,7 +22,7 @@ import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import VideoLabels, nearest_frames
-from ethoprism.labels.tables import read_table, require_columns
+from ethoprism.io.tables import read_table, require_columns
 
 STATUS_COLUMNS = ("Behavior type", "Status")
 MEDIA_COLUMNS = ("Media file name", "Media file", "Source")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
-from ethoprism.labels.tables import read_table
+from ethoprism.io.tables import read_table
 
 
 def read_deepethogram(path: str | Path, video: str | None = None, fps: float | None = None) -> VideoLabels:

@@ -6,13 +6,13 @@ import glob
 from pathlib import Path
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.boris import boris_media, read_boris_binary, read_boris_events
-from ethoprism.labels.bouts_csv import read_bouts_csv
-from ethoprism.labels.deepethogram import read_deepethogram
-from ethoprism.labels.feral import read_feral
+from ethoprism.io.boris import boris_media, read_boris_binary, read_boris_events
+from ethoprism.io.bouts_csv import read_bouts_csv
+from ethoprism.io.deepethogram import read_deepethogram
+from ethoprism.io.feral import read_feral
 from ethoprism.labels.model import VideoLabels
-from ethoprism.labels.simba import read_simba
-from ethoprism.labels.tables import read_table
+from ethoprism.io.simba import read_simba
+from ethoprism.io.tables import read_table
 
 FORMATS = ("auto", "bouts", "deepethogram", "boris-events", "boris-binary", "feral", "simba")
 

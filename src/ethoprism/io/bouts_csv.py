@@ -10,7 +10,7 @@ import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import VideoLabels
-from ethoprism.labels.tables import read_table, require_columns
+from ethoprism.io.tables import read_table, require_columns
 
 COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
 

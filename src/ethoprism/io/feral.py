@@ -16,7 +16,7 @@ import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
-from ethoprism.labels.tables import read_json
+from ethoprism.io.tables import read_json
 
 
 def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]]]:

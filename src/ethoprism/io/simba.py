@@ -11,7 +11,7 @@ import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import VideoLabels
-from ethoprism.labels.tables import read_table
+from ethoprism.io.tables import read_table
 
 POSE_SUFFIXES = ("_x", "_y", "_p", "_likelihood")
 
