@@ -255,3 +255,32 @@ def test_boris_times_map_to_the_nearest_timestamp_with_or_without_the_video(tmp_
     (with_video,) = read_boris_events(boris, n_frames=100, timestamps=np.arange(100) / 10)
     assert np.flatnonzero(alone.targets[:, 0]).tolist() == [1]
     assert np.flatnonzero(with_video.targets[:, 0]).tolist() == [1]
+
+
+def test_formats_are_chosen_by_their_validators(tmp_path):
+    bouts = tmp_path / "b.csv"
+    bouts.write_text("video,behavior,start_frame,end_frame\nv.mp4,groom,0,3\n")
+    deg = tmp_path / "v_labels.csv"
+    pd.DataFrame({"background": [1, 0, -1], "groom": [0, 1, -1]}).to_csv(deg)
+    binary = tmp_path / "binary.tsv"
+    binary.write_text("time\tgroom\trear\n0.0\t0\t1\n0.1\t1\t0\n")
+    simba = tmp_path / "simba.csv"
+    pd.DataFrame({"Nose_x": [1.5, 2.5], "Nose_y": [3.0, 4.0], "Nose_p": [0.9, 0.8], "attack": [0, 1]}).to_csv(simba)
+    boris = tmp_path / "events.csv"
+    boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0)]))
+    feral = tmp_path / "f.json"
+    feral.write_text(json.dumps({"class_names": {"0": "other"}, "labels": {}}))
+    assert [detect_format(p) for p in (bouts, deg, binary, simba, boris, feral)] == [
+        "bouts", "deepethogram", "boris-binary", "simba", "boris-events", "feral"]
+    # a table no validator accepts is refused, not read as SimBA by default
+    other = tmp_path / "scores.csv"
+    other.write_text("frame,score,name\n0,0.37,a\n1,2.5,b\n")
+    with pytest.raises(EthoprismError, match="not a label file ethoprism can read"):
+        detect_format(other)
+    # "time" alone no longer makes a BORIS binary table: its columns must be 0/1
+    with pytest.raises(EthoprismError, match="not a label file"):
+        detect_format(tmp_path.joinpath("t.csv").write_text("time,speed\n0.0,3.2\n") and tmp_path / "t.csv")
+    json_other = tmp_path / "other.json"
+    json_other.write_text(json.dumps({"images": []}))
+    with pytest.raises(EthoprismError, match="not a FERAL file"):
+        detect_format(json_other)

@@ -37,6 +37,25 @@ def _times_to_frames(times: np.ndarray, fps: float, timestamps: np.ndarray | Non
     return nearest_frames(times, np.append(timestamps, timestamps[-1] + step))
 
 
+def looks_like_events(head: pd.DataFrame) -> bool:
+    """Behavior and Time columns and a status column holding START/STOP/POINT."""
+    return {"Behavior", "Time"} <= set(head.columns) and any(
+        c in head.columns and head[c].astype(str).str.upper().isin(["START", "STOP", "POINT"]).any()
+        for c in STATUS_COLUMNS)
+
+
+def looks_like_binary(head: pd.DataFrame) -> bool:
+    """A time column and 0/1 behaviour columns."""
+    time = [c for c in head.columns if str(c).strip().lower() == "time"]
+    others = [c for c in head.columns if c not in time]
+    return len(time) == 1 and bool(others) and _binary(head[others])
+
+
+def _binary(table: pd.DataFrame) -> bool:
+    values = table.apply(pd.to_numeric, errors="coerce").to_numpy()
+    return bool(len(values)) and bool(np.isin(values, (0, 1)).all())
+
+
 def _events_table(path: Path) -> pd.DataFrame:
     """The export with normalised ``status_``, ``media_`` (file name), ``subject_`` and ``time_``."""
     table = read_table(path)

@@ -15,6 +15,10 @@ from ethoprism.io.tables import read_table, require_columns
 COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
 
 
+def looks_like(head: pd.DataFrame) -> bool:
+    return set(COLUMNS) <= {str(c).strip().lower() for c in head.columns}
+
+
 def read_bouts_csv(path: str | Path, n_frames: dict[str, int], behaviors: list[str] | None = None,
                    exclusive: bool = False) -> list[VideoLabels]:
     """``n_frames`` maps each video name to its frame count (from the store or the video)."""

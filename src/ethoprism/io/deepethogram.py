@@ -13,6 +13,14 @@ from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
 from ethoprism.io.tables import read_table
 
 
+def looks_like(head: pd.DataFrame) -> bool:
+    """A background column; every value 0, 1 or -1."""
+    if "background" not in [str(c).strip().lower() for c in head.columns]:
+        return False
+    values = head.iloc[:, 1:].apply(pd.to_numeric, errors="coerce").to_numpy()
+    return bool(len(values)) and bool(np.isin(values, (-1, 0, 1)).all())
+
+
 def read_deepethogram(path: str | Path, video: str | None = None, fps: float | None = None) -> VideoLabels:
     path = Path(path)
     table = read_table(path)

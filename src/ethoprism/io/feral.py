@@ -19,6 +19,14 @@ from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
 from ethoprism.io.tables import read_json
 
 
+def looks_like(path: Path) -> bool:
+    try:
+        data = read_json(path, "label file")
+    except EthoprismError:
+        return False
+    return isinstance(data, dict) and "class_names" in data and "labels" in data
+
+
 def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]]]:
     """-> (labels per video, splits)."""
     path = Path(path)

@@ -6,6 +6,7 @@ import glob
 from pathlib import Path
 
 from ethoprism.errors import EthoprismError
+from ethoprism.io import boris, bouts_csv, deepethogram, feral, simba
 from ethoprism.io.boris import boris_media, read_boris_binary, read_boris_events
 from ethoprism.io.bouts_csv import read_bouts_csv
 from ethoprism.io.deepethogram import read_deepethogram
@@ -17,20 +18,28 @@ from ethoprism.io.tables import read_table
 FORMATS = ("auto", "bouts", "deepethogram", "boris-events", "boris-binary", "feral", "simba")
 
 
+# each format's validator, most specific first; the first that accepts a file reads it
+VALIDATORS = (("bouts", bouts_csv.looks_like), ("boris-events", boris.looks_like_events),
+              ("deepethogram", deepethogram.looks_like), ("boris-binary", boris.looks_like_binary),
+              ("simba", simba.looks_like))
+
+
 def detect_format(path: Path) -> str:
+    """The format whose validator accepts the file (its first rows); a file none accepts is an
+    error naming the formats tried, never read by a guess."""
+    path = Path(path)
     if path.suffix.lower() == ".json":
-        return "feral"
-    columns = {str(c).strip() for c in read_table(path, nrows=2).columns}
-    lower = {c.lower() for c in columns}
-    if {"video", "behavior", "start_frame", "end_frame"} <= lower:
-        return "bouts"
-    if "background" in lower:
-        return "deepethogram"
-    if {"Behavior", "Time"} <= columns:
-        return "boris-events"
-    if "time" in lower:
-        return "boris-binary"
-    return "simba"
+        if feral.looks_like(path):
+            return "feral"
+        raise EthoprismError("JSON label file is not a FERAL file (needs 'class_names' and 'labels')", path)
+    head = read_table(path, nrows=200)
+    for name, accepts in VALIDATORS:
+        if accepts(head):
+            return name
+    raise EthoprismError("not a label file ethoprism can read: no bouts CSV (video, behavior, start_frame, "
+                         "end_frame), BORIS export (Behavior, Time, START/STOP), DeepEthogram file (background + "
+                         "0/1/-1 columns), BORIS binary table (time + 0/1 columns) or SimBA targets file "
+                         "(frame index + 0/1 behaviour columns)", path)
 
 
 LABEL_SUFFIXES = (".csv", ".tsv", ".tab", ".json")

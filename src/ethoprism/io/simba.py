@@ -8,12 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.labels.model import VideoLabels
 from ethoprism.io.tables import read_table
 
 POSE_SUFFIXES = ("_x", "_y", "_p", "_likelihood")
+
+
+def looks_like(head: pd.DataFrame) -> bool:
+    """A frame index first and at least one 0/1 column that is not a pose column."""
+    columns = [c for c in head.columns[1:] if not str(c).lower().endswith(POSE_SUFFIXES)]
+    numeric = head[columns].apply(pd.to_numeric, errors="coerce")
+    return bool(len(head)) and any(numeric[c].isin([0, 1]).all() for c in columns)
 
 
 def read_simba(path: str | Path, behaviors: list[str] | None = None, video: str | None = None,
