@@ -96,7 +96,15 @@ def test_box_head_learns_synthetic_tokens(tmp_path):
         tokens[i, row, col, :4] += 3.0  # the animal's centre cell carries a signature
         cx, cy = (col + 0.5) * 16, (row + 0.5) * 16
         boxes.append(np.array([[cx - 12, cy - 10, cx + 12, cy + 10]]))
-    head = BoxHead(epochs=60).fit(tokens[:100], boxes[:100], input_size=128)
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    unfitted = BoxHead(epochs=60)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(unfitted)
+    head = unfitted.fit(tokens[:100], boxes[:100], input_size=128)
+    assert head is unfitted and clone(head).get_params()["epochs"] == 60
     predictions = head.predict(tokens[100:])
     truth = pd.DataFrame([("v.mp4", i, -1, *b[0]) for i, b in enumerate(boxes[100:])],
                          columns=["video", "frame", "track", "x0", "y0", "x1", "y1"])

@@ -4,22 +4,22 @@ embeddings the head was trained on). A head refuses embeddings from another back
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 import ethoprism
 from ethoprism.errors import EthoprismError
 from ethoprism.heads.decision import ThresholdedHead
 from ethoprism.heads.linear import LinearProbe
+from ethoprism.io.model_files import load_model, save_model
 from ethoprism.provenance import Provenance
 from ethoprism.heads.torch_heads import AttentiveProbe, MLPHead, TemporalHead
 
 HEADS = {"linear": LinearProbe, "mlp": MLPHead, "attentive": AttentiveProbe, "temporal": TemporalHead}
 _NAME_OF = {cls: name for name, cls in HEADS.items()}
+HEAD_FORMAT = "ethoprism-head/1"
 
 
 def make_head(kind: str, exclusive: bool = True, **params):
@@ -28,47 +28,25 @@ def make_head(kind: str, exclusive: bool = True, **params):
     return HEADS[kind](exclusive=exclusive, **params)
 
 
-def _paths(path) -> tuple[Path, Path]:
-    """``h/mouse.day1`` -> ``h/mouse.day1.json`` + ``.safetensors`` (only our own suffixes are
-    replaced, so names with dots never collide)."""
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
-    return base.parent / f"{base.name}.json", base.parent / f"{base.name}.safetensors"
-
-
 def save_head(model: ThresholdedHead, path, behaviors: list[str], embedding_provenance: dict) -> Path:
     """A fitted :class:`ThresholdedHead`: the head's learned arrays, its thresholds, its
     hyper-parameters and post-processing, and the provenance of its training embeddings."""
-    meta_path, tensor_path = _paths(path)
-    meta_path.parent.mkdir(parents=True, exist_ok=True)
     head = model.head_
     if isinstance(head, LinearProbe):
         tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in head._state().items()}
     else:
-        tensors = {f"state.{k}": v.contiguous() for k, v in head.state_.items()}
+        tensors = {f"state.{k}": v for k, v in head.state_.items()}
     tensors["thresholds_"] = torch.as_tensor(np.asarray(model.thresholds_, np.float32))
-    save_file(tensors, str(tensor_path))
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in head.get_params().items()}
-    meta = {"format": "ethoprism-head/1", "ethoprism_version": ethoprism.__version__, "head": _NAME_OF[type(head)],
+    meta = {"format": HEAD_FORMAT, "ethoprism_version": ethoprism.__version__, "head": _NAME_OF[type(head)],
             "params": params, "behaviors": list(behaviors), "n_features_in": int(head.n_features_in_),
             "postprocess": {"smooth": model.smooth, "min_bout": model.min_bout}, "embeddings": embedding_provenance}
-    meta_path.write_text(json.dumps(meta, indent=2))
-    return meta_path
+    return save_model(path, tensors, meta)
 
 
 def load_head(path) -> tuple[ThresholdedHead, dict]:
     """-> (fitted :class:`ThresholdedHead`, metadata dict)."""
-    meta_path, tensor_path = _paths(path)
-    for needed in (meta_path, tensor_path):
-        if not needed.exists():
-            raise EthoprismError("head file does not exist (a head is a .json and a .safetensors file)", needed)
-    try:
-        meta = json.loads(meta_path.read_text())
-        tensors = load_file(str(tensor_path))
-    except Exception as exc:  # json and safetensors raise several unrelated types for corrupt files
-        raise EthoprismError(f"unreadable head file ({exc.__class__.__name__}: {exc})", meta_path) from exc
-    if meta.get("format") != "ethoprism-head/1":
-        raise EthoprismError("not an ethoprism head file", meta_path)
+    tensors, meta = load_model(path, HEAD_FORMAT, "head")
     params = meta["params"]
     if "dilations" in params:
         params["dilations"] = tuple(params["dilations"])

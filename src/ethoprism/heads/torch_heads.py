@@ -1,6 +1,6 @@
 """Heads trained with PyTorch: MLP, attentive probe and temporal head.
 
-All share one training loop (AdamW, class-weighted loss, fixed epochs, deterministic seed) and
+All share one training loop (:mod:`ethoprism.heads.training`; AdamW, class-weighted loss, seeded) and
 store their learned weights in ``state_`` (a state dict), which is saved with safetensors.
 
 * :class:`MLPHead` — per frame, one hidden layer.
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ethoprism.heads.training import optimise
 from ethoprism.heads.base import HeadMixin, as_targets, balanced_weights, exclusive_index, labelled_rows, sequences
 
 
@@ -64,13 +65,6 @@ class _TCN(nn.Module):
         return self.out(x.transpose(1, 2))
 
 
-def _epochs_for(epochs: int, min_steps: int, n_rows: int, batch_size: int, max_steps: int = 3000) -> int:
-    """Epochs for at least ``min_steps`` optimiser steps (few-shot sets are tiny) and at most
-    about ``max_steps`` (at 500,000 frames, 30 epochs would be 58,000 steps for no gain)."""
-    steps_per_epoch = max(1, -(-n_rows // batch_size))
-    return max(1, min(max(epochs, -(-min_steps // steps_per_epoch)), -(-max_steps // steps_per_epoch)))
-
-
 class _TorchHead(HeadMixin):
     def _targets(self, y):
         """-> (targets, class weights); unlabelled rows get index -100 / NaN and no loss."""
@@ -114,20 +108,11 @@ class _TorchHead(HeadMixin):
         return torch.as_tensor(X)
 
     def _optimise(self, module, n_items: int, batch_size: int, min_steps: int, batch_loss):
-        """AdamW over shuffled mini-batches of ``n_items`` items; ``batch_loss(indices)`` -> loss."""
-        optimizer = torch.optim.AdamW(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        generator = torch.Generator().manual_seed(self.random_state)
-        module.train()
-        for _ in range(_epochs_for(self.epochs, min_steps, n_items, batch_size)):
-            for batch in torch.randperm(n_items, generator=generator).split(batch_size):
-                optimizer.zero_grad()
-                batch_loss(batch).backward()
-                optimizer.step()
-        return self._finish(module)
-
-    def _finish(self, module):
-        self.state_ = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        self._module = module.eval()
+        """:func:`~ethoprism.heads.training.optimise` with this head's settings; ``batch_loss(indices)``."""
+        self.state_ = optimise(module, n_items, batch_size, lambda batch, _: batch_loss(batch), epochs=self.epochs,
+                               min_steps=min_steps, lr=self.lr, weight_decay=self.weight_decay,
+                               random_state=self.random_state)
+        self._module = module
         return self
 
     def _restored_module(self):

@@ -10,16 +10,17 @@ pixels; :mod:`ethoprism.localization.geometry` maps them to the video's frame.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator
 from torch import nn
 
 import ethoprism
 from ethoprism.errors import EthoprismError
+from ethoprism.heads.training import optimise
+from ethoprism.io.model_files import load_model, save_model
 
 
 class _Net(nn.Module):
@@ -79,7 +80,13 @@ def _augment(tokens, heat, regression, mask, generator):
     return tokens, heat, regression * mask.unsqueeze(1), mask
 
 
-class BoxHead:
+class BoxHead(BaseEstimator):
+    """A scikit-learn estimator: ``fit(tokens, boxes, input_size=...)`` with tokens
+    ``[N, h, w, D]`` and ``boxes[i]`` ``[m, 4]`` (x0 y0 x1 y1 in input pixels); ``predict(tokens)``
+    -> per frame (boxes, scores). Trained by the torch heads' loop
+    (:func:`~ethoprism.heads.training.optimise`). Learned: ``state_``, ``grid_``,
+    ``n_features_in_``, ``input_size_``."""
+
     def __init__(self, hidden: int = 128, epochs: int = 40, batch_size: int = 32, lr: float = 2e-3,
                  weight_decay: float = 1e-3, min_score: float = 0.3, max_detections: int = 10, nms_iou: float = 0.5,
                  augment: bool = True, random_state: int = 0):
@@ -87,39 +94,27 @@ class BoxHead:
         self.weight_decay, self.min_score, self.max_detections, self.random_state = weight_decay, min_score, max_detections, random_state
         self.nms_iou, self.augment = nms_iou, augment
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("hidden", "epochs", "batch_size", "lr", "weight_decay", "min_score",
-                                              "max_detections", "nms_iou", "augment", "random_state")}
-
-    def fit(self, tokens: np.ndarray, boxes: list[np.ndarray], input_size: int) -> "BoxHead":
-        """``tokens`` [N, h, w, D]; ``boxes[i]`` [m, 4] x0 y0 x1 y1 in input pixels."""
+    def fit(self, X, y, input_size: int) -> "BoxHead":
         torch.manual_seed(self.random_state)
-        tokens = torch.as_tensor(np.asarray(tokens, np.float32))
+        tokens = torch.as_tensor(np.asarray(X, np.float32))
         self.grid_ = tuple(int(v) for v in tokens.shape[1:3])
         self.n_features_in_ = int(tokens.shape[3])
         self.input_size_ = int(input_size)
         cell = input_size / self.grid_[1]
-        heat, regression, mask = (torch.as_tensor(a) for a in _targets(boxes, self.grid_, cell))
+        heat, regression, mask = (torch.as_tensor(a) for a in _targets(y, self.grid_, cell))
         net = _Net(self.n_features_in_, self.hidden)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        generator = torch.Generator().manual_seed(self.random_state)
-        steps_per_epoch = max(1, -(-len(tokens) // self.batch_size))
-        epochs = max(self.epochs, -(-300 // steps_per_epoch))
-        net.train()
-        for _ in range(epochs):
-            for batch in torch.randperm(len(tokens), generator=generator).split(self.batch_size):
-                x, h, r, m = tokens[batch], heat[batch], regression[batch], mask[batch]
-                if self.augment:
-                    x, h, r, m = _augment(x, h, r, m, generator)
-                out = net(x)
-                loss = _focal(out[:, 0], h)
-                m = m.unsqueeze(1)
-                loss = loss + (torch.abs(out[:, 1:] - r) * m).sum() / m.sum().clamp(min=1)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        self.state_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        self._net = net.eval()
+
+        def batch_loss(batch, generator):
+            x, h, r, m = tokens[batch], heat[batch], regression[batch], mask[batch]
+            if self.augment:
+                x, h, r, m = _augment(x, h, r, m, generator)
+            out = net(x)
+            m = m.unsqueeze(1)
+            return _focal(out[:, 0], h) + (torch.abs(out[:, 1:] - r) * m).sum() / m.sum().clamp(min=1)
+
+        self.state_ = optimise(net, len(tokens), self.batch_size, batch_loss, epochs=self.epochs, min_steps=300,
+                               lr=self.lr, weight_decay=self.weight_decay, random_state=self.random_state)
+        self._net = net
         return self
 
     def _network(self):
@@ -155,31 +150,26 @@ class BoxHead:
         return results
 
     def save(self, path, provenance: dict) -> Path:
-        path = Path(path)
-        base = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
-        base.parent.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_.items()}, str(base.with_suffix(".safetensors")))
-        meta = {"format": "ethoprism-box-head/1", "ethoprism_version": ethoprism.__version__, "params": self.get_params(),
+        meta = {"format": BOX_HEAD_FORMAT, "ethoprism_version": ethoprism.__version__, "params": self.get_params(),
                 "grid": list(self.grid_), "n_features_in": self.n_features_in_, "input_size": self.input_size_,
                 "embeddings": provenance}
-        base.with_suffix(".json").write_text(json.dumps(meta, indent=2))
-        return base.with_suffix(".json")
+        return save_model(path, self.state_, meta)
 
     @classmethod
     def load(cls, path) -> tuple["BoxHead", dict]:
-        path = Path(path)
-        base = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
-        try:
-            meta = json.loads(base.with_suffix(".json").read_text())
-            state = load_file(str(base.with_suffix(".safetensors")))
-        except Exception as exc:  # missing or corrupt files raise several types
-            raise EthoprismError(f"cannot read box head ({exc.__class__.__name__}: {exc})", base.with_suffix(".json")) from exc
-        if meta.get("format") != "ethoprism-box-head/1":
-            raise EthoprismError("not an ethoprism box head", base.with_suffix(".json"))
+        state, meta = load_model(path, BOX_HEAD_FORMAT, "box head")
         head = cls(**meta["params"])
         head.grid_, head.n_features_in_, head.input_size_ = tuple(meta["grid"]), meta["n_features_in"], meta["input_size"]
         head.state_ = state
         return head, meta
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_net", None)
+        return state
+
+
+BOX_HEAD_FORMAT = "ethoprism-box-head/1"
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
