@@ -24,7 +24,7 @@ from ethoprism.backbones import load_backbone  # noqa: E402
 from ethoprism.clips import ClipSpec  # noqa: E402
 from ethoprism.extract import extract_video  # noqa: E402
 from ethoprism.io.boxes import read_boxes  # noqa: E402
-from ethoprism.localization import workflow  # noqa: E402
+from ethoprism.workflows import localize  # noqa: E402
 from ethoprism.localization.evaluate import coco_ap  # noqa: E402
 from ethoprism.store import EmbeddingStore  # noqa: E402
 from ethoprism.synthetic import SyntheticConfig, generate  # noqa: E402
@@ -56,11 +56,11 @@ def run(name, video, boxes_path, size, token_step, folder, pose_video=None, spli
     predicted, scored, train_s = [], [], 0.0
     for train_frames, test_span in folds:
         start = time.perf_counter()
-        head = workflow.train(store, boxes_path, Path(folder) / f"{name}_head", frames=train_frames, video=pose_video)
+        head = localize.train(store, boxes_path, Path(folder) / f"{name}_head", frames=train_frames, video=pose_video)
         train_s += time.perf_counter() - start
-        predicted.append(workflow.predict(store, head, frames=test_span))
+        predicted.append(localize.predict(store, head, frames=test_span))
         scored.append(truth[(truth.frame >= test_span[0]) & (truth.frame <= test_span[1]) & (truth.frame % token_step == 0)])
-    metrics = coco_ap(pd.concat(scored), pd.concat(predicted), workflow.video_sizes(store))
+    metrics = coco_ap(pd.concat(scored), pd.concat(predicted), localize.video_sizes(store))
     grid = entry.tokens()[0].shape[1:3]
     return {"data": name, "frames": n, "train_frames": train_text, "test_frames": test_text,
             "input": f"{size} px, {grid[0]}x{grid[1]} tokens", "extract_s": extract_s, "train_s": train_s, **metrics}

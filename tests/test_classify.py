@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
 from typer.testing import CliRunner
 
-from ethoprism import classify
+from ethoprism.workflows import classify
 from ethoprism.cli import app
 from ethoprism.evaluation.classification import classification_metrics, sample_few_shot
 

@@ -69,7 +69,7 @@ def test_ap_matches_pycocotools_semantics():
 
 
 def test_frame_ranges():
-    from ethoprism.localization.workflow import in_frames, parse_frames
+    from ethoprism.workflows.localize import in_frames, parse_frames
 
     assert parse_frames("0-1049") == [(0, 1049)] and parse_frames(None) is None
     ranges = parse_frames("0-2,6-7")
@@ -271,7 +271,7 @@ def test_boxes_from_deeplabcut_analysis_output(tmp_path):
         np.testing.assert_allclose(boxes.iloc[0][["x0", "y0", "x1", "y1"]].to_numpy(float), [96, 197, 144, 233])
         assert boxes.iloc[1].x1 == pytest.approx(150 + 4.9)  # tail point now confident
     # the stem DeepLabCut uses names the stored video
-    from ethoprism.localization.workflow import match_video_names
+    from ethoprism.workflows.localize import match_video_names
 
     renamed = match_video_names(labels, ["m3v1mp4.mp4", "other.mp4"])
     assert set(renamed.boxes.video) == {"m3v1mp4.mp4"} and renamed.labelled("m3v1mp4.mp4") == {0, 1}
@@ -339,20 +339,20 @@ def test_localisation_trains_and_scores_labelled_frames_only(tmp_path):
     from ethoprism.backbones import load_backbone
     from ethoprism.clips import ClipSpec
     from ethoprism.extract import extract_video
-    from ethoprism.localization import workflow
+    from ethoprism.workflows import localize
     from ethoprism.store import EmbeddingStore
 
     video = write_video(tmp_path / "sparse.mp4", n_frames=40, height=96, width=96)
     extract_video(video, load_backbone(), EmbeddingStore(tmp_path / "store"), ClipSpec(frames=8, size=64, overlap=0),
                   token_step=1)
     pose = _sparse_slp(tmp_path / "sparse.slp")
-    tokens, targets, *_ = workflow.training_data(tmp_path / "store", boxes_from_pose(pose, "sparse.mp4"), None,
+    tokens, targets, *_ = localize.training_data(tmp_path / "store", boxes_from_pose(pose, "sparse.mp4"), None,
                                                  pose)
     assert len(tokens) == 10 and all(len(t) == 1 for t in targets)  # frames 10-39 are not "no animal"
     predictions = pd.DataFrame({"video": "sparse.mp4", "frame": [3, 20], "track": -1, "x0": [13.0, 5.0],
                                 "y0": [10.0, 5.0], "x1": [33.0, 20.0], "y1": [40.0, 20.0], "score": 0.9})
     predictions.to_csv(tmp_path / "pred.csv", index=False)
-    metrics = workflow.evaluate(tmp_path / "store", pose, tmp_path / "pred.csv", [(0, 39)], "sparse.mp4")
+    metrics = localize.evaluate(tmp_path / "store", pose, tmp_path / "pred.csv", [(0, 39)], "sparse.mp4")
     # only labelled frames 0-9 are scored: the detection on unlabelled frame 20 is no false positive
     assert metrics["n_frames"] == 10
     assert metrics["ap50"] == pytest.approx(0.1, abs=0.01)  # one of ten labelled animals found, no false alarm

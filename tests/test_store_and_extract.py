@@ -145,7 +145,7 @@ def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
 
     import h5py
 
-    from ethoprism import classify
+    from ethoprism.workflows import classify
     from ethoprism.store import EmbeddingStore
 
     mixed = tmp_path / "mixed"

@@ -69,6 +69,26 @@ def render(video, out, boxes: pd.DataFrame | None = None, frames: pd.DataFrame |
     return Path(out)
 
 
+def render_files(video, out, boxes_path=None, predictions_path=None, max_frames: int | None = None) -> Path:
+    """:func:`render` from the files ``localize predict`` and ``predict`` write."""
+    from ethoprism.errors import EthoprismError
+
+    video = Path(video)
+    box_table = frame_table = None
+    if boxes_path is not None:
+        if not Path(boxes_path).exists():
+            raise EthoprismError("box file does not exist", boxes_path)
+        box_table = read_boxes_table(boxes_path)
+        box_table = box_table[box_table.video == video.name] if "video" in box_table else box_table
+    if predictions_path is not None:
+        predictions_path = Path(predictions_path)
+        if not predictions_path.exists():
+            raise EthoprismError("prediction table does not exist", predictions_path)
+        frame_table = (pd.read_parquet(predictions_path) if predictions_path.suffix == ".parquet"
+                       else pd.read_csv(predictions_path))
+    return render(video, out, box_table, frame_table, max_frames=max_frames)
+
+
 def read_boxes_table(path) -> pd.DataFrame:
     """Predicted boxes from ``boxes.csv`` or a COCO results JSON written by ``localize predict``."""
     path = Path(path)

@@ -129,6 +129,17 @@ def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 
     return clip_to_frame(smooth_tracks(table, smooth), _sizes(entries)) if len(table) else table
 
 
+def write_predictions(table: pd.DataFrame, out, store_dir, backbone=None) -> Path:
+    """``boxes.csv`` and ``predictions.json`` (COCO results) in ``out``."""
+    from ethoprism.io.coco import write_coco
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "boxes.csv", index=False)
+    write_coco(table, out / "predictions.json", video_sizes(store_dir, backbone), scores=True)
+    return out
+
+
 def evaluate(store_dir, boxes_path, predictions_path, frames=None,
              video: str | None = None, backbone=None) -> dict:
     """AP of ``localize predict`` output against ground truth, on every frame with a token map in

@@ -3,6 +3,7 @@ store + labels -> heads -> predictions, metrics, report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -148,6 +149,32 @@ def fewshot_table(fewshot_report: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fewshot(data: FrameDataset, head_kinds: list[str], out_dir, shots=(10, 50, 100), seeds: int = 5,
+            test_videos: list[str] | None = None, progress: Progress | None = None) -> pd.DataFrame:
+    """The paper's few-shot protocol on held-out ``test_videos`` (default: the last third) ->
+    ``fewshot.json``, ``fewshot.csv`` and ``report.html`` in ``out_dir``; returns the table."""
+    if test_videos:
+        unknown = sorted(set(test_videos) - set(data.videos))
+        if unknown:
+            raise EthoprismError(f"--test-video names videos without labels: {unknown}")
+        test = [data.videos.index(v) for v in test_videos]
+        train_idx = [i for i in range(len(data.videos)) if i not in test]
+        if not train_idx:
+            raise EthoprismError("every labelled video is a --test-video: none is left to train on")
+    else:
+        train_idx, test = default_split(len(data.videos))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {kind: few_shot(make_head(kind, exclusive=data.exclusive), data, train_idx, test, tuple(shots), seeds,
+                             progress=_step(progress, f"{kind} head: few-shot runs"))
+              for kind in head_kinds}
+    table = fewshot_table(result)
+    (out_dir / "fewshot.json").write_text(json.dumps(result, indent=2))
+    table.to_csv(out_dir / "fewshot.csv", index=False)
+    write_html(out_dir / "report.html", "few-shot behaviour classification", [("few-shot", [table])])
+    return table
+
+
 def default_split(n_videos: int) -> tuple[list[int], list[int]]:
     """Few-shot split: the last third of the videos (at least one) are test videos."""
     if n_videos < 2:
@@ -156,4 +183,4 @@ def default_split(n_videos: int) -> tuple[list[int], list[int]]:
     return list(range(n_videos - n_test)), list(range(n_videos - n_test, n_videos))
 
 
-__all__ = ["load_labelled", "train", "predict", "evaluate", "default_split", "classification_metrics"]
+__all__ = ["load_labelled", "train", "predict", "evaluate", "fewshot", "default_split", "classification_metrics"]

@@ -1,0 +1,3 @@
+from ethoprism.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""``ethoprism train | predict | evaluate | fewshot | demo``: behaviour classification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ethoprism.cli.common import HEAD_KINDS, LABELS_HELP, StepProgress, console, expand_videos, reports_errors
+from ethoprism.errors import EthoprismError
+
+
+def _postprocess(smooth: int, min_bout: int) -> dict:
+    return {"smooth": smooth, "min_bout": min_bout}
+
+
+def _exclusive_flag(value: str) -> bool | None:
+    if value not in ("auto", "yes", "no"):
+        raise EthoprismError(f"--exclusive must be auto, yes or no, not '{value}'")
+    return None if value == "auto" else value == "yes"
+
+
+def print_summary(report: dict) -> None:
+    how = "on the label file's test videos" if report.get("split") == "file" else "cross-validated by video"
+    table = Table(title=f"{how} (chance: the AP of uninformed scores = prevalence)")
+    for column in ("head", "mAP", "chance mAP", "macro accuracy", "macro F1"):
+        table.add_column(column)
+    for kind, result in report["heads"].items():
+        m = result["metrics"]
+        table.add_row(kind, f"{m['map']:.3f}", f"{m['chance_map']:.3f}", f"{m['macro_accuracy']:.3f}",
+                      f"{m['macro_f1']:.3f}")
+    Console().print(table)
+
+
+def train(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
+    out: Path = typer.Option(..., "--out", help="Head file to write (<out>.json + <out>.safetensors)."),
+    head: str = typer.Option("linear", "--head", help=f"Head: {HEAD_KINDS}."),
+    label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
+    exclusive: str = typer.Option("auto", "--exclusive",
+                                  help="Classes exclusive? auto (yes unless a labelled frame has two behaviours), yes, no."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone in the store (if several)."),
+    smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
+    min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
+):
+    """Train a head on stored embeddings and labels; thresholds are tuned on held-out training data."""
+    from ethoprism.workflows import classify
+
+    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    path = classify.train(data, head, out, _postprocess(smooth, min_bout))
+    console.print(f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)")
+
+
+def predict(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    head: Path = typer.Option(..., "--head", help="Trained head (.json)."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+):
+    """Per-frame predictions, bouts, BORIS events file and an ethogram for every stored video."""
+    from ethoprism.workflows import classify
+
+    for item in classify.predict(store, head, out):
+        console.print(f"{item['video']}: {item['frames_csv']}, {item['bouts_csv']}, {item['boris']}")
+
+
+def evaluate(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
+    out: Path = typer.Option(..., "--out", help="Report folder."),
+    heads: list[str] = typer.Option(["linear"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Group k-fold by video (default: leave one video out)."),
+    split: str = typer.Option("auto", "--split", help="auto (the label file's own train/test split, as FERAL files "
+                                                      "have, else by video), file, or videos."),
+    label_format: str = typer.Option("auto", "--format"),
+    exclusive: str = typer.Option("auto", "--exclusive"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+    smooth: int = typer.Option(1, "--smooth"),
+    min_bout: int = typer.Option(1, "--min-bout"),
+):
+    """Cross-validated (by video) mAP, macro accuracy, F1 and confusion matrix; report.html + metrics.json."""
+    from ethoprism.workflows import classify
+
+    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    with StepProgress() as progress:
+        report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress,
+                                   split=split)
+    print_summary(report)
+
+
+def fewshot(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
+    out: Path = typer.Option(..., "--out", help="Report folder."),
+    heads: list[str] = typer.Option(["linear"], "--head"),
+    shots: list[int] = typer.Option([10, 50, 100], "--shots", help="Labelled frames per class."),
+    seeds: int = typer.Option(5, "--seeds"),
+    test_videos: list[str] = typer.Option([], "--test-video", help="Held-out test video(s) (default: last third)."),
+    label_format: str = typer.Option("auto", "--format"),
+    exclusive: str = typer.Option("auto", "--exclusive"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+):
+    """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
+    from ethoprism.workflows import classify
+
+    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    with StepProgress() as progress:
+        table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
+    Console().print(table.to_string(index=False))
+
+
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Output folder."),
+    videos: list[str] = typer.Option([], "--videos", help="Your videos (files or globs) instead of the synthetic set."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels for --videos."),
+    backbone: str = typer.Option("effnet-lite0", "--backbone"),
+    weights: Optional[str] = typer.Option(None, "--weights"),
+    heads: list[str] = typer.Option(["linear", "mlp", "attentive", "temporal"], "--head"),
+    n_videos: int = typer.Option(6, "--n-videos", help="Synthetic videos to generate."),
+    n_frames: int = typer.Option(450, "--n-frames", help="Frames per synthetic video."),
+    size: Optional[int] = typer.Option(None, "--size", help="Model input size (default: 128 synthetic, else the backbone's)."),
+    seeds: int = typer.Option(3, "--seeds", help="Few-shot seeds."),
+    seed: int = typer.Option(0, "--seed", help="Synthetic dataset seed."),
+):
+    """End to end, offline, on CPU: data -> embeddings -> heads -> few-shot -> report.html."""
+    from ethoprism.workflows.demo import run_demo
+
+    with StepProgress() as progress:
+        report = run_demo(out, expand_videos(videos) if videos else None, labels, backbone, weights, tuple(heads),
+                          n_videos, n_frames, size, seeds, seed, progress=progress)
+    print_summary(report)
+    console.print(f"report: {out / 'report' / 'report.html'}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (train, predict, evaluate, fewshot, demo):
+        app.command()(reports_errors(command))

@@ -1,0 +1,81 @@
+"""What every command shares: the one-line error contract, progress bars, tables.
+
+Every user-facing failure is an :class:`EthoprismError`; it is printed as one line
+``error: <file>: <problem>`` and the command exits with code 2. Work finished before the error
+(other videos, stored entries) is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ethoprism.errors import EthoprismError
+
+console = Console(stderr=True)
+EXIT_BAD_INPUT = 2
+HEAD_KINDS = "linear, mlp, attentive, temporal"
+LABELS_HELP = ("Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
+               "SimBA project folders as they lie). Repeatable.")
+TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
+
+
+def print_error(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def reports_errors(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except EthoprismError as exc:
+            print_error(str(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+    return wrapper
+
+
+def expand_videos(patterns: list[str]) -> list[Path]:
+    videos: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise EthoprismError("glob matched no files", pattern)
+        videos.extend(Path(m) for m in matches)
+    return videos
+
+
+class StepProgress:
+    """A rich progress bar per step (a video's frames, a head's folds): the ``progress(step, done,
+    total)`` callback the workflows take."""
+
+    def __init__(self, rate: bool = False):
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+        if rate:
+            columns.append(TextColumn("{task.fields[rate]:>7.1f} frames/s"))
+        self.bar = Progress(*columns, TimeRemainingColumn(), console=console, transient=False)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.bar.add_task(step, total=total, rate=0.0)
+        task = self.tasks[step]
+        elapsed = self.bar.tasks[task].elapsed or 0
+        self.bar.update(task, completed=done, total=total, rate=done / elapsed if elapsed else 0.0)
+
+    def describe(self, step: str, description: str) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.bar.add_task(step, total=None, rate=0.0)
+        self.bar.update(self.tasks[step], description=description)
