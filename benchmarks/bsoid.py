@@ -25,8 +25,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ethoprism.backbones import load_backbone  # noqa: E402
 from ethoprism.dataset import FrameDataset  # noqa: E402
-from ethoprism.evaluation.classification import (classification_metrics, predict_dataset,  # noqa: E402
-                                                 with_decision_rule)
+from ethoprism.evaluation.classification import (
+    classification_metrics,
+    predict_dataset,  # noqa: E402
+    with_decision_rule,
+)
 from ethoprism.heads import make_head  # noqa: E402
 from ethoprism.video import VideoReader  # noqa: E402
 
@@ -40,7 +43,7 @@ def load_bouts(data_dir: Path):
         frames = list(VideoReader(data_dir / file).iter_frames())
         for row in rows.itertuples():
             end = max(int(row.approx_panel_end_frame), 8)  # a few frames at least for near-static bouts
-            panel = np.stack([f[row.y0: row.y1, row.x0: row.x1] for f in frames[: end + 1]])
+            panel = np.stack([f[row.y0 : row.y1, row.x0 : row.x1] for f in frames[: end + 1]])
             bouts.append({"behavior": row.behavior, "file": file, "panel": int(row.panel), "frames": panel})
     return bouts
 
@@ -49,7 +52,7 @@ def centre_square(frames: np.ndarray) -> np.ndarray:
     height, width = frames.shape[1:3]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    return frames[:, top: top + side, left: left + side]
+    return frames[:, top : top + side, left : left + side]
 
 
 def embed_backbone(bouts, backbone, size: int = 224) -> list[np.ndarray]:
@@ -58,7 +61,9 @@ def embed_backbone(bouts, backbone, size: int = 224) -> list[np.ndarray]:
         square = torch.as_tensor(centre_square(bout["frames"]).astype(np.float32) / 255).permute(0, 3, 1, 2)
         frames = torch.nn.functional.interpolate(square, size=(size, size), mode="bilinear", antialias=True)
         frames = frames.permute(0, 2, 3, 1).numpy()
-        chunks = [backbone.frame_embeddings(frames[None, i: i + 32])[0].numpy() for i in range(0, len(frames), 32)]
+        chunks = [
+            backbone.frame_embeddings(frames[None, i : i + 32])[0].numpy() for i in range(0, len(frames), 32)
+        ]
         out.append(np.concatenate(chunks))
     return out
 
@@ -78,8 +83,18 @@ def leave_one_bout_out(features, bouts, behaviors, head_kind) -> dict:
     Y = np.zeros((len(X), len(behaviors)), np.int8)
     for i, bout in enumerate(bouts):
         Y[groups == i, behaviors.index(bout["behavior"])] = 1
-    data = FrameDataset(X, Y, groups, np.concatenate([np.arange(len(f)) for f in features]),
-                        np.zeros(len(X)), [f"{b['behavior']}#{b['panel']}" for b in bouts], behaviors, True, {}, [15.0] * len(bouts))
+    data = FrameDataset(
+        X,
+        Y,
+        groups,
+        np.concatenate([np.arange(len(f)) for f in features]),
+        np.zeros(len(X)),
+        [f"{b['behavior']}#{b['panel']}" for b in bouts],
+        behaviors,
+        True,
+        {},
+        [15.0] * len(bouts),
+    )
     proba = np.zeros(Y.shape, np.float32)
     pred = np.zeros(Y.shape, np.int8)
     correct = []
@@ -88,15 +103,21 @@ def leave_one_bout_out(features, bouts, behaviors, head_kind) -> dict:
         # bout accuracy and mAP do not depend on thresholds, so no inner tuning split (halves the cost)
         train_data = data.subset(train)
         head = with_decision_rule(make_head(head_kind, exclusive=True), thresholds=0.5).fit(
-            train_data.X, train_data.Y, groups=train_data.groups)
+            train_data.X, train_data.Y, groups=train_data.groups
+        )
         test = data.subset([held_out])
         p, d = predict_dataset(head, test)
         rows = groups == held_out
         proba[rows], pred[rows] = p, d
         correct.append(int(p.mean(axis=0).argmax() == behaviors.index(bouts[held_out]["behavior"])))
     metrics = classification_metrics(Y, proba, pred, behaviors, exclusive=True)
-    return {"bout_accuracy": float(np.mean(correct)), "frame_macro_accuracy": metrics["macro_accuracy"],
-            "frame_map": metrics["map"], "n_bouts": len(bouts), "n_frames": int(len(X))}
+    return {
+        "bout_accuracy": float(np.mean(correct)),
+        "frame_macro_accuracy": metrics["macro_accuracy"],
+        "frame_map": metrics["map"],
+        "n_bouts": len(bouts),
+        "n_frames": int(len(X)),
+    }
 
 
 def within_bout_split(features, bouts, behaviors) -> float:
@@ -108,8 +129,11 @@ def within_bout_split(features, bouts, behaviors) -> float:
     X = np.concatenate([f[: len(f) // 2] for f in features])
     y = np.concatenate([[behaviors.index(b["behavior"])] * (len(f) // 2) for f, b in zip(features, bouts)])
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y)
-    hits = [model.classes_[model.predict_proba(f[len(f) // 2:]).mean(axis=0).argmax()] == behaviors.index(b["behavior"])
-            for f, b in zip(features, bouts)]
+    hits = [
+        model.classes_[model.predict_proba(f[len(f) // 2 :]).mean(axis=0).argmax()]
+        == behaviors.index(b["behavior"])
+        for f, b in zip(features, bouts)
+    ]
     return float(np.mean(hits))
 
 
@@ -123,10 +147,15 @@ def main():
     bouts = load_bouts(args.data)
     behaviors = sorted({b["behavior"] for b in bouts})
     start = time.perf_counter()
-    features = {"effnet-lite0 (offline default)": embed_backbone(bouts, load_backbone("effnet-lite0")),
-                "pixels 16x16 grey (baseline)": embed_pixels(bouts)}
-    print(f"embedded {sum(len(b['frames']) for b in bouts)} frames of {len(bouts)} bouts in "
-          f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
+    features = {
+        "effnet-lite0 (offline default)": embed_backbone(bouts, load_backbone("effnet-lite0")),
+        "pixels 16x16 grey (baseline)": embed_pixels(bouts),
+    }
+    print(
+        f"embedded {sum(len(b['frames']) for b in bouts)} frames of {len(bouts)} bouts in "
+        f"{time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
     rows = []
     for name, feats in features.items():
         for kind in args.heads:
@@ -140,18 +169,31 @@ def main():
         similarity = means @ means.T
         np.fill_diagonal(similarity, -np.inf)
         nearest = similarity.argmax(axis=1)
-        nearest_same_class[name] = float(np.mean([bouts[i]["behavior"] == bouts[j]["behavior"] for i, j in enumerate(nearest)]))
-    print(f"\nB-SOiD clips: {len(bouts)} bouts, {len(behaviors)} behaviours, leave-one-bout-out; chance = "
-          f"{1 / len(behaviors):.3f}\n")
+        nearest_same_class[name] = float(
+            np.mean([bouts[i]["behavior"] == bouts[j]["behavior"] for i, j in enumerate(nearest)])
+        )
+    print(
+        f"\nB-SOiD clips: {len(bouts)} bouts, {len(behaviors)} behaviours, leave-one-bout-out; chance = "
+        f"{1 / len(behaviors):.3f}\n"
+    )
     print("| features | head | bout accuracy | frame macro accuracy | frame mAP |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['features']} | {r['head']} | {r['bout_accuracy']:.3f} | {r['frame_macro_accuracy']:.3f} | "
-              f"{r['frame_map']:.3f} |")
-    print("\nsanity check, same bouts (train first half of each bout, test second half), linear, bout accuracy: " +
-          ", ".join(f"{name} {within_bout_split(feats, bouts, behaviors):.2f}" for name, feats in features.items()))
-    print("nearest other bout (cosine of mean embeddings) has the same behaviour: " +
-          ", ".join(f"{name} {value:.2f}" for name, value in nearest_same_class.items()))
+        print(
+            f"| {r['features']} | {r['head']} | {r['bout_accuracy']:.3f} | {r['frame_macro_accuracy']:.3f} | "
+            f"{r['frame_map']:.3f} |"
+        )
+    print(
+        "\nsanity check, same bouts (train first half of each bout, test second half), linear, "
+        "bout accuracy: "
+        + ", ".join(
+            f"{name} {within_bout_split(feats, bouts, behaviors):.2f}" for name, feats in features.items()
+        )
+    )
+    print(
+        "nearest other bout (cosine of mean embeddings) has the same behaviour: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in nearest_same_class.items())
+    )
     if args.out:
         args.out.write_text(json.dumps({"rows": rows, "nearest_same_class": nearest_same_class}, indent=2))
 

@@ -20,6 +20,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bsoid import DEFAULT_DATA, centre_square, load_bouts  # noqa: E402
+
 from ethoprism.backbones import load_backbone  # noqa: E402
 from ethoprism.clips import ClipSpec  # noqa: E402
 from ethoprism.evaluation.retrieval import hit_at_k  # noqa: E402
@@ -49,7 +50,10 @@ def main():
         index, _ = update_index(store.root, normalize="none")
         result = hit_at_k(index, labels, behaviors, max_queries=3, exclude_margin=10_000, random_draws=200)
     summary = result["summary"]
-    print(f"\nB-SOiD: {summary['n_queries']} queries (every bout), effnet-lite0, exact index, query's own video excluded\n")
+    print(
+        f"\nB-SOiD: {summary['n_queries']} queries (every bout), effnet-lite0, exact index, "
+        "query's own video excluded\n"
+    )
     print("| K | mean Hit@K | random |\n| --- | --- | --- |")
     for k in (1, 5, 10):
         print(f"| {k} | {summary[f'hit@{k}']:.3f} | {summary[f'random_hit@{k}']:.3f} |")

@@ -71,8 +71,24 @@ def decode_rates(video: Path) -> dict:
     exe = ffmpeg_exe()
     if exe:
         start = time.perf_counter()
-        subprocess.run([exe, "-v", "error", "-threads", "0", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "rgb24",
-                        "-y", os.devnull], check=True)
+        subprocess.run(
+            [
+                exe,
+                "-v",
+                "error",
+                "-threads",
+                "0",
+                "-i",
+                str(video),
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-y",
+                os.devnull,
+            ],
+            check=True,
+        )
         result["ffmpeg_cli_rgb_full"] = n / (time.perf_counter() - start)
         result["ffmpeg_exe"] = exe
     return result
@@ -98,7 +114,9 @@ def time_extraction(backbone, spec: ClipSpec, video: Path, batch_size: int) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    parser.add_argument("--frames", type=int, default=48, help="cut the video to this many frames for the model runs")
+    parser.add_argument(
+        "--frames", type=int, default=48, help="cut the video to this many frames for the model runs"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
@@ -117,11 +135,21 @@ def main() -> None:
             writer.write(frame)
 
     rows = []
-    configs = [("effnet-lite0", None, False), ("videoprism-b", "random", False), ("videoprism-b", "random", True)]
+    configs = [
+        ("effnet-lite0", None, False),
+        ("videoprism-b", "random", False),
+        ("videoprism-b", "random", True),
+    ]
     for name, weights, compiled in configs:
         for dtype in ("fp32", "bf16"):
-            backbone = load_backbone(name, weights, config={} if weights == "random" else None, device="cpu",
-                                     dtype=dtype, compile=compiled)
+            backbone = load_backbone(
+                name,
+                weights,
+                config={} if weights == "random" else None,
+                device="cpu",
+                dtype=dtype,
+                compile=compiled,
+            )
             for protocol in ("tiled", "centered"):
                 spec = backbone.default_clip_spec(protocol)
                 flops = clip_flops(backbone, spec)  # also warms up (and compiles) the model
@@ -136,13 +164,25 @@ def main() -> None:
                     fps, flops_per_second = 1 / per_clip, flops / per_clip
                     how = f"{clip_count} clips timed"
                 else:
-                    seconds, n, n_clips = time_extraction(backbone, spec, short, batch_size=2 if name != "effnet-lite0" else 4)
+                    seconds, n, n_clips = time_extraction(
+                        backbone, spec, short, batch_size=2 if name != "effnet-lite0" else 4
+                    )
                     fps, flops_per_second = n / seconds, flops * n_clips / seconds
                     how = f"{n} frames, {n_clips} clips, decode to store"
-                rows.append({"backbone": name, "dtype": dtype, "compiled": compiled, "protocol": protocol,
-                             "frames_per_s": fps, "gflops_per_clip": flops / 1e9, "gflops_per_s": flops_per_second / 1e9,
-                             "fraction_of_peak": flops_per_second / 1e9 / peaks[dtype], "note": how,
-                             "spec": spec.to_dict()})
+                rows.append(
+                    {
+                        "backbone": name,
+                        "dtype": dtype,
+                        "compiled": compiled,
+                        "protocol": protocol,
+                        "frames_per_s": fps,
+                        "gflops_per_clip": flops / 1e9,
+                        "gflops_per_s": flops_per_second / 1e9,
+                        "fraction_of_peak": flops_per_second / 1e9 / peaks[dtype],
+                        "note": how,
+                        "spec": spec.to_dict(),
+                    }
+                )
                 print(rows[-1], file=sys.stderr, flush=True)
 
     print(f"\nmachine: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
@@ -152,12 +192,17 @@ def main() -> None:
     print(f"| PyAV, RGB scaled to 224 px | {decode['pyav_rgb_224']:.0f} |")
     if "ffmpeg_cli_rgb_full" in decode:
         print(f"| ffmpeg CLI, RGB at full size to /dev/null | {decode['ffmpeg_cli_rgb_full']:.0f} |")
-    print("\n| backbone | dtype | torch.compile | protocol | frames/s | GFLOP/clip | achieved GFLOP/s | % of matmul peak | how |")
+    print(
+        "\n| backbone | dtype | torch.compile | protocol | frames/s | GFLOP/clip | achieved GFLOP/s "
+        "| % of matmul peak | how |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['backbone']} | {r['dtype']} | {'yes' if r['compiled'] else 'no'} | {r['protocol']} | "
-              f"{r['frames_per_s']:.2f} | {r['gflops_per_clip']:.1f} | {r['gflops_per_s']:.1f} | "
-              f"{100 * r['fraction_of_peak']:.0f} % | {r['note']} |")
+        print(
+            f"| {r['backbone']} | {r['dtype']} | {'yes' if r['compiled'] else 'no'} | {r['protocol']} | "
+            f"{r['frames_per_s']:.2f} | {r['gflops_per_clip']:.1f} | {r['gflops_per_s']:.1f} | "
+            f"{100 * r['fraction_of_peak']:.0f} % | {r['note']} |"
+        )
     if args.out:
         args.out.write_text(json.dumps({"peaks": peaks, "decode": decode, "rows": rows}, indent=2))
 

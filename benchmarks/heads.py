@@ -39,14 +39,18 @@ def main():
     parser.add_argument("--n", type=int, default=500_000)
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--temporal-epochs", type=int, default=60)
-    parser.add_argument("--heads", nargs="+", choices=["linear", "mlp", "temporal"],
-                        default=["linear", "mlp", "temporal"])
+    parser.add_argument(
+        "--heads", nargs="+", choices=["linear", "mlp", "temporal"], default=["linear", "mlp", "temporal"]
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     X, Y, groups = synthetic(args.n, args.dim)
     rows = []
-    heads = {"linear": ("linear probe", LinearProbe()), "mlp": ("MLP", MLPHead()),
-             "temporal": ("temporal head", TemporalHead(epochs=args.temporal_epochs))}
+    heads = {
+        "linear": ("linear probe", LinearProbe()),
+        "mlp": ("MLP", MLPHead()),
+        "temporal": ("temporal head", TemporalHead(epochs=args.temporal_epochs)),
+    }
     for name, head in (heads[key] for key in args.heads):
         start = time.perf_counter()
         head.fit(X, Y, groups=groups)
@@ -55,8 +59,10 @@ def main():
         accuracy = float((head.predict(X[sample], groups=groups[sample]) == Y[sample]).all(axis=1).mean())
         rows.append({"head": name, "fit_s": seconds, "train_accuracy_first_50k": accuracy})
         print(rows[-1], file=sys.stderr, flush=True)
-    print(f"\n{args.n:,} x {args.dim} embeddings, 4 behaviours + background; {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}\n")
+    print(
+        f"\n{args.n:,} x {args.dim} embeddings, 4 behaviours + background; {os.cpu_count()} cores, "
+        f"torch threads {torch.get_num_threads()}\n"
+    )
     print("| head | fit time (s) | training accuracy (first 50k frames) |\n| --- | --- | --- |")
     for r in rows:
         print(f"| {r['head']} | {r['fit_s']:.1f} | {r['train_accuracy_first_50k']:.3f} |")

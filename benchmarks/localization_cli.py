@@ -38,22 +38,87 @@ def main() -> None:
         store, head, pred = str(work / "store"), str(work / "box_head"), str(work / "pred")
         video, pose = str(FLY / "clip.mp4"), str(FLY / "clip.slp")
         rows: list[tuple[str, float]] = []
-        step("extract", ["extract", video, "--store", store, "--size", str(args.size), "--token-step",
-                         str(args.token_step), "--overlap", "0"], rows)
-        step("localize train", ["localize", "train", store, "--boxes", pose, "--video", "clip.mp4", "--frames",
-                                "0-1049", "--out", head], rows)
-        step("localize predict", ["localize", "predict", store, "--head", head + ".json", "--out", pred, "--frames",
-                                  "1050-1499", "--smooth", str(args.smooth)], rows)
-        step("localize evaluate", ["localize", "evaluate", store, "--boxes", pose, "--video", "clip.mp4",
-                                   "--predictions", pred + "/predictions.json", "--frames", "1050-1499",
-                                   "--out", str(work / "ap.json")], rows)
+        step(
+            "extract",
+            [
+                "extract",
+                video,
+                "--store",
+                store,
+                "--size",
+                str(args.size),
+                "--token-step",
+                str(args.token_step),
+                "--overlap",
+                "0",
+            ],
+            rows,
+        )
+        step(
+            "localize train",
+            [
+                "localize",
+                "train",
+                store,
+                "--boxes",
+                pose,
+                "--video",
+                "clip.mp4",
+                "--frames",
+                "0-1049",
+                "--out",
+                head,
+            ],
+            rows,
+        )
+        step(
+            "localize predict",
+            [
+                "localize",
+                "predict",
+                store,
+                "--head",
+                head + ".json",
+                "--out",
+                pred,
+                "--frames",
+                "1050-1499",
+                "--smooth",
+                str(args.smooth),
+            ],
+            rows,
+        )
+        step(
+            "localize evaluate",
+            [
+                "localize",
+                "evaluate",
+                store,
+                "--boxes",
+                pose,
+                "--video",
+                "clip.mp4",
+                "--predictions",
+                pred + "/predictions.json",
+                "--frames",
+                "1050-1499",
+                "--out",
+                str(work / "ap.json"),
+            ],
+            rows,
+        )
         metrics = json.loads((work / "ap.json").read_text())
-    print(f"\nSLEAP fly clip.mp4, {args.size} px, token maps every {args.token_step} frames, smooth {args.smooth}\n")
+    print(
+        f"\nSLEAP fly clip.mp4, {args.size} px, token maps every {args.token_step} frames, "
+        f"smooth {args.smooth}\n"
+    )
     print("| step | seconds |\n| --- | --- |")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.0f} |")
-    print(f"\nmAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
-          f"({metrics['n_frames']} frames, {metrics['n_predictions']} detections)")
+    print(
+        f"\nmAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
+        f"({metrics['n_frames']} frames, {metrics['n_predictions']} detections)"
+    )
 
 
 if __name__ == "__main__":

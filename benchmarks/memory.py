@@ -47,8 +47,13 @@ def main():
     for size in args.sizes:
         for one_pass in (False, True):
             result = measure(size, one_pass)
-            rows.append({"size": size, "mode": "whole batch in one pass" if one_pass else "bounded passes (default)",
-                         **result})
+            rows.append(
+                {
+                    "size": size,
+                    "mode": "whole batch in one pass" if one_pass else "bounded passes (default)",
+                    **result,
+                }
+            )
             print(rows[-1], file=sys.stderr, flush=True)
     print(f"\neffnet-lite0, one batch of 4 clips x 16 frames, fp32, {time.strftime('%Y-%m-%d')}\n")
     print("| input | mode | peak RSS (GB) | encode time (s) |\n| --- | --- | --- | --- |")

@@ -64,7 +64,9 @@ def main():
     generate_s = time.perf_counter() - start
     rng = np.random.default_rng(1)
     query_ids = rng.choice(args.n, args.queries, replace=False)
-    queries = normalise_rows(data[query_ids] + 0.3 * rng.standard_normal((args.queries, args.dim)).astype(np.float32))
+    queries = normalise_rows(
+        data[query_ids] + 0.3 * rng.standard_normal((args.queries, args.dim)).astype(np.float32)
+    )
 
     start = time.perf_counter()
     exact = faiss.IndexFlatIP(args.dim)
@@ -84,7 +86,7 @@ def main():
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     for chunk in range(0, args.n, 500_000):
-        index.add(data[chunk: chunk + 500_000])
+        index.add(data[chunk : chunk + 500_000])
     add_s = time.perf_counter() - start
     index_gb = faiss.serialize_index(index).nbytes / 1e9
     rows = []
@@ -97,20 +99,43 @@ def main():
             t0 = time.perf_counter()
             index.search(q[None], 10)
             timings.append(time.perf_counter() - t0)
-        rows.append({"nprobe": nprobe, "recall@10": recall, "latency_ms_median": 1000 * float(np.median(timings)),
-                     "latency_ms_p95": 1000 * float(np.percentile(timings, 95))})
+        rows.append(
+            {
+                "nprobe": nprobe,
+                "recall@10": recall,
+                "latency_ms_median": 1000 * float(np.median(timings)),
+                "latency_ms_p95": 1000 * float(np.percentile(timings, 95)),
+            }
+        )
         print(rows[-1], file=sys.stderr, flush=True)
-    summary = {"n": args.n, "dim": args.dim, "nlist": int(index.nlist), "generate_s": generate_s,
-               "train_s": train_s, "add_s": add_s, "build_s": train_s + add_s, "index_gb": index_gb,
-               "vectors_gb": data.nbytes / 1e9, "rss_gb_after_build": rss_gb(), "rss_gb_before_build": rss_before,
-               "exact_search_batch_s": exact_s, "exact_latency_ms": exact_latency_ms, "rows": rows}
-    print(f"\n{args.n:,} vectors x {args.dim} (float32 {data.nbytes / 1e9:.1f} GB); IVF{index.nlist},SQ8 index "
-          f"{index_gb:.2f} GB; build {train_s + add_s:.0f} s (train {train_s:.0f} s, add {add_s:.0f} s); "
-          f"exact search: {exact_latency_ms:.0f} ms per query\n")
+    summary = {
+        "n": args.n,
+        "dim": args.dim,
+        "nlist": int(index.nlist),
+        "generate_s": generate_s,
+        "train_s": train_s,
+        "add_s": add_s,
+        "build_s": train_s + add_s,
+        "index_gb": index_gb,
+        "vectors_gb": data.nbytes / 1e9,
+        "rss_gb_after_build": rss_gb(),
+        "rss_gb_before_build": rss_before,
+        "exact_search_batch_s": exact_s,
+        "exact_latency_ms": exact_latency_ms,
+        "rows": rows,
+    }
+    print(
+        f"\n{args.n:,} vectors x {args.dim} (float32 {data.nbytes / 1e9:.1f} GB); IVF{index.nlist},SQ8 index "
+        f"{index_gb:.2f} GB; build {train_s + add_s:.0f} s (train {train_s:.0f} s, add {add_s:.0f} s); "
+        f"exact search: {exact_latency_ms:.0f} ms per query\n"
+    )
     print("| nprobe | recall@10 vs exact | median latency (ms) | p95 latency (ms) |")
     print("| --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['nprobe']} | {r['recall@10']:.3f} | {r['latency_ms_median']:.2f} | {r['latency_ms_p95']:.2f} |")
+        print(
+            f"| {r['nprobe']} | {r['recall@10']:.3f} | {r['latency_ms_median']:.2f} | "
+            f"{r['latency_ms_p95']:.2f} |"
+        )
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
 

@@ -36,8 +36,17 @@ def main():
     backbone = load_backbone("effnet-lite0")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        videos = generate(Path(folder) / "data", SyntheticConfig(n_videos=args.videos, n_frames=args.frames, size=128,
-                                                                 seed=31, lighting_change=True, rare_videos=0.5))
+        videos = generate(
+            Path(folder) / "data",
+            SyntheticConfig(
+                n_videos=args.videos,
+                n_frames=args.frames,
+                size=128,
+                seed=31,
+                lighting_change=True,
+                rare_videos=0.5,
+            ),
+        )
         store = EmbeddingStore(Path(folder) / "store")
         for video in videos:
             extract_video(video.path, backbone, store, ClipSpec(frames=16, size=128, overlap=0))
@@ -46,19 +55,36 @@ def main():
         for normalize in ("none", "video"):
             index, _ = update_index(store.root, normalize=normalize, rebuild=True)
             for augment in (False, True):
-                query = (lambda segment, index=index: augmented_vector(index, segment, backbone)) if augment else None
-                result = hit_at_k(index, labels, BEHAVIORS, max_queries=args.queries, query_vector=query, random_draws=100)
+                query = (
+                    (lambda segment, index=index: augmented_vector(index, segment, backbone))
+                    if augment
+                    else None
+                )
+                result = hit_at_k(
+                    index, labels, BEHAVIORS, max_queries=args.queries, query_vector=query, random_draws=100
+                )
                 summary = result["summary"]
-                rows.append({"normalize": normalize, "augment": augment, **{k: summary[k] for k in summary if "hit" in k},
-                             "n_queries": summary["n_queries"]})
+                rows.append(
+                    {
+                        "normalize": normalize,
+                        "augment": augment,
+                        **{k: summary[k] for k in summary if "hit" in k},
+                        "n_queries": summary["n_queries"],
+                    }
+                )
                 print(rows[-1], file=sys.stderr, flush=True)
-    print(f"\n{args.videos} synthetic videos x {args.frames} frames, per-video lighting gain ranges {gains}; "
-          f"effnet-lite0; {rows[0]['n_queries']} queries\n")
+    print(
+        f"\n{args.videos} synthetic videos x {args.frames} frames, per-video lighting gain ranges {gains}; "
+        f"effnet-lite0; {rows[0]['n_queries']} queries\n"
+    )
     print("| per-video normalisation | query augmentation | Hit@1 | Hit@5 | Hit@10 | random Hit@1/5/10 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['normalize']} | {'yes' if r['augment'] else 'no'} | {r['hit@1']:.3f} | {r['hit@5']:.3f} | "
-              f"{r['hit@10']:.3f} | {r['random_hit@1']:.2f} / {r['random_hit@5']:.2f} / {r['random_hit@10']:.2f} |")
+        print(
+            f"| {r['normalize']} | {'yes' if r['augment'] else 'no'} | {r['hit@1']:.3f} | {r['hit@5']:.3f} | "
+            f"{r['hit@10']:.3f} | {r['random_hit@1']:.2f} / {r['random_hit@5']:.2f} / "
+            f"{r['random_hit@10']:.2f} |"
+        )
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
 

@@ -15,15 +15,44 @@ BSOID = SHARED_DATA / "bsoid_mouse_behavior_clips"
 FLY_CLIP = SHARED_DATA / "sleap_fly_videos" / "clip.mp4"
 
 TINY_CONFIGS = {
-    "videoprism-b": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_spatial_layers=2,
-                         num_temporal_layers=1, num_frames=4, image_size=36),
-    "videoprism-l": dict(hidden_size=48, intermediate_size=96, num_attention_heads=4, num_spatial_layers=2,
-                         num_temporal_layers=2, num_frames=2, image_size=36),
-    "vjepa2-l": dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, crop_size=32, patch_size=16,
-                     frames_per_clip=4, pred_hidden_size=16, pred_num_hidden_layers=1, pred_num_attention_heads=2,
-                     num_pooler_layers=1),
-    "clip-b16": dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2,
-                     image_size=32, patch_size=16),
+    "videoprism-b": dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=2,
+        num_spatial_layers=2,
+        num_temporal_layers=1,
+        num_frames=4,
+        image_size=36,
+    ),
+    "videoprism-l": dict(
+        hidden_size=48,
+        intermediate_size=96,
+        num_attention_heads=4,
+        num_spatial_layers=2,
+        num_temporal_layers=2,
+        num_frames=2,
+        image_size=36,
+    ),
+    "vjepa2-l": dict(
+        hidden_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        crop_size=32,
+        patch_size=16,
+        frames_per_clip=4,
+        pred_hidden_size=16,
+        pred_num_hidden_layers=1,
+        pred_num_attention_heads=2,
+        num_pooler_layers=1,
+    ),
+    "clip-b16": dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        image_size=32,
+        patch_size=16,
+    ),
 }
 
 
@@ -65,7 +94,9 @@ def synthetic_store(tmp_path_factory):
     from ethoprism.synthetic import SyntheticConfig, generate
 
     root = tmp_path_factory.mktemp("synthetic")
-    videos = generate(root / "data", SyntheticConfig(n_videos=4, n_frames=150, size=96, seed=3, rare_videos=0.5))
+    videos = generate(
+        root / "data", SyntheticConfig(n_videos=4, n_frames=150, size=96, seed=3, rare_videos=0.5)
+    )
     backbone = load_backbone("effnet-lite0")
     store = EmbeddingStore(root / "store")
     for video in videos:

@@ -58,7 +58,9 @@ def vision_arrays(model, prefix="params/"):
         f"{prefix}temporal_ln/bias": _np(model.layernorm2.bias),
     }
     arrays.update(stack(model.spatial_layers, heads, f"{prefix}spatial_encoder/transformers_stack/x_layers"))
-    arrays.update(stack(model.temporal_layers, heads, f"{prefix}temporal_encoder/transformers_stack/x_layers"))
+    arrays.update(
+        stack(model.temporal_layers, heads, f"{prefix}temporal_encoder/transformers_stack/x_layers")
+    )
     return arrays
 
 
@@ -79,8 +81,13 @@ def lvt_arrays(model):
     text_cfg = model.config.text_config
     video = model.video_model
     arrays = vision_arrays(video.vision_model, prefix="params/vision_encoder/")
-    arrays.update(stack(video.auxiliary_layers, vision_cfg.num_attention_heads,
-                        "params/auxiliary_encoder/transformers_stack/x_layers"))
+    arrays.update(
+        stack(
+            video.auxiliary_layers,
+            vision_cfg.num_attention_heads,
+            "params/auxiliary_encoder/transformers_stack/x_layers",
+        )
+    )
     head = video.head
     heads = vision_cfg.num_attention_heads
     width = vision_cfg.hidden_size
@@ -99,5 +106,7 @@ def lvt_arrays(model):
     arrays["params/text_encoder/cls_emb"] = _np(text.embeddings.cls_emb)
     arrays["params/text_encoder/unimodal_ln/scale"] = _np(text.layernorm.weight)
     arrays["params/text_encoder/unimodal_ln/bias"] = _np(text.layernorm.bias)
-    arrays.update(stack(text.layers, text_cfg.num_attention_heads, "params/text_encoder/unimodal_transformer/x_layers"))
+    arrays.update(
+        stack(text.layers, text_cfg.num_attention_heads, "params/text_encoder/unimodal_transformer/x_layers")
+    )
     return arrays

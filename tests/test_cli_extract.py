@@ -15,7 +15,9 @@ runner = CliRunner()
 @needs_shared(OPENFIELD)
 def test_extract_real_video_offline_then_cache_hit_then_info(tmp_path):
     store = tmp_path / "S"
-    result = runner.invoke(app, ["extract", str(OPENFIELD), "--backbone", "effnet-lite0", "--store", str(store)])
+    result = runner.invoke(
+        app, ["extract", str(OPENFIELD), "--backbone", "effnet-lite0", "--store", str(store)]
+    )
     assert result.exit_code == 0, result.output
     (entry,) = EmbeddingStore(store).entries()
     emb = entry.embeddings()
@@ -39,9 +41,13 @@ def _bad_inputs(tmp_path):
     data = good.read_bytes()
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(data[: len(data) // 2])
-    return {"empty": (empty, "empty"), "not-a-video": (text, "not a readable video"),
-            "truncated": (truncated, "truncated"), "missing": (tmp_path / "missing.mp4", "does not exist"),
-            "directory": (tmp_path, "directory")}
+    return {
+        "empty": (empty, "empty"),
+        "not-a-video": (text, "not a readable video"),
+        "truncated": (truncated, "truncated"),
+        "missing": (tmp_path / "missing.mp4", "does not exist"),
+        "directory": (tmp_path, "directory"),
+    }
 
 
 @pytest.mark.parametrize("case", ["empty", "not-a-video", "truncated", "missing", "directory"])
@@ -62,13 +68,23 @@ def test_bad_video_gives_one_clear_line_and_keeps_other_work(tmp_path, case):
 
 def test_unknown_backbone_and_bad_weights(tmp_path):
     video = write_video(tmp_path / "v.mp4", n_frames=3)
-    result = runner.invoke(app, ["extract", str(video), "--store", str(tmp_path / "s"), "--backbone", "resnet"])
+    result = runner.invoke(
+        app, ["extract", str(video), "--store", str(tmp_path / "s"), "--backbone", "resnet"]
+    )
     assert result.exit_code == 2 and "unknown backbone 'resnet'" in result.output
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"junk")
-    result = runner.invoke(app, ["extract", str(video), "--store", str(tmp_path / "s"), "--weights", str(weights)])
-    assert result.exit_code == 2 and str(weights) in result.output and "not a readable weights file" in result.output
-    result = runner.invoke(app, ["extract", str(video), "--store", str(tmp_path / "s"), "--backbone", "videoprism-b"])
+    result = runner.invoke(
+        app, ["extract", str(video), "--store", str(tmp_path / "s"), "--weights", str(weights)]
+    )
+    assert (
+        result.exit_code == 2
+        and str(weights) in result.output
+        and "not a readable weights file" in result.output
+    )
+    result = runner.invoke(
+        app, ["extract", str(video), "--store", str(tmp_path / "s"), "--backbone", "videoprism-b"]
+    )
     assert result.exit_code == 2 and "google/videoprism-base-f16r288" in result.output
 
 
@@ -76,8 +92,25 @@ def test_globs_and_options(tmp_path):
     for i in range(3):
         write_video(tmp_path / f"clip{i}.mp4", n_frames=4 + i, seed=i)
     store = tmp_path / "s"
-    result = runner.invoke(app, ["extract", str(tmp_path / "clip*.mp4"), "--store", str(store), "--size", "64",
-                                 "--square", "pad", "--frames", "2", "--batch-size", "1", "--token-step", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            str(tmp_path / "clip*.mp4"),
+            "--store",
+            str(store),
+            "--size",
+            "64",
+            "--square",
+            "pad",
+            "--frames",
+            "2",
+            "--batch-size",
+            "1",
+            "--token-step",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     entries = EmbeddingStore(store).entries()
     assert sorted(e.n_frames for e in entries) == [4, 5, 6]

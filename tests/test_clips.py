@@ -12,7 +12,9 @@ def test_tiled_plan_gives_every_frame_its_most_central_row(n_frames, frames, ove
     assert plan.source_clip.shape == (n_frames,)
     # every frame's row is a frame of that clip, and the nearest one to it
     chosen = plan.clip_frames[plan.source_clip, plan.source_row]
-    assert np.all(np.abs(chosen - np.arange(n_frames)) <= step // 2 + (n_frames < (frames - 1) * step + 1) * n_frames)
+    assert np.all(
+        np.abs(chosen - np.arange(n_frames)) <= step // 2 + (n_frames < (frames - 1) * step + 1) * n_frames
+    )
     # about one clip per (frames - overlap) * step frames
     hop = (frames - overlap) * step
     assert plan.n_clips <= max(1, int(np.ceil(max(n_frames - (frames - 1) * step - 1, 0) / hop)) + 2)

@@ -1,17 +1,28 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from ethoprism.errors import EthoprismError
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from ethoprism.heads import (AttentiveProbe, LinearProbe, MLPHead, TemporalHead, ThresholdedHead, check_embeddings_match,
-                             decide, load_head, make_head, remove_short_bouts, save_head, smooth_probabilities,
-                             tune_thresholds)
+from ethoprism.errors import EthoprismError
+from ethoprism.heads import (
+    AttentiveProbe,
+    LinearProbe,
+    MLPHead,
+    TemporalHead,
+    ThresholdedHead,
+    check_embeddings_match,
+    decide,
+    load_head,
+    make_head,
+    remove_short_bouts,
+    save_head,
+    smooth_probabilities,
+    tune_thresholds,
+)
 
 HEADS = [LinearProbe(), MLPHead(epochs=15), AttentiveProbe(epochs=8, window=5), TemporalHead(epochs=15)]
 
@@ -70,8 +81,14 @@ def test_sklearn_tools_work_with_groups():
     X, Y, groups = blobs()
     index = Y.argmax(axis=1) + (Y.max(axis=1) > 0)
     pipeline = make_pipeline(StandardScaler(), LinearProbe())
-    scores = cross_val_score(pipeline, X, Y, groups=groups, cv=GroupKFold(3),
-                             scoring=lambda est, X_, Y_: float((est.predict(X_) == Y_).all(axis=1).mean()))
+    scores = cross_val_score(
+        pipeline,
+        X,
+        Y,
+        groups=groups,
+        cv=GroupKFold(3),
+        scoring=lambda est, X_, Y_: float((est.predict(X_) == Y_).all(axis=1).mean()),
+    )
     assert scores.shape == (3,) and scores.min() > 0.8
     assert index.max() == 3
 
@@ -80,11 +97,17 @@ def test_sklearn_tools_work_with_groups():
 def test_save_load_without_pickle(tmp_path, head):
     X, Y, groups = blobs()
     model = ThresholdedHead(clone(head), thresholds=[0.3, 0.5, 0.7], smooth=3).fit(X, Y, groups=groups)
-    provenance = {"backbone": "effnet-lite0", "clip_spec": {"frames": 16}, "weights": {"model_id": "m", "sha256": "abc"}}
+    provenance = {
+        "backbone": "effnet-lite0",
+        "clip_spec": {"frames": 16},
+        "weights": {"model_id": "m", "sha256": "abc"},
+    }
     meta_path = save_head(model, tmp_path / "head", ["a", "b", "c"], provenance)
     assert meta_path.with_suffix(".safetensors").exists()
     loaded, meta = load_head(meta_path)
-    np.testing.assert_allclose(loaded.predict_proba(X, groups=groups), model.predict_proba(X, groups=groups), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X, groups=groups), model.predict_proba(X, groups=groups), atol=1e-6
+    )
     np.testing.assert_array_equal(loaded.predict(X, groups=groups), model.predict(X, groups=groups))
     np.testing.assert_allclose(loaded.thresholds_, [0.3, 0.5, 0.7], rtol=1e-6)
     assert meta["behaviors"] == ["a", "b", "c"] and meta["postprocess"] == {"smooth": 3, "min_bout": 1}
@@ -101,10 +124,18 @@ def test_save_load_without_pickle(tmp_path, head):
 def test_head_names_with_dots_do_not_collide(tmp_path):
     X, Y, groups = blobs()
     provenance = {"backbone": "b", "clip_spec": {}, "weights": {}}
-    day1 = save_head(ThresholdedHead(LinearProbe(), thresholds=0.2).fit(X, Y), tmp_path / "mouse.day1", ["a", "b", "c"],
-                     provenance)
-    day2 = save_head(ThresholdedHead(LinearProbe(), thresholds=0.8).fit(X, Y), tmp_path / "mouse.day2", ["a", "b", "c"],
-                     provenance)
+    day1 = save_head(
+        ThresholdedHead(LinearProbe(), thresholds=0.2).fit(X, Y),
+        tmp_path / "mouse.day1",
+        ["a", "b", "c"],
+        provenance,
+    )
+    day2 = save_head(
+        ThresholdedHead(LinearProbe(), thresholds=0.8).fit(X, Y),
+        tmp_path / "mouse.day2",
+        ["a", "b", "c"],
+        provenance,
+    )
     assert day1 != day2 and day1.name == "mouse.day1.json"
     assert load_head(tmp_path / "mouse.day1")[0].thresholds_[0] == pytest.approx(0.2)
     assert load_head(day2)[0].thresholds_[0] == pytest.approx(0.8)
@@ -129,7 +160,9 @@ def test_postprocessing():
     groups = np.array([0, 0, 0, 0, 1, 1, 1])  # bouts never span videos
     assert remove_short_bouts(pred, 2, groups)[:, 0].tolist() == [0, 0, 0, 0, 1, 1, 0]
     y = np.array([[0], [1], [0], [1], [1], [1], [0]])
-    thresholds = tune_thresholds(y, np.array([[0.2], [0.6], [0.3], [0.7], [0.8], [0.65], [0.1]]), exclusive=False)
+    thresholds = tune_thresholds(
+        y, np.array([[0.2], [0.6], [0.3], [0.7], [0.8], [0.65], [0.1]]), exclusive=False
+    )
     assert 0.3 < thresholds[0] <= 0.6
 
 
@@ -138,7 +171,9 @@ def test_temporal_head_uses_context_a_frame_head_cannot():
     rng = np.random.default_rng(1)
     n = 1200
     position = np.cumsum(rng.choice([-1, 0, 1], n))
-    X = np.stack([np.sin(position / 3), np.cos(position / 3)], 1).astype(np.float32) + rng.normal(0, 0.01, (n, 2)).astype(np.float32)
+    X = np.stack([np.sin(position / 3), np.cos(position / 3)], 1).astype(np.float32) + rng.normal(
+        0, 0.01, (n, 2)
+    ).astype(np.float32)
     moving = np.abs(np.convolve(np.diff(position, prepend=0), np.ones(5) / 5, mode="same")) > 0.3
     Y = moving[:, None].astype(np.int8)
     groups = np.repeat([0, 1], n // 2)
@@ -180,7 +215,9 @@ def test_thresholded_head_tunes_on_the_tail_of_a_single_training_video():
     X = (Y @ rng.standard_normal((2, 8)) * 0.8 + rng.standard_normal((n, 8))).astype(np.float32)
     model = ThresholdedHead(LinearProbe(exclusive=False)).fit(X, Y, groups=np.zeros(n, int))
     inner = LinearProbe(exclusive=False).fit(X[:800], Y[:800])  # the last fifth is held out
-    np.testing.assert_allclose(model.thresholds_, tune_thresholds(Y[800:], inner.predict_proba(X[800:]), False))
+    np.testing.assert_allclose(
+        model.thresholds_, tune_thresholds(Y[800:], inner.predict_proba(X[800:]), False)
+    )
     assert not np.allclose(model.thresholds_, 0.5)
     np.testing.assert_allclose(model.head_.coef_, LinearProbe(exclusive=False).fit(X, Y).coef_, atol=1e-5)
 
@@ -216,12 +253,18 @@ def test_groups_reach_sequence_heads_through_sklearn_metadata_routing():
     assert np.abs(by_hand - blind).max() > 1e-3  # crossing video boundaries changes the answer
     with sklearn.config_context(enable_metadata_routing=True):
         pipeline = make_pipeline(StandardScaler(), clone(head))
-        routed = cross_val_predict(pipeline, X, Y, cv=LeaveOneGroupOut(), method="predict_proba",
-                                   params={"groups": groups})
+        routed = cross_val_predict(
+            pipeline, X, Y, cv=LeaveOneGroupOut(), method="predict_proba", params={"groups": groups}
+        )
         np.testing.assert_allclose(routed, by_hand, atol=1e-5)
         # and through the decision rule, whose fit, predict_proba and predict route groups too
         model = make_pipeline(StandardScaler(), ThresholdedHead(clone(head), thresholds=0.5))
         model.fit(X, Y, groups=groups)
-        direct = ThresholdedHead(clone(head), thresholds=0.5).fit(StandardScaler().fit_transform(X), Y, groups=groups)
-        np.testing.assert_allclose(model.predict_proba(X, groups=groups),
-                                   direct.predict_proba(StandardScaler().fit(X).transform(X), groups=groups), atol=1e-5)
+        direct = ThresholdedHead(clone(head), thresholds=0.5).fit(
+            StandardScaler().fit_transform(X), Y, groups=groups
+        )
+        np.testing.assert_allclose(
+            model.predict_proba(X, groups=groups),
+            direct.predict_proba(StandardScaler().fit(X).transform(X), groups=groups),
+            atol=1e-5,
+        )

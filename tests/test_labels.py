@@ -5,20 +5,34 @@ import pandas as pd
 import pytest
 
 from ethoprism.errors import EthoprismError
-from ethoprism.io import (detect_format, read_boris_binary, read_boris_events, read_bouts_csv, read_deepethogram,
-                          read_feral, read_labels, read_simba, write_boris_events, write_deepethogram)
+from ethoprism.io import (
+    detect_format,
+    read_boris_binary,
+    read_boris_events,
+    read_bouts_csv,
+    read_deepethogram,
+    read_feral,
+    read_labels,
+    read_simba,
+    write_boris_events,
+    write_deepethogram,
+)
 from ethoprism.labels import VideoLabels, bouts_from_mask
 
-BORIS8_HEADER = ("Observation id,Observation date,Description,Observation duration,Observation type,Source,"
-                 "Media duration (s),FPS,Subject,Behavior,Behavioral category,Behavior type,Time,Media file name,"
-                 "Image index,Image file path,Comment")
+BORIS8_HEADER = (
+    "Observation id,Observation date,Description,Observation duration,Observation type,Source,"
+    "Media duration (s),FPS,Subject,Behavior,Behavioral category,Behavior type,Time,Media file name,"
+    "Image index,Image file path,Comment"
+)
 
 
 def boris8(rows):
     lines = [BORIS8_HEADER]
     for subject, behavior, status, time in rows:
-        lines.append(f"obs1,2024-05-01 10:00:00,,20.0,Media file(s),player #1:/data/mouse1.mp4,10.0,10.0,"
-                     f"{subject},{behavior},,{status},{time},/data/mouse1.mp4,,,")
+        lines.append(
+            f"obs1,2024-05-01 10:00:00,,20.0,Media file(s),player #1:/data/mouse1.mp4,10.0,10.0,"
+            f"{subject},{behavior},,{status},{time},/data/mouse1.mp4,,,"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -58,11 +72,22 @@ def test_deepethogram_round_trip_and_bad_values(tmp_path):
 
 def test_boris_tabular_events_states_points_subjects(tmp_path):
     path = tmp_path / "events.csv"
-    path.write_text(boris8([("mouse A", "groom", "START", 1.0), ("mouse A", "groom", "STOP", 1.5),
-                            ("mouse A", "sniff", "POINT", 2.0), ("mouse B", "rear", "START", 0.0),
-                            ("mouse B", "rear", "STOP", 0.3)]))
+    path.write_text(
+        boris8(
+            [
+                ("mouse A", "groom", "START", 1.0),
+                ("mouse A", "groom", "STOP", 1.5),
+                ("mouse A", "sniff", "POINT", 2.0),
+                ("mouse B", "rear", "START", 0.0),
+                ("mouse B", "rear", "STOP", 0.3),
+            ]
+        )
+    )
     labels = read_boris_events(path)
-    assert [(l.video, l.subject) for l in labels] == [("mouse1.mp4", "mouse A"), ("mouse1.mp4", "mouse B")]
+    assert [(label.video, label.subject) for label in labels] == [
+        ("mouse1.mp4", "mouse A"),
+        ("mouse1.mp4", "mouse B"),
+    ]
     a = labels[0]
     assert a.n_frames == 100 and a.fps == 10.0 and a.behaviors == ["groom", "rear", "sniff"]
     assert np.flatnonzero(a.targets[:, 0]).tolist() == [10, 11, 12, 13, 14]  # STOP frame excluded
@@ -78,11 +103,14 @@ def test_boris_times_map_by_video_timestamps(tmp_path):
     assert np.flatnonzero(labels.targets[:, 0]).tolist() == [2, 3, 4]
 
 
-@pytest.mark.parametrize("rows,problem", [
-    ([("A", "groom", "START", 1.0), ("A", "groom", "START", 2.0)], "unpaired START"),
-    ([("A", "groom", "STOP", 1.0)], "unpaired STOP"),
-    ([("A", "groom", "START", 1.0)], "never stopped"),
-])
+@pytest.mark.parametrize(
+    "rows,problem",
+    [
+        ([("A", "groom", "START", 1.0), ("A", "groom", "START", 2.0)], "unpaired START"),
+        ([("A", "groom", "STOP", 1.0)], "unpaired STOP"),
+        ([("A", "groom", "START", 1.0)], "never stopped"),
+    ],
+)
 def test_boris_unpaired_events(tmp_path, rows, problem):
     path = tmp_path / "events.csv"
     path.write_text(boris8(rows))
@@ -92,7 +120,9 @@ def test_boris_unpaired_events(tmp_path, rows, problem):
 
 
 def test_boris_export_round_trips_through_the_reader(tmp_path):
-    bouts = pd.DataFrame({"behavior": ["groom", "rear"], "start_s": [1.0, 3.0], "end_s": [1.9, 3.0], "score": [0.9, 0.7]})
+    bouts = pd.DataFrame(
+        {"behavior": ["groom", "rear"], "start_s": [1.0, 3.0], "end_s": [1.9, 3.0], "score": [0.9, 0.7]}
+    )
     path = tmp_path / "pred.boris.tsv"
     write_boris_events(bouts, path, fps=10.0, media_file="mouse1.mp4", duration_s=10.0)
     table = pd.read_csv(path, sep="\t")
@@ -104,8 +134,9 @@ def test_boris_export_round_trips_through_the_reader(tmp_path):
 
 def test_boris_binary_table(tmp_path):
     path = tmp_path / "mouse1_binary.tsv"
-    pd.DataFrame({"time": [0.0, 0.2, 0.4, 0.6], "mouse A # groom": [0, 1, 1, 0], "mouse A # rear": [0, 0, 0, 1]}).to_csv(
-        path, sep="\t", index=False)
+    pd.DataFrame(
+        {"time": [0.0, 0.2, 0.4, 0.6], "mouse A # groom": [0, 1, 1, 0], "mouse A # rear": [0, 0, 0, 1]}
+    ).to_csv(path, sep="\t", index=False)
     labels = read_boris_binary(path, "mouse1.mp4", n_frames=10, fps=10.0)
     assert labels.behaviors == ["groom", "rear"] and labels.subject == "mouse A"
     assert labels.targets[:, 0].tolist() == [0, 0, 1, 1, 1, 1, 0, -1, -1, -1]
@@ -113,15 +144,29 @@ def test_boris_binary_table(tmp_path):
 
 def test_feral_single_and_multi_label(tmp_path):
     path = tmp_path / "feral.json"
-    path.write_text(json.dumps({"is_multilabel": False, "class_names": {"0": "other", "1": "groom", "2": "rear"},
-                                "splits": {"train": ["a.mp4"], "val": [], "test": ["b.mp4"], "inference": []},
-                                "labels": {"a.mp4": [0, 1, 1, 2, -1], "b.mp4": [2, 2, 0]}}))
+    path.write_text(
+        json.dumps(
+            {
+                "is_multilabel": False,
+                "class_names": {"0": "other", "1": "groom", "2": "rear"},
+                "splits": {"train": ["a.mp4"], "val": [], "test": ["b.mp4"], "inference": []},
+                "labels": {"a.mp4": [0, 1, 1, 2, -1], "b.mp4": [2, 2, 0]},
+            }
+        )
+    )
     labels, splits = read_feral(path)
-    assert [l.video for l in labels] == ["a.mp4", "b.mp4"] and splits["test"] == ["b.mp4"]
+    assert [label.video for label in labels] == ["a.mp4", "b.mp4"] and splits["test"] == ["b.mp4"]
     assert labels[0].targets.tolist() == [[0, 0], [1, 0], [1, 0], [0, 1], [-1, -1]] and labels[0].exclusive
     multi = tmp_path / "multi.json"
-    multi.write_text(json.dumps({"is_multilabel": True, "class_names": {"0": "other", "1": "groom", "2": "rear"},
-                                 "labels": {"a.mp4": [[1, 0, 0], [0, 1, 1]]}}))
+    multi.write_text(
+        json.dumps(
+            {
+                "is_multilabel": True,
+                "class_names": {"0": "other", "1": "groom", "2": "rear"},
+                "labels": {"a.mp4": [[1, 0, 0], [0, 1, 1]]},
+            }
+        )
+    )
     (m,), _ = read_feral(multi)
     assert m.targets.tolist() == [[0, 0], [1, 1]] and not m.exclusive
     broken = tmp_path / "broken.json"
@@ -136,8 +181,15 @@ def test_feral_single_and_multi_label(tmp_path):
 
 def test_simba_targets_inserted(tmp_path):
     path = tmp_path / "mouse1.csv"
-    table = pd.DataFrame({"Nose_1_x": [1.5, 2.5, 3.5], "Nose_1_y": [4.0, 5.0, 6.0], "Nose_1_p": [0.9, 1.0, 0.8],
-                          "Attack": [0, 1, 1], "Sniffing": [1, 0, 0]})
+    table = pd.DataFrame(
+        {
+            "Nose_1_x": [1.5, 2.5, 3.5],
+            "Nose_1_y": [4.0, 5.0, 6.0],
+            "Nose_1_p": [0.9, 1.0, 0.8],
+            "Attack": [0, 1, 1],
+            "Sniffing": [1, 0, 0],
+        }
+    )
     table.to_csv(path)
     labels = read_simba(path, fps=30)
     assert labels.behaviors == ["Attack", "Sniffing"] and labels.video == "mouse1.mp4"
@@ -148,7 +200,9 @@ def test_simba_targets_inserted(tmp_path):
 
 def test_bouts_csv_and_validation(tmp_path):
     path = tmp_path / "bouts.csv"
-    path.write_text("video,behavior,start_frame,end_frame\nv1.mp4,groom,2,4\nv1.mp4,rear,6,6\nv2.mp4,groom,0,0\n")
+    path.write_text(
+        "video,behavior,start_frame,end_frame\nv1.mp4,groom,2,4\nv1.mp4,rear,6,6\nv2.mp4,groom,0,0\n"
+    )
     labels = read_bouts_csv(path, {"v1.mp4": 8, "v2.mp4": 3})
     assert labels[0].targets[:, 0].tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
     with pytest.raises(EthoprismError, match="outside video 'v1.mp4'"):
@@ -194,12 +248,21 @@ def _deepethogram_csv(path, n, groom_frames):
 
 
 def test_label_sets_from_project_folders_globs_and_several_files(tmp_path):
-    videos = {f"mouse{i}.mp4": {"n_frames": 20, "fps": 10.0, "timestamps": np.arange(20) / 10} for i in (1, 2)}
+    videos = {
+        f"mouse{i}.mp4": {"n_frames": 20, "fps": 10.0, "timestamps": np.arange(20) / 10} for i in (1, 2)
+    }
     project = tmp_path / "deg_project"
     for i in (1, 2):
         _deepethogram_csv(project / "DATA" / f"mouse{i}" / f"mouse{i}_labels.csv", 20, slice(i, i + 3))
-    for source in ([project], [project / "DATA"], [str(project / "DATA" / "*" / "*_labels.csv")],
-                   [project / "DATA" / "mouse1" / "mouse1_labels.csv", project / "DATA" / "mouse2" / "mouse2_labels.csv"]):
+    for source in (
+        [project],
+        [project / "DATA"],
+        [str(project / "DATA" / "*" / "*_labels.csv")],
+        [
+            project / "DATA" / "mouse1" / "mouse1_labels.csv",
+            project / "DATA" / "mouse2" / "mouse2_labels.csv",
+        ],
+    ):
         labels = sorted(read_labels(source, videos), key=lambda label: label.video)
         assert [label.video for label in labels] == ["mouse1.mp4", "mouse2.mp4"]
         assert [int(label.targets[:, 0].sum()) for label in labels] == [3, 3]
@@ -209,10 +272,15 @@ def test_label_sets_from_project_folders_globs_and_several_files(tmp_path):
     simba.mkdir(parents=True)
     for i in (1, 2):
         attack = np.zeros(20, int)
-        attack[i * 5: i * 5 + 2] = 1
-        pd.DataFrame({"nose_x": np.arange(20.0), "nose_y": 1.0, "nose_p": 0.9, "attack": attack}).to_csv(simba / f"mouse{i}.csv")
+        attack[i * 5 : i * 5 + 2] = 1
+        pd.DataFrame({"nose_x": np.arange(20.0), "nose_y": 1.0, "nose_p": 0.9, "attack": attack}).to_csv(
+            simba / f"mouse{i}.csv"
+        )
     labels = read_labels(tmp_path / "simba", videos)
-    assert {label.video: int(np.flatnonzero(label.targets[:, 0])[0]) for label in labels} == {"mouse1.mp4": 5, "mouse2.mp4": 10}
+    assert {label.video: int(np.flatnonzero(label.targets[:, 0])[0]) for label in labels} == {
+        "mouse1.mp4": 5,
+        "mouse2.mp4": 10,
+    }
 
     with pytest.raises(EthoprismError, match="glob matched no label files"):
         read_labels([str(tmp_path / "nothing" / "*.csv")], videos)
@@ -239,11 +307,27 @@ def test_exclusive_auto_is_decided_from_the_labels(tmp_path):
         read_labels(overlap, n_frames, exclusive=True)
     videos = {"mouse1.mp4": {"n_frames": 200, "fps": 10.0, "timestamps": np.arange(200) / 10}}
     boris = tmp_path / "events.csv"
-    boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0),
-                             ("", "rear", "START", 3.0), ("", "rear", "STOP", 4.0)]))
+    boris.write_text(
+        boris8(
+            [
+                ("", "groom", "START", 1.0),
+                ("", "groom", "STOP", 2.0),
+                ("", "rear", "START", 3.0),
+                ("", "rear", "STOP", 4.0),
+            ]
+        )
+    )
     assert read_labels(boris, videos)[0].exclusive
-    boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0),
-                             ("", "rear", "START", 1.5), ("", "rear", "STOP", 4.0)]))
+    boris.write_text(
+        boris8(
+            [
+                ("", "groom", "START", 1.0),
+                ("", "groom", "STOP", 2.0),
+                ("", "rear", "START", 1.5),
+                ("", "rear", "STOP", 4.0),
+            ]
+        )
+    )
     assert not read_labels(boris, videos)[0].exclusive
 
 
@@ -265,13 +349,21 @@ def test_formats_are_chosen_by_their_validators(tmp_path):
     binary = tmp_path / "binary.tsv"
     binary.write_text("time\tgroom\trear\n0.0\t0\t1\n0.1\t1\t0\n")
     simba = tmp_path / "simba.csv"
-    pd.DataFrame({"Nose_x": [1.5, 2.5], "Nose_y": [3.0, 4.0], "Nose_p": [0.9, 0.8], "attack": [0, 1]}).to_csv(simba)
+    pd.DataFrame({"Nose_x": [1.5, 2.5], "Nose_y": [3.0, 4.0], "Nose_p": [0.9, 0.8], "attack": [0, 1]}).to_csv(
+        simba
+    )
     boris = tmp_path / "events.csv"
     boris.write_text(boris8([("", "groom", "START", 1.0), ("", "groom", "STOP", 2.0)]))
     feral = tmp_path / "f.json"
     feral.write_text(json.dumps({"class_names": {"0": "other"}, "labels": {}}))
     assert [detect_format(p) for p in (bouts, deg, binary, simba, boris, feral)] == [
-        "bouts", "deepethogram", "boris-binary", "simba", "boris-events", "feral"]
+        "bouts",
+        "deepethogram",
+        "boris-binary",
+        "simba",
+        "boris-events",
+        "feral",
+    ]
     # a table no validator accepts is refused, not read as SimBA by default
     other = tmp_path / "scores.csv"
     other.write_text("frame,score,name\n0,0.37,a\n1,2.5,b\n")

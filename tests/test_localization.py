@@ -29,8 +29,17 @@ def test_geometry_round_trip():
 
 def test_coco_reader_and_bad_files(tmp_path):
     sizes = {"v.mp4": (100, 80)}
-    truth = pd.DataFrame({"video": ["v.mp4", "v.mp4"], "frame": [0, 3], "track": [0, 1], "x0": [1.0, 5.0],
-                          "y0": [2.0, 6.0], "x1": [30.0, 50.0], "y1": [40.0, 70.0]})
+    truth = pd.DataFrame(
+        {
+            "video": ["v.mp4", "v.mp4"],
+            "frame": [0, 3],
+            "track": [0, 1],
+            "x0": [1.0, 5.0],
+            "y0": [2.0, 6.0],
+            "x1": [30.0, 50.0],
+            "y1": [40.0, 70.0],
+        }
+    )
     path = write_coco(truth, tmp_path / "gt.json", sizes, frames={("v.mp4", 1)})
     back = read_coco(path)
     pd.testing.assert_frame_equal(back.boxes, truth, check_dtype=False)
@@ -52,14 +61,24 @@ def test_coco_reader_and_bad_files(tmp_path):
 
 def test_ap_matches_pycocotools_semantics():
     sizes = {"v.mp4": (100, 100)}
-    truth = pd.DataFrame({"video": "v.mp4", "frame": [0, 1], "track": -1, "x0": [10.0, 10.0], "y0": [10.0, 10.0],
-                          "x1": [50.0, 50.0], "y1": [50.0, 50.0]})
+    truth = pd.DataFrame(
+        {
+            "video": "v.mp4",
+            "frame": [0, 1],
+            "track": -1,
+            "x0": [10.0, 10.0],
+            "y0": [10.0, 10.0],
+            "x1": [50.0, 50.0],
+            "y1": [50.0, 50.0],
+        }
+    )
     perfect = truth.assign(score=0.9)
     assert coco_ap(truth, perfect, sizes)["map"] == pytest.approx(1.0)
     shifted = truth.assign(x0=truth.x0 + 12, x1=truth.x1 + 12, score=0.9)  # IoU = 28/52 ≈ 0.54
     result = coco_ap(truth, shifted, sizes)
     assert result["ap50"] == pytest.approx(1.0) and result["ap75"] == pytest.approx(0.0)
-    # a frame with no detection still counts its animal as missed; a detection on an empty frame is a false positive
+    # a frame with no detection still counts its animal as missed; a detection on an empty frame is a
+    # false positive
     half = coco_ap(truth, perfect[perfect.frame == 0], sizes)
     assert half["ap50"] == pytest.approx(0.5, abs=0.01) and half["n_frames"] == 2
     false_alarm = pd.concat([perfect, perfect.iloc[:1].assign(frame=2, score=0.95)])
@@ -81,8 +100,11 @@ def test_frame_ranges():
 
 
 def test_identity_linking():
-    frames = [np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.array([[51, 50, 61, 60], [1, 0, 11, 10]]),
-              np.array([[52, 50, 62, 60]])]
+    frames = [
+        np.array([[0, 0, 10, 10], [50, 50, 60, 60]]),
+        np.array([[51, 50, 61, 60], [1, 0, 11, 10]]),
+        np.array([[52, 50, 62, 60]]),
+    ]
     ids = link_tracks(frames)
     assert list(ids[0]) == [0, 1] and list(ids[1]) == [1, 0] and list(ids[2]) == [1]
 
@@ -106,10 +128,18 @@ def test_box_head_learns_synthetic_tokens(tmp_path):
     head = unfitted.fit(tokens[:100], boxes[:100], input_size=128)
     assert head is unfitted and clone(head).get_params()["epochs"] == 60
     predictions = head.predict(tokens[100:])
-    truth = pd.DataFrame([("v.mp4", i, -1, *b[0]) for i, b in enumerate(boxes[100:])],
-                         columns=["video", "frame", "track", "x0", "y0", "x1", "y1"])
-    predicted = pd.DataFrame([("v.mp4", i, -1, *box, score) for i, (bs, ss) in enumerate(predictions)
-                              for box, score in zip(bs, ss)], columns=["video", "frame", "track", "x0", "y0", "x1", "y1", "score"])
+    truth = pd.DataFrame(
+        [("v.mp4", i, -1, *b[0]) for i, b in enumerate(boxes[100:])],
+        columns=["video", "frame", "track", "x0", "y0", "x1", "y1"],
+    )
+    predicted = pd.DataFrame(
+        [
+            ("v.mp4", i, -1, *box, score)
+            for i, (bs, ss) in enumerate(predictions)
+            for box, score in zip(bs, ss)
+        ],
+        columns=["video", "frame", "track", "x0", "y0", "x1", "y1", "score"],
+    )
     assert coco_ap(truth, predicted, {"v.mp4": (128, 128)})["ap50"] > 0.9
     path = head.save(tmp_path / "box", {"backbone": "x"})
     loaded, meta = BoxHead.load(path)
@@ -122,7 +152,12 @@ def test_box_head_learns_synthetic_tokens(tmp_path):
 def test_boxes_from_sleap_pose():
     labels = boxes_from_pose(FLY_CLIP.with_suffix(".slp"), video="clip.mp4")
     boxes = labels.boxes
-    assert len(labels.frames) == 1500 and len(boxes) == 3000 and boxes.frame.nunique() == 1500 and set(boxes.track) == {0, 1}
+    assert (
+        len(labels.frames) == 1500
+        and len(boxes) == 3000
+        and boxes.frame.nunique() == 1500
+        and set(boxes.track) == {0, 1}
+    )
     assert (boxes.x1 > boxes.x0).all() and (boxes.x1 - boxes.x0).median() < 200
 
 
@@ -143,18 +178,66 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
     from ethoprism.synthetic import SyntheticConfig, generate
     from ethoprism.video import VideoReader
 
-    (video,) = generate(tmp_path / "data", SyntheticConfig(n_videos=1, n_frames=160, size=128, n_animals=2, seed=4))
-    extract_video(video.path, load_backbone(), EmbeddingStore(tmp_path / "store"), ClipSpec(frames=16, size=256, overlap=0),
-                  token_step=2)
+    (video,) = generate(
+        tmp_path / "data", SyntheticConfig(n_videos=1, n_frames=160, size=128, n_animals=2, seed=4)
+    )
+    extract_video(
+        video.path,
+        load_backbone(),
+        EmbeddingStore(tmp_path / "store"),
+        ClipSpec(frames=16, size=256, overlap=0),
+        token_step=2,
+    )
     store, gt = str(tmp_path / "store"), str(tmp_path / "data" / "boxes.json")
-    assert runner.invoke(app, ["localize", "train", store, "--boxes", gt, "--out", str(tmp_path / "box"),
-                               "--frames", "0-119", "--epochs", "30"]).exit_code == 0
-    result = runner.invoke(app, ["localize", "predict", store, "--head", str(tmp_path / "box.json"), "--out",
-                                 str(tmp_path / "pred"), "--frames", "120-159"])
+    assert (
+        runner.invoke(
+            app,
+            [
+                "localize",
+                "train",
+                store,
+                "--boxes",
+                gt,
+                "--out",
+                str(tmp_path / "box"),
+                "--frames",
+                "0-119",
+                "--epochs",
+                "30",
+            ],
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "predict",
+            store,
+            "--head",
+            str(tmp_path / "box.json"),
+            "--out",
+            str(tmp_path / "pred"),
+            "--frames",
+            "120-159",
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics_path = tmp_path / "ap.json"
-    result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", gt, "--predictions",
-                                 str(tmp_path / "pred" / "predictions.json"), "--out", str(metrics_path)])
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "evaluate",
+            store,
+            "--boxes",
+            gt,
+            "--predictions",
+            str(tmp_path / "pred" / "predictions.json"),
+            "--out",
+            str(metrics_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(metrics_path.read_text())
     # AP agrees with pycocotools run independently on the written files
@@ -169,26 +252,64 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
     # ground truth in COCO form written here by hand (not by the package's writer), one image per scored frame
     images = {(video.path.name, f): n + 1 for n, f in enumerate(range(120, 160, 2))}
     gt_path = tmp_path / "gt_subset.json"
-    gt_path.write_text(json.dumps({
-        "images": [{"id": i, "file_name": v, "frame": f, "width": 128, "height": 128} for (v, f), i in images.items()],
-        "annotations": [{"id": n + 1, "image_id": images[(r.video, r.frame)], "category_id": 1, "iscrowd": 0,
-                         "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0], "area": (r.x1 - r.x0) * (r.y1 - r.y0)}
-                        for n, r in enumerate(truth.itertuples())],
-        "categories": [{"id": 1, "name": "animal"}]}))
-    results = [{"image_id": images[(r.video, r.frame)], "category_id": 1, "bbox": r.bbox, "score": r.score}
-               for r in predicted.itertuples()]
+    gt_path.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"id": i, "file_name": v, "frame": f, "width": 128, "height": 128}
+                    for (v, f), i in images.items()
+                ],
+                "annotations": [
+                    {
+                        "id": n + 1,
+                        "image_id": images[(r.video, r.frame)],
+                        "category_id": 1,
+                        "iscrowd": 0,
+                        "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0],
+                        "area": (r.x1 - r.x0) * (r.y1 - r.y0),
+                    }
+                    for n, r in enumerate(truth.itertuples())
+                ],
+                "categories": [{"id": 1, "name": "animal"}],
+            }
+        )
+    )
+    results = [
+        {"image_id": images[(r.video, r.frame)], "category_id": 1, "bbox": r.bbox, "score": r.score}
+        for r in predicted.itertuples()
+    ]
     coco = COCO(str(gt_path))
     evaluation = COCOeval(coco, coco.loadRes(results), "bbox")
     evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()
-    assert metrics["map"] == pytest.approx(evaluation.stats[0]) and metrics["ap50"] == pytest.approx(evaluation.stats[1])
+    assert metrics["map"] == pytest.approx(evaluation.stats[0]) and metrics["ap50"] == pytest.approx(
+        evaluation.stats[1]
+    )
     assert metrics["ap50"] > 0.3
     # render: browser-playable, boxes drawn, read back
     frames_csv = tmp_path / "frames.csv"
-    pd.DataFrame({"video": video.path.name, "frame": range(160), "time_s": np.arange(160) / 30, "walk_prob": 0.9,
-                  "walk": 1}).to_csv(frames_csv, index=False)
+    pd.DataFrame(
+        {
+            "video": video.path.name,
+            "frame": range(160),
+            "time_s": np.arange(160) / 30,
+            "walk_prob": 0.9,
+            "walk": 1,
+        }
+    ).to_csv(frames_csv, index=False)
     out = tmp_path / "overlay.mp4"
-    result = runner.invoke(app, ["render", str(video.path), "--boxes", str(tmp_path / "pred" / "boxes.csv"),
-                                 "--predictions", str(frames_csv), "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "render",
+            str(video.path),
+            "--boxes",
+            str(tmp_path / "pred" / "boxes.csv"),
+            "--predictions",
+            str(frames_csv),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     reader = VideoReader(out)
     meta = reader.metadata
@@ -196,7 +317,9 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
     rendered = reader.read_frames([130])[0].astype(int)
     original = VideoReader(video.path).read_frames([130])[0].astype(int)
     assert np.abs(rendered[:128] - original).max() > 100  # boxes / labels drawn on the frame
-    result = runner.invoke(app, ["render", str(video.path), "--boxes", str(tmp_path / "none.csv"), "--out", str(out)])
+    result = runner.invoke(
+        app, ["render", str(video.path), "--boxes", str(tmp_path / "none.csv"), "--out", str(out)]
+    )
     assert result.exit_code == 2 and "box file does not exist" in result.output
 
 
@@ -215,8 +338,16 @@ def test_grid_augmentation_keeps_targets_consistent():
         assert x[0, row, col].sum() == 1 and h[0, row, col] == 1  # tokens and targets moved together
         cx, cy = (col + r[0, 0, row, col]) * 16, (row + r[0, 1, row, col]) * 16
         w, hh = torch.exp(r[0, 2, row, col]) * 16, torch.exp(r[0, 3, row, col]) * 16
-        candidates = [(32, 50, 24, 20), (128 - 32, 50, 24, 20), (32, 128 - 50, 24, 20), (128 - 32, 128 - 50, 24, 20),
-                      (50, 32, 20, 24), (128 - 50, 32, 20, 24), (50, 128 - 32, 20, 24), (128 - 50, 128 - 32, 20, 24)]
+        candidates = [
+            (32, 50, 24, 20),
+            (128 - 32, 50, 24, 20),
+            (32, 128 - 50, 24, 20),
+            (128 - 32, 128 - 50, 24, 20),
+            (50, 32, 20, 24),
+            (128 - 50, 32, 20, 24),
+            (50, 128 - 32, 20, 24),
+            (128 - 50, 128 - 32, 20, 24),
+        ]
         assert any(np.allclose([cx, cy, w, hh], c, atol=1e-4) for c in candidates)
 
 
@@ -226,18 +357,63 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     """train -> predict -> evaluate through the CLI on the real SLEAP fly clip, boxes from its pose
     file (the README's sequence; 224 px here to keep the suite fast, the docs' numbers use 896 px)."""
     store, pose, head = str(tmp_path / "store"), str(FLY_CLIP.with_suffix(".slp")), str(tmp_path / "box")
-    result = runner.invoke(app, ["extract", str(FLY_CLIP), "--store", store, "--size", "224", "--token-step", "10",
-                                 "--overlap", "0"])
+    result = runner.invoke(
+        app,
+        ["extract", str(FLY_CLIP), "--store", store, "--size", "224", "--token-step", "10", "--overlap", "0"],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["localize", "train", store, "--boxes", pose, "--video", "clip.mp4",
-                                 "--frames", "0-1049", "--out", head, "--epochs", "10"])
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "train",
+            store,
+            "--boxes",
+            pose,
+            "--video",
+            "clip.mp4",
+            "--frames",
+            "0-1049",
+            "--out",
+            head,
+            "--epochs",
+            "10",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["localize", "predict", store, "--head", head + ".json", "--out", str(tmp_path / "pred"),
-                                 "--frames", "1050-1499"])
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "predict",
+            store,
+            "--head",
+            head + ".json",
+            "--out",
+            str(tmp_path / "pred"),
+            "--frames",
+            "1050-1499",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", pose, "--video", "clip.mp4", "--predictions",
-                                 str(tmp_path / "pred" / "predictions.json"), "--frames", "1050-1499",
-                                 "--out", str(tmp_path / "ap.json")])
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "evaluate",
+            store,
+            "--boxes",
+            pose,
+            "--video",
+            "clip.mp4",
+            "--predictions",
+            str(tmp_path / "pred" / "predictions.json"),
+            "--frames",
+            "1050-1499",
+            "--out",
+            str(tmp_path / "ap.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ap.json").read_text())
     assert metrics["n_frames"] == 45  # every 10th frame of 1050-1499, with or without detections
@@ -245,8 +421,20 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     # a head that finds nothing scores 0
     assert metrics["ap50"] > 0.01 and metrics["map"] > 0.004 and metrics["n_predictions"] > 0
     # a box file for another video is a clear error, not an empty evaluation
-    result = runner.invoke(app, ["localize", "evaluate", store, "--boxes", pose, "--video", "other.mp4",
-                                 "--predictions", str(tmp_path / "pred" / "predictions.json")])
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "evaluate",
+            store,
+            "--boxes",
+            pose,
+            "--video",
+            "other.mp4",
+            "--predictions",
+            str(tmp_path / "pred" / "predictions.json"),
+        ],
+    )
     assert result.exit_code == 2 and "other.mp4" in result.output
 
 
@@ -259,16 +447,26 @@ def _dlc_table(scorer, individuals, parts, coords, rows, index=None):
 
 def test_boxes_from_deeplabcut_analysis_output(tmp_path):
     # single animal, one row per frame, x/y/likelihood; the low-likelihood tail point is ignored
-    rows = [[100, 200, 0.99, 140, 230, 0.95, 400, 400, 0.10], [101, 200, 0.99, 141, 230, 0.95, 150, 240, 0.90]]
-    table = _dlc_table("DLC_resnet50_openfieldOct30shuffle1_1030000", None, ["snout", "leftear", "tailbase"],
-                       ["x", "y", "likelihood"], rows)
+    rows = [
+        [100, 200, 0.99, 140, 230, 0.95, 400, 400, 0.10],
+        [101, 200, 0.99, 141, 230, 0.95, 150, 240, 0.90],
+    ]
+    table = _dlc_table(
+        "DLC_resnet50_openfieldOct30shuffle1_1030000",
+        None,
+        ["snout", "leftear", "tailbase"],
+        ["x", "y", "likelihood"],
+        rows,
+    )
     for suffix in (".csv", ".h5"):
         path = tmp_path / f"m3v1mp4DLC_resnet50_openfieldOct30shuffle1_1030000{suffix}"
         table.to_csv(path) if suffix == ".csv" else table.to_hdf(path, key="df_with_missing", mode="w")
         labels = boxes_from_pose(path)
         boxes = labels.boxes
         assert list(boxes.video) == ["m3v1mp4", "m3v1mp4"] and list(boxes.frame) == [0, 1]
-        np.testing.assert_allclose(boxes.iloc[0][["x0", "y0", "x1", "y1"]].to_numpy(float), [96, 197, 144, 233])
+        np.testing.assert_allclose(
+            boxes.iloc[0][["x0", "y0", "x1", "y1"]].to_numpy(float), [96, 197, 144, 233]
+        )
         assert boxes.iloc[1].x1 == pytest.approx(150 + 4.9)  # tail point now confident
     # the stem DeepLabCut uses names the stored video
     from ethoprism.workflows.localize import match_video_names
@@ -279,14 +477,20 @@ def test_boxes_from_deeplabcut_analysis_output(tmp_path):
 
 def test_boxes_from_deeplabcut_multi_animal_and_labelled_data(tmp_path):
     rows = [[10, 10, 1, 30, 40, 1, 200, 200, 1, 260, 220, 1]]
-    table = _dlc_table("DLC_dlcrnetms5", ["mouse1", "mouse2"], ["snout", "tail"], ["x", "y", "likelihood"], rows)
+    table = _dlc_table(
+        "DLC_dlcrnetms5", ["mouse1", "mouse2"], ["snout", "tail"], ["x", "y", "likelihood"], rows
+    )
     table.to_hdf(tmp_path / "pairDLC_dlcrnetms5.h5", key="df_with_missing", mode="w")
     boxes = boxes_from_pose(tmp_path / "pairDLC_dlcrnetms5.h5", video="pair.mp4").boxes
     assert list(boxes.track) == [0, 1] and set(boxes.video) == {"pair.mp4"}
     assert boxes.iloc[1].x0 == pytest.approx(200 - 6)
     # labelled data: the index names labeled-data/<video>/img<frame>.png; unlabelled points are empty
-    index = pd.MultiIndex.from_tuples([("labeled-data", "m4s1", "img0012.png"), ("labeled-data", "m4s1", "img0340.png")])
-    labelled = _dlc_table("Pranav", None, ["snout", "tail"], ["x", "y"], [[1, 2, 31, 42], [5, 6, np.nan, np.nan]], index)
+    index = pd.MultiIndex.from_tuples(
+        [("labeled-data", "m4s1", "img0012.png"), ("labeled-data", "m4s1", "img0340.png")]
+    )
+    labelled = _dlc_table(
+        "Pranav", None, ["snout", "tail"], ["x", "y"], [[1, 2, 31, 42], [5, 6, np.nan, np.nan]], index
+    )
     labelled.to_csv(tmp_path / "CollectedData_Pranav.csv")
     labels = boxes_from_pose(tmp_path / "CollectedData_Pranav.csv")
     assert list(zip(labels.boxes.video, labels.boxes.frame)) == [("m4s1", 12)]  # frame 340: one point, no box
@@ -314,11 +518,21 @@ def _sparse_slp(path, n_frames=40):
     video = sio.Video(filename=str(path.with_suffix(".mp4")), open_backend=False)
     frames = []
     for i in range(10):
-        user = [sio.Instance.from_numpy(np.array([[10.0 + i, 10.0], [30.0 + i, 40.0]]), skeleton=skeleton)] if i < 5 else []
+        user = (
+            [sio.Instance.from_numpy(np.array([[10.0 + i, 10.0], [30.0 + i, 40.0]]), skeleton=skeleton)]
+            if i < 5
+            else []
+        )
         predicted = []
         if i < 3 or i >= 5:
-            predicted = [sio.PredictedInstance.from_numpy(np.array([[60.0, 60.0], [80.0, 90.0]]), skeleton=skeleton,
-                                                          point_scores=np.ones(2), score=0.9)]
+            predicted = [
+                sio.PredictedInstance.from_numpy(
+                    np.array([[60.0, 60.0], [80.0, 90.0]]),
+                    skeleton=skeleton,
+                    point_scores=np.ones(2),
+                    score=0.9,
+                )
+            ]
         frames.append(sio.LabeledFrame(video=video, frame_idx=i, instances=user + predicted))
     sio.save_file(sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton]), str(path))
     return path
@@ -339,20 +553,38 @@ def test_localisation_trains_and_scores_labelled_frames_only(tmp_path):
     from ethoprism.backbones import load_backbone
     from ethoprism.clips import ClipSpec
     from ethoprism.extract import extract_video
-    from ethoprism.workflows import localize
     from ethoprism.store import EmbeddingStore
+    from ethoprism.workflows import localize
 
     video = write_video(tmp_path / "sparse.mp4", n_frames=40, height=96, width=96)
-    extract_video(video, load_backbone(), EmbeddingStore(tmp_path / "store"), ClipSpec(frames=8, size=64, overlap=0),
-                  token_step=1)
+    extract_video(
+        video,
+        load_backbone(),
+        EmbeddingStore(tmp_path / "store"),
+        ClipSpec(frames=8, size=64, overlap=0),
+        token_step=1,
+    )
     pose = _sparse_slp(tmp_path / "sparse.slp")
-    tokens, targets, *_ = localize.training_data(tmp_path / "store", boxes_from_pose(pose, "sparse.mp4"), None,
-                                                 pose)
+    tokens, targets, *_ = localize.training_data(
+        tmp_path / "store", boxes_from_pose(pose, "sparse.mp4"), None, pose
+    )
     assert len(tokens) == 10 and all(len(t) == 1 for t in targets)  # frames 10-39 are not "no animal"
-    predictions = pd.DataFrame({"video": "sparse.mp4", "frame": [3, 20], "track": -1, "x0": [13.0, 5.0],
-                                "y0": [10.0, 5.0], "x1": [33.0, 20.0], "y1": [40.0, 20.0], "score": 0.9})
+    predictions = pd.DataFrame(
+        {
+            "video": "sparse.mp4",
+            "frame": [3, 20],
+            "track": -1,
+            "x0": [13.0, 5.0],
+            "y0": [10.0, 5.0],
+            "x1": [33.0, 20.0],
+            "y1": [40.0, 20.0],
+            "score": 0.9,
+        }
+    )
     predictions.to_csv(tmp_path / "pred.csv", index=False)
     metrics = localize.evaluate(tmp_path / "store", pose, tmp_path / "pred.csv", [(0, 39)], "sparse.mp4")
     # only labelled frames 0-9 are scored: the detection on unlabelled frame 20 is no false positive
     assert metrics["n_frames"] == 10
-    assert metrics["ap50"] == pytest.approx(0.1, abs=0.01)  # one of ten labelled animals found, no false alarm
+    assert metrics["ap50"] == pytest.approx(
+        0.1, abs=0.01
+    )  # one of ten labelled animals found, no false alarm

@@ -23,15 +23,26 @@ def long_recording(tmp_path_factory):
     """A long synthetic recording with one planted rare 'shake' bout, plus a short video holding
     another shake bout to use as the example."""
     root = tmp_path_factory.mktemp("long")
-    example = generate(root / "example", SyntheticConfig(n_videos=1, n_frames=150, size=96, seed=11, rare_videos=1.0))[0]
-    long = generate(root / "long", SyntheticConfig(n_videos=1, n_frames=2400, size=96, seed=12, rare_videos=1.0,
-                                                name_prefix="long"))[0]
+    example = generate(
+        root / "example", SyntheticConfig(n_videos=1, n_frames=150, size=96, seed=11, rare_videos=1.0)
+    )[0]
+    long = generate(
+        root / "long",
+        SyntheticConfig(n_videos=1, n_frames=2400, size=96, seed=12, rare_videos=1.0, name_prefix="long"),
+    )[0]
     backbone = load_backbone("effnet-lite0")
     store = EmbeddingStore(root / "store")
     spec = ClipSpec(frames=16, size=96, overlap=0)
     for video in (example, long):
         extract_video(video.path, backbone, store, spec)
-    return {"root": root, "store": root / "store", "example": example, "long": long, "backbone": backbone, "spec": spec}
+    return {
+        "root": root,
+        "store": root / "store",
+        "example": example,
+        "long": long,
+        "backbone": backbone,
+        "spec": spec,
+    }
 
 
 def _bout(video, behaviour):
@@ -44,8 +55,8 @@ def _bout(video, behaviour):
 def test_example_search_finds_the_rare_behaviour_in_a_long_recording(long_recording):
     index, added = update_index(long_recording["store"])
     assert added == 2 and index.meta["kind"] == "flat" and index.ntotal == 2550
-    (start, end), = _bout(long_recording["example"], "shake")
-    (planted_start, planted_end), = _bout(long_recording["long"], "shake")
+    ((start, end),) = _bout(long_recording["example"], "shake")
+    ((planted_start, planted_end),) = _bout(long_recording["long"], "shake")
     results = query_by_example(index, [f"video_00.mp4:{start}-{end}"], k=5)
     long_hits = results[results.video_path == str(long_recording["long"].path.resolve())]
     found = ((long_hits.start_frame <= planted_end) & (long_hits.end_frame >= planted_start)).any()
@@ -70,7 +81,9 @@ def test_index_is_incremental_and_persistent(long_recording, tmp_path):
     index, added = update_index(store)
     assert added == 1 and index.ntotal > n_before and len(index.videos) == 2
     reopened = open_index(store)
-    assert reopened.ntotal == index.ntotal and [v.name for v in reopened.videos] == [v.name for v in index.videos]
+    assert reopened.ntotal == index.ntotal and [v.name for v in reopened.videos] == [
+        v.name for v in index.videos
+    ]
     _, added = update_index(store)
     assert added == 0
     with pytest.raises(EthoprismError, match="normalize=video"):
@@ -83,8 +96,12 @@ def test_segment_parsing(long_recording):
     assert parse_segment(f"{name}:10-20", index).start == 10
     seconds = parse_segment(f"{name}:1-2s", index)
     assert (seconds.start, seconds.end) == (30, 60)
-    for bad, problem in [(f"{name}:20-10", "outside"), (f"{name}:1.5-3", "integers"), ("nosuch.mp4:1-2", "not in the index"),
-                         ("garbage", "cannot read segment")]:
+    for bad, problem in [
+        (f"{name}:20-10", "outside"),
+        (f"{name}:1.5-3", "integers"),
+        ("nosuch.mp4:1-2", "not in the index"),
+        ("garbage", "cannot read segment"),
+    ]:
         with pytest.raises(EthoprismError, match=problem):
             parse_segment(bad, index)
 
@@ -100,7 +117,9 @@ def test_hit_at_k_agrees_with_an_independent_count(synthetic_store):
     for row in table.itertuples():
         results = query_by_example(index, [f"{row.video}:{row.start_frame}-{row.end_frame}"], k=10)
         k_behavior = BEHAVIORS.index(row.behavior)
-        hits = [truth[r.video][r.start_frame: r.end_frame + 1, k_behavior].any() for r in results.itertuples()]
+        hits = [
+            truth[r.video][r.start_frame : r.end_frame + 1, k_behavior].any() for r in results.itertuples()
+        ]
         for k in (1, 5, 10):
             assert getattr(row, f"_{list(table.columns).index(f'hit@{k}') + 1}") == float(any(hits[:k]))
     per_class = table.groupby("behavior")[["hit@1", "hit@5", "hit@10"]].mean()
@@ -112,9 +131,21 @@ def test_hit_at_k_agrees_with_an_independent_count(synthetic_store):
 @pytest.mark.slow
 def test_cli_search_writes_results_sheet_and_clips(long_recording, tmp_path):
     assert runner.invoke(app, ["index", str(long_recording["store"])]).exit_code == 0
-    (start, end), = _bout(long_recording["example"], "shake")
-    result = runner.invoke(app, ["search", str(long_recording["store"]), "--example", f"video_00.mp4:{start}-{end}",
-                                 "--k", "3", "--out", str(tmp_path), "--clips"])
+    ((start, end),) = _bout(long_recording["example"], "shake")
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            str(long_recording["store"]),
+            "--example",
+            f"video_00.mp4:{start}-{end}",
+            "--k",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--clips",
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "results.csv")
     assert list(table["rank"]) == [1, 2, 3] and table.score.is_monotonic_decreasing
@@ -144,7 +175,7 @@ def test_query_by_clip_file(long_recording):
     from ethoprism.video import VideoReader, VideoWriter
 
     index, _ = update_index(long_recording["store"])
-    (start, end), = _bout(long_recording["long"], "walk")[:1]
+    ((start, end),) = _bout(long_recording["long"], "walk")[:1]
     clip = long_recording["root"] / "query_clip.mp4"
     with VideoWriter(clip, fps=30) as writer:
         for frame in VideoReader(long_recording["long"].path).read_frames(np.arange(start, end + 1)):
@@ -160,7 +191,9 @@ def test_query_side_lighting_augmentation(long_recording):
 
     index, _ = update_index(long_recording["store"])
     segment = Segment(0, 10, 25)
-    only_original = augmented_vector(index, segment, long_recording["backbone"], variants=LIGHTING_VARIANTS[:1])
+    only_original = augmented_vector(
+        index, segment, long_recording["backbone"], variants=LIGHTING_VARIANTS[:1]
+    )
     # with the original lighting only, re-embedding reproduces the stored example vector
     np.testing.assert_allclose(only_original, example_vector(index, [segment]), atol=2e-3)
     fused = augmented_vector(index, segment, long_recording["backbone"])
@@ -194,13 +227,39 @@ def test_evaluate_retrieval_uses_the_index_as_built(synthetic_store, tmp_path):
     assert runner.invoke(app, ["index", str(store), "--normalize", "none", "--rebuild"]).exit_code == 0
     built = (store / "_index").rglob("index.faiss").__next__()
     before = built.read_bytes()
-    result = runner.invoke(app, ["evaluate-retrieval", str(store), "--labels", str(synthetic_store["labels"]),
-                                 "--out", str(tmp_path / "r"), "--max-queries", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate-retrieval",
+            str(store),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(tmp_path / "r"),
+            "--max-queries",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "hit_at_k.json").read_text())["normalize"] == "none"
-    result = runner.invoke(app, ["evaluate-retrieval", str(store), "--labels", str(synthetic_store["labels"]),
-                                 "--out", str(tmp_path / "r2"), "--normalize", "video"])
-    assert result.exit_code == 2 and "built with --normalize none" in result.output and "--rebuild" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "evaluate-retrieval",
+            str(store),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(tmp_path / "r2"),
+            "--normalize",
+            "video",
+        ],
+    )
+    assert (
+        result.exit_code == 2
+        and "built with --normalize none" in result.output
+        and "--rebuild" in result.output
+    )
     assert built.read_bytes() == before  # the user's index is untouched
     assert not (tmp_path / "r2").exists()
 
@@ -209,13 +268,27 @@ def test_cli_search_with_lighting_augmentation(long_recording, tmp_path):
     from ethoprism.retrieval.query import augmented_vector, search_segments
 
     assert runner.invoke(app, ["index", str(long_recording["store"])]).exit_code == 0
-    (start, end), = _bout(long_recording["example"], "shake")
-    result = runner.invoke(app, ["search", str(long_recording["store"]), "--example", f"video_00.mp4:{start}-{end}",
-                                 "--k", "3", "--augment-lighting", "--out", str(tmp_path)])
+    ((start, end),) = _bout(long_recording["example"], "shake")
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            str(long_recording["store"]),
+            "--example",
+            f"video_00.mp4:{start}-{end}",
+            "--k",
+            "3",
+            "--augment-lighting",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     index = open_index(long_recording["store"])
     segment = parse_segment(f"video_00.mp4:{start}-{end}", index)
-    expected = search_segments(index, augmented_vector(index, segment, long_recording["backbone"]), 3, [segment])
+    expected = search_segments(
+        index, augmented_vector(index, segment, long_recording["backbone"]), 3, [segment]
+    )
     table = pd.read_csv(tmp_path / "results.csv")
     np.testing.assert_allclose(table.score, expected.score, atol=1e-5)
     plain = query_by_example(index, [f"video_00.mp4:{start}-{end}"], k=3)

@@ -22,7 +22,9 @@ def tiny_videoprism():
 def test_tiled_extraction_equals_running_each_clip(tmp_path, tiny_videoprism):
     video = write_video(tmp_path / "v.mp4", n_frames=11)
     spec = ClipSpec(frames=4, overlap=1, size=36)
-    entry, hit = extract_video(video, tiny_videoprism, EmbeddingStore(tmp_path / "s"), spec, batch_size=2, token_step=5)
+    entry, hit = extract_video(
+        video, tiny_videoprism, EmbeddingStore(tmp_path / "s"), spec, batch_size=2, token_step=5
+    )
     assert not hit
     emb = entry.embeddings()
     assert emb.shape == (11, 32)
@@ -116,12 +118,17 @@ for n, video in enumerate({videos!r}):
 
 
 def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
-    videos = [str(write_video(tmp_path / "a.mp4", n_frames=8)), str(write_video(tmp_path / "b.mp4", n_frames=40, height=32, width=32))]
+    videos = [
+        str(write_video(tmp_path / "a.mp4", n_frames=8)),
+        str(write_video(tmp_path / "b.mp4", n_frames=40, height=32, width=32)),
+    ]
     store_dir = tmp_path / "store"
     script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), store=str(store_dir), videos=videos)
     proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL
-    assert proc.stdout.splitlines() == [f"done {videos[0]}"]  # first video finished, second killed in its write
+    assert proc.stdout.splitlines() == [
+        f"done {videos[0]}"
+    ]  # first video finished, second killed in its write
     store = EmbeddingStore(store_dir)
     entries = store.entries()
     assert [e.video_name for e in entries] == ["a.mp4"]
@@ -136,8 +143,6 @@ def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
     assert not hit and entry.n_frames == 40 and len(store.entries()) == 2
 
 
-
-
 def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
     """Entries of one backbone made with other weights (or dtype) must not be trained on together."""
     import json
@@ -145,8 +150,8 @@ def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
 
     import h5py
 
-    from ethoprism.workflows import classify
     from ethoprism.store import EmbeddingStore
+    from ethoprism.workflows import classify
 
     mixed = tmp_path / "mixed"
     shutil.copytree(synthetic_store["store"], mixed)
@@ -155,7 +160,9 @@ def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
         provenance = json.loads(handle.attrs["provenance"])
         provenance["weights"]["sha256"] = "f" * 64
         handle.attrs["provenance"] = json.dumps(provenance)
-    with pytest.raises(EthoprismError, match="store mixes effnet-lite0 embeddings made differently.*ffffffffffff"):
+    with pytest.raises(
+        EthoprismError, match="store mixes effnet-lite0 embeddings made differently.*ffffffffffff"
+    ):
         EmbeddingStore(mixed).select()
     with pytest.raises(EthoprismError, match="store mixes"):
         classify.load_labelled(mixed, synthetic_store["labels"])

@@ -24,7 +24,9 @@ def test_generator_is_deterministic_and_has_exact_ground_truth(tmp_path):
     # fast behaviour: any jump bout lasts 3-5 frames
     from ethoprism.labels import bouts_from_mask
 
-    for start, end in bouts_from_mask(np.concatenate([v.labels.targets[:, BEHAVIORS.index("jump")] for v in a])):
+    for start, end in bouts_from_mask(
+        np.concatenate([v.labels.targets[:, BEHAVIORS.index("jump")] for v in a])
+    ):
         assert 3 <= end - start + 1 <= 5 or start == 0 or end == 119
     assert video.boxes.shape == (120, 2, 4)
     assert (video.boxes[..., 2] > video.boxes[..., 0]).all() and (video.boxes[..., 2] <= 64).all()
@@ -35,7 +37,9 @@ def test_generator_is_deterministic_and_has_exact_ground_truth(tmp_path):
 
 
 def test_boxes_enclose_the_dark_animal(tmp_path):
-    (video,) = generate(tmp_path, SyntheticConfig(n_videos=1, n_frames=30, size=96, noise=0.0, lighting_change=False))
+    (video,) = generate(
+        tmp_path, SyntheticConfig(n_videos=1, n_frames=30, size=96, noise=0.0, lighting_change=False)
+    )
     frame = VideoReader(video.path).read_frames([10])[0].astype(float)
     x0, y0, x1, y1 = video.boxes[10, 0].astype(int)
     inside = frame[y0:y1, x0:x1].mean()

@@ -59,7 +59,9 @@ def test_out_of_range_frame_is_an_error(small_video):
         VideoReader(small_video).read_frames([0, 20])
 
 
-@pytest.mark.parametrize("content,problem", [(b"", "empty"), (b"this is not a video at all" * 50, "not a readable video")])
+@pytest.mark.parametrize(
+    "content,problem", [(b"", "empty"), (b"this is not a video at all" * 50, "not a readable video")]
+)
 def test_bad_files(tmp_path, content, problem):
     path = tmp_path / "bad.mp4"
     path.write_bytes(content)

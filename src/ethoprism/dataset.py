@@ -24,25 +24,42 @@ class FrameDataset:
     videos: list[str]
     behaviors: list[str]
     exclusive: bool
-    provenance: Provenance | None  # of the embeddings (all entries share it: EmbeddingStore.select refuses mixtures)
+    provenance: (
+        Provenance | None
+    )  # of the embeddings (all entries share it: EmbeddingStore.select refuses mixtures)
     fps: list[float]
     splits: dict[str, str] = field(default_factory=dict)  # video -> split named by the label file (FERAL)
 
-    def subset(self, video_indices) -> "FrameDataset":
+    def subset(self, video_indices) -> FrameDataset:
         return self.rows(np.isin(self.groups, list(video_indices)))
 
-    def rows(self, mask: np.ndarray) -> "FrameDataset":
+    def rows(self, mask: np.ndarray) -> FrameDataset:
         """The frames where ``mask`` is true (keeps video order)."""
-        return FrameDataset(self.X[mask], self.Y[mask], self.groups[mask], self.frames[mask], self.times[mask],
-                            self.videos, self.behaviors, self.exclusive, self.provenance, self.fps, self.splits)
+        return FrameDataset(
+            self.X[mask],
+            self.Y[mask],
+            self.groups[mask],
+            self.frames[mask],
+            self.times[mask],
+            self.videos,
+            self.behaviors,
+            self.exclusive,
+            self.provenance,
+            self.fps,
+            self.splits,
+        )
 
     @property
     def labelled(self) -> np.ndarray:
         return (self.Y >= 0).all(axis=1)
 
 
-def build_dataset(entries: list[StoreEntry], labels: list[VideoLabels] | None, behaviors: list[str] | None = None,
-                  require_labels: bool = True) -> FrameDataset:
+def build_dataset(
+    entries: list[StoreEntry],
+    labels: list[VideoLabels] | None,
+    behaviors: list[str] | None = None,
+    require_labels: bool = True,
+) -> FrameDataset:
     by_name = {label.video: label for label in labels or []}
     unknown = sorted(set(by_name) - {e.video_name for e in entries})
     if unknown and require_labels:
@@ -71,11 +88,28 @@ def build_dataset(entries: list[StoreEntry], labels: list[VideoLabels] | None, b
         videos.append(entry.video_name)
         fps.append(entry.fps)
     splits = {name: label.extra["split"] for name, label in by_name.items() if "split" in label.extra}
-    return FrameDataset(np.concatenate(X).astype(np.float32), np.concatenate(Y), np.concatenate(groups),
-                        np.concatenate(frames), np.concatenate(times), videos, list(behaviors), exclusive,
-                        used[0].provenance, fps, splits)
+    return FrameDataset(
+        np.concatenate(X).astype(np.float32),
+        np.concatenate(Y),
+        np.concatenate(groups),
+        np.concatenate(frames),
+        np.concatenate(times),
+        videos,
+        list(behaviors),
+        exclusive,
+        used[0].provenance,
+        fps,
+        splits,
+    )
 
 
 def video_frame_info(entries: list[StoreEntry]) -> dict[str, dict]:
-    return {e.video_name: {"n_frames": e.n_frames, "fps": e.fps, "timestamps": e.timestamps(), "path": e.video_path}
-            for e in entries}
+    return {
+        e.video_name: {
+            "n_frames": e.n_frames,
+            "fps": e.fps,
+            "timestamps": e.timestamps(),
+            "path": e.video_path,
+        }
+        for e in entries
+    }

@@ -6,8 +6,8 @@ frames that clips still to be run need, so memory stays bounded however long the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -22,18 +22,40 @@ from ethoprism.video import VideoReader
 Progress = Callable[[int, int], None]
 
 
-def build_provenance(backbone: Backbone, spec: ClipSpec, reader: VideoReader, token_step: int | None) -> Provenance:
+def build_provenance(
+    backbone: Backbone, spec: ClipSpec, reader: VideoReader, token_step: int | None
+) -> Provenance:
     meta = reader.metadata
-    video = VideoInfo(path=str(Path(reader.path).resolve()), sha256=reader.sha256, n_frames=meta.n_frames,
-                      fps=meta.fps, width=meta.width, height=meta.height, duration_s=meta.duration_s,
-                      variable_frame_rate=meta.variable_frame_rate)
-    return Provenance(backbone=backbone.name, weights=backbone.weights, dtype=backbone.dtype_name, clip_spec=spec,
-                      video=video, token_step=token_step, ethoprism_version=ethoprism.__version__)
+    video = VideoInfo(
+        path=str(Path(reader.path).resolve()),
+        sha256=reader.sha256,
+        n_frames=meta.n_frames,
+        fps=meta.fps,
+        width=meta.width,
+        height=meta.height,
+        duration_s=meta.duration_s,
+        variable_frame_rate=meta.variable_frame_rate,
+    )
+    return Provenance(
+        backbone=backbone.name,
+        weights=backbone.weights,
+        dtype=backbone.dtype_name,
+        clip_spec=spec,
+        video=video,
+        token_step=token_step,
+        ethoprism_version=ethoprism.__version__,
+    )
 
 
-def extract_video(video: str | Path, backbone: Backbone, store: EmbeddingStore, spec: ClipSpec | None = None,
-                  batch_size: int = 4, token_step: int | None = None,
-                  progress: Progress | None = None) -> tuple[StoreEntry, bool]:
+def extract_video(
+    video: str | Path,
+    backbone: Backbone,
+    store: EmbeddingStore,
+    spec: ClipSpec | None = None,
+    batch_size: int = 4,
+    token_step: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[StoreEntry, bool]:
     """Embed every frame of ``video``; returns ``(entry, cache_hit)``."""
     spec = spec or backbone.default_clip_spec()
     with VideoReader(video) as reader:
@@ -43,16 +65,31 @@ def extract_video(video: str | Path, backbone: Backbone, store: EmbeddingStore, 
             if progress:
                 progress(cached.n_frames, cached.n_frames)
             return cached, True
-        embeddings, tokens, token_frames, clip_embeddings = _embed(reader, backbone, spec, batch_size, token_step, progress)
+        embeddings, tokens, token_frames, clip_embeddings = _embed(
+            reader, backbone, spec, batch_size, token_step, progress
+        )
         plan = plan_clips(len(embeddings), spec)
-        extra = {} if clip_embeddings is None else {"clip_embeddings": clip_embeddings, "clip_frames": plan.clip_frames,
-                                                    "frame_clip": plan.source_clip}
+        extra = (
+            {}
+            if clip_embeddings is None
+            else {
+                "clip_embeddings": clip_embeddings,
+                "clip_frames": plan.clip_frames,
+                "frame_clip": plan.source_clip,
+            }
+        )
         entry = store.write(provenance, embeddings, reader.timestamps, tokens, token_frames, extra)
     return entry, False
 
 
-def _embed(reader: VideoReader, backbone: Backbone, spec: ClipSpec, batch_size: int,
-           token_step: int | None, progress: Progress | None):
+def _embed(
+    reader: VideoReader,
+    backbone: Backbone,
+    spec: ClipSpec,
+    batch_size: int,
+    token_step: int | None,
+    progress: Progress | None,
+):
     n_frames = reader.n_frames
     plan = plan_clips(n_frames, spec)
     # first frame any clip from c onwards still needs: frames before it can leave the buffer
@@ -72,7 +109,10 @@ def _embed(reader: VideoReader, backbone: Backbone, spec: ClipSpec, batch_size: 
 
     def run_batch(clips: list[int]):
         nonlocal tokens, frames_done, clip_embeddings
-        batch = np.stack([np.stack([buffer[f] for f in plan.clip_frames[c]]) for c in clips]).astype(np.float32) / 255.0
+        batch = (
+            np.stack([np.stack([buffer[f] for f in plan.clip_frames[c]]) for c in clips]).astype(np.float32)
+            / 255.0
+        )
         if joint:
             out, pooled = backbone.encode_with_clip_embedding(batch)
             if clip_embeddings is None:
@@ -100,8 +140,11 @@ def _embed(reader: VideoReader, backbone: Backbone, spec: ClipSpec, batch_size: 
     def drain(final: bool):
         nonlocal next_clip
         while next_clip < plan.n_clips:
-            ready = [c for c in range(next_clip, min(next_clip + batch_size, plan.n_clips))
-                     if plan.clip_frames[c].max() < frames_decoded]
+            ready = [
+                c
+                for c in range(next_clip, min(next_clip + batch_size, plan.n_clips))
+                if plan.clip_frames[c].max() < frames_decoded
+            ]
             if not ready or (len(ready) < batch_size and not final and next_clip + len(ready) < plan.n_clips):
                 return
             run_batch(ready)
@@ -117,6 +160,8 @@ def _embed(reader: VideoReader, backbone: Backbone, spec: ClipSpec, batch_size: 
         frames_decoded += 1
         drain(final=False)
     if frames_decoded < n_frames:
-        raise EthoprismError(f"video is truncated: decoded {frames_decoded} of {n_frames} frames", reader.path)
+        raise EthoprismError(
+            f"video is truncated: decoded {frames_decoded} of {n_frames} frames", reader.path
+        )
     drain(final=True)
     return embeddings, tokens, token_frames, clip_embeddings

@@ -26,14 +26,24 @@ class WeightsInfo:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "model_id": self.model_id, "revision": self.revision, "sha256": self.sha256,
-                **self.extra}
+        return {
+            "source": self.source,
+            "model_id": self.model_id,
+            "revision": self.revision,
+            "sha256": self.sha256,
+            **self.extra,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "WeightsInfo":
+    def from_dict(cls, data: dict) -> WeightsInfo:
         known = ("source", "model_id", "revision", "sha256")
-        return cls(str(data.get("source", "")), str(data.get("model_id", "")), data.get("revision"),
-                   data.get("sha256"), {k: v for k, v in data.items() if k not in known})
+        return cls(
+            str(data.get("source", "")),
+            str(data.get("model_id", "")),
+            data.get("revision"),
+            data.get("sha256"),
+            {k: v for k, v in data.items() if k not in known},
+        )
 
     def describe(self) -> str:
         revision = f"@{self.revision}" if self.revision else ""
@@ -65,8 +75,14 @@ class Provenance:
     @property
     def embedding_key(self) -> tuple:
         """Equal for embeddings that can be used together: backbone, weights, dtype, clip spec."""
-        return (self.backbone, self.weights.model_id, self.weights.revision, self.weights.sha256, self.dtype,
-                self.clip_spec)
+        return (
+            self.backbone,
+            self.weights.model_id,
+            self.weights.revision,
+            self.weights.sha256,
+            self.dtype,
+            self.clip_spec,
+        )
 
     @property
     def cache_key(self) -> tuple:
@@ -74,26 +90,47 @@ class Provenance:
         return (*self.embedding_key, self.video.sha256, self.token_step)
 
     def describe(self) -> str:
-        return f"{self.backbone} weights={self.weights.describe()} dtype={self.dtype} clip spec={self.clip_spec.key}"
+        return (
+            f"{self.backbone} weights={self.weights.describe()} dtype={self.dtype} "
+            f"clip spec={self.clip_spec.key}"
+        )
 
     def to_dict(self) -> dict:
-        return {"ethoprism_version": self.ethoprism_version, "backbone": self.backbone,
-                "weights": self.weights.to_dict(), "dtype": self.dtype, "clip_spec": self.clip_spec.to_dict(),
-                "clip_spec_key": self.clip_spec.key, "token_step": self.token_step, "video": asdict(self.video)}
+        return {
+            "ethoprism_version": self.ethoprism_version,
+            "backbone": self.backbone,
+            "weights": self.weights.to_dict(),
+            "dtype": self.dtype,
+            "clip_spec": self.clip_spec.to_dict(),
+            "clip_spec_key": self.clip_spec.key,
+            "token_step": self.token_step,
+            "video": asdict(self.video),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict, where=None) -> "Provenance":
+    def from_dict(cls, data: dict, where=None) -> Provenance:
         """Parse a stored provenance record; a record that does not fit is the file's fault."""
         try:
             video = data["video"]
-            return cls(backbone=str(data["backbone"]), weights=WeightsInfo.from_dict(data["weights"]),
-                       dtype=str(data["dtype"]), clip_spec=ClipSpec(**data["clip_spec"]),
-                       video=VideoInfo(path=str(video["path"]), sha256=str(video["sha256"]),
-                                       n_frames=int(video["n_frames"]), fps=float(video["fps"]),
-                                       width=int(video["width"]), height=int(video["height"]),
-                                       duration_s=video.get("duration_s"),
-                                       variable_frame_rate=bool(video.get("variable_frame_rate", False))),
-                       token_step=None if data.get("token_step") is None else int(data["token_step"]),
-                       ethoprism_version=str(data.get("ethoprism_version", "")))
+            return cls(
+                backbone=str(data["backbone"]),
+                weights=WeightsInfo.from_dict(data["weights"]),
+                dtype=str(data["dtype"]),
+                clip_spec=ClipSpec(**data["clip_spec"]),
+                video=VideoInfo(
+                    path=str(video["path"]),
+                    sha256=str(video["sha256"]),
+                    n_frames=int(video["n_frames"]),
+                    fps=float(video["fps"]),
+                    width=int(video["width"]),
+                    height=int(video["height"]),
+                    duration_s=video.get("duration_s"),
+                    variable_frame_rate=bool(video.get("variable_frame_rate", False)),
+                ),
+                token_step=None if data.get("token_step") is None else int(data["token_step"]),
+                ethoprism_version=str(data.get("ethoprism_version", "")),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise EthoprismError(f"provenance record does not fit ({exc.__class__.__name__}: {exc})", where) from exc
+            raise EthoprismError(
+                f"provenance record does not fit ({exc.__class__.__name__}: {exc})", where
+            ) from exc

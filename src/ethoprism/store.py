@@ -152,14 +152,20 @@ class EmbeddingStore:
         for entry in chosen:
             kinds.setdefault(entry.provenance.embedding_key, []).append(entry)
         if len(kinds) > 1:
-            described = "; ".join(f"{group[0].provenance.describe()} ({len(group)} videos)"
-                                  for group in kinds.values())
-            raise EthoprismError(f"store mixes {backbone} embeddings made differently, which cannot be used together: "
-                                 f"{described}. Keep one kind per store", self.root)
+            described = "; ".join(
+                f"{group[0].provenance.describe()} ({len(group)} videos)" for group in kinds.values()
+            )
+            raise EthoprismError(
+                f"store mixes {backbone} embeddings made differently, which cannot be used together: "
+                f"{described}. Keep one kind per store",
+                self.root,
+            )
         names = [e.video_name for e in chosen]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise EthoprismError(f"several stored videos share the names {duplicates}; rename them", self.root)
+            raise EthoprismError(
+                f"several stored videos share the names {duplicates}; rename them", self.root
+            )
         return chosen
 
     def find(self, provenance: Provenance) -> StoreEntry | None:
@@ -168,9 +174,15 @@ class EmbeddingStore:
             return entry
         return None
 
-    def write(self, provenance: Provenance, embeddings: np.ndarray, timestamps: np.ndarray,
-              tokens: np.ndarray | None = None, token_frames: np.ndarray | None = None,
-              extra: dict[str, np.ndarray] | None = None) -> StoreEntry:
+    def write(
+        self,
+        provenance: Provenance,
+        embeddings: np.ndarray,
+        timestamps: np.ndarray,
+        tokens: np.ndarray | None = None,
+        token_frames: np.ndarray | None = None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> StoreEntry:
         target = self.entry_path(provenance)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
@@ -178,7 +190,9 @@ class EmbeddingStore:
             handle.create_dataset("embeddings", data=np.asarray(embeddings, np.float32), chunks=True)
             handle.create_dataset("timestamps", data=np.asarray(timestamps, np.float64))
             if tokens is not None:
-                handle.create_dataset("tokens", data=np.asarray(tokens, np.float16), chunks=True, compression="lzf")
+                handle.create_dataset(
+                    "tokens", data=np.asarray(tokens, np.float16), chunks=True, compression="lzf"
+                )
                 handle.create_dataset("token_frames", data=np.asarray(token_frames, np.int64))
             for name, array in (extra or {}).items():
                 handle.create_dataset(name, data=np.asarray(array))

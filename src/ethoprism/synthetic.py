@@ -29,10 +29,22 @@ from ethoprism.labels.model import VideoLabels
 from ethoprism.video import VideoWriter
 
 BEHAVIORS = ["walk", "groom", "rear", "jump", "shake"]
-BOUT_FRAMES = {"rest": (20, 50), "walk": (15, 40), "groom": (20, 45), "rear": (10, 25), "jump": (3, 5), "shake": (10, 14)}
-TRANSITIONS = {"rest": [0.0, 0.4, 0.3, 0.2, 0.1], "walk": [0.55, 0.0, 0.15, 0.15, 0.15],
-               "groom": [0.6, 0.2, 0.0, 0.15, 0.05], "rear": [0.5, 0.3, 0.1, 0.0, 0.1], "jump": [0.4, 0.5, 0.05, 0.05, 0.0],
-               "shake": [0.7, 0.3, 0.0, 0.0, 0.0]}
+BOUT_FRAMES = {
+    "rest": (20, 50),
+    "walk": (15, 40),
+    "groom": (20, 45),
+    "rear": (10, 25),
+    "jump": (3, 5),
+    "shake": (10, 14),
+}
+TRANSITIONS = {
+    "rest": [0.0, 0.4, 0.3, 0.2, 0.1],
+    "walk": [0.55, 0.0, 0.15, 0.15, 0.15],
+    "groom": [0.6, 0.2, 0.0, 0.15, 0.05],
+    "rear": [0.5, 0.3, 0.1, 0.0, 0.1],
+    "jump": [0.4, 0.5, 0.05, 0.05, 0.0],
+    "shake": [0.7, 0.3, 0.0, 0.0, 0.0],
+}
 STATES = ["rest", "walk", "groom", "rear", "jump"]
 
 
@@ -70,7 +82,7 @@ def _behaviour_sequence(rng: np.random.Generator, n_frames: int, plant_rare: boo
     if plant_rare:
         length = int(rng.integers(*BOUT_FRAMES["shake"]))
         start = int(rng.integers(n_frames // 4, max(n_frames // 4 + 1, n_frames - length - 5)))
-        sequence[start: start + length] = ["shake"] * length
+        sequence[start : start + length] = ["shake"] * length
     return sequence
 
 
@@ -140,7 +152,7 @@ class _Animal:
             angle = angle + np.sin(t * 2.5) * 0.6
             length, width = s * 0.085, s * 0.075
             cx, cy = cx + np.sin(t * 3.1) * s * 0.01, cy
-            for k in range(12):
+            for _ in range(12):
                 phi = self.rng.uniform(0, 2 * np.pi)
                 r = self.rng.uniform(1.4, 2.2) * length
                 extras.append((r * np.cos(phi), r * np.sin(phi), s * 0.018, (90, 150, 235)))
@@ -164,7 +176,11 @@ class _Animal:
             image[(yy - ey) ** 2 + (xx - ex) ** 2 <= radius**2] = ecol
         mask = body | head
         ys, xs = np.nonzero(mask)
-        return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32) if len(xs) else np.zeros(4, np.float32)
+        return (
+            np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+            if len(xs)
+            else np.zeros(4, np.float32)
+        )
 
 
 def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list[SyntheticVideo]:
@@ -178,7 +194,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
     rare_flags = np.zeros(config.n_videos, bool)
     rare_flags[master.permutation(config.n_videos)[:n_rare]] = True
     videos = []
-    yy, xx = np.mgrid[0: config.size, 0: config.size].astype(np.float32)
+    yy, xx = np.mgrid[0 : config.size, 0 : config.size].astype(np.float32)
     for index in range(config.n_videos):
         rng = np.random.default_rng([config.seed, index])
         sequence = _behaviour_sequence(rng, config.n_frames, bool(rare_flags[index]))
@@ -186,9 +202,11 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
         others = [["walk" if b == "walk" else "rest" for b in seq] for seq in others]
         floor = _floor(config.size, rng)
         animals = [_Animal(rng, config.size, (70, 52, 40))] + [
-            _Animal(rng, config.size, (40 + 30 * k, 40 + 20 * k, 60)) for k in range(1, config.n_animals)]
-        gain = rng.uniform(0.75, 1.2) * (1 + 0.08 * np.sin(np.arange(config.n_frames) / config.n_frames * 2 * np.pi
-                                                            * rng.uniform(0.5, 2)))
+            _Animal(rng, config.size, (40 + 30 * k, 40 + 20 * k, 60)) for k in range(1, config.n_animals)
+        ]
+        gain = rng.uniform(0.75, 1.2) * (
+            1 + 0.08 * np.sin(np.arange(config.n_frames) / config.n_frames * 2 * np.pi * rng.uniform(0.5, 2))
+        )
         if config.lighting_change and rng.random() < 0.5:
             switch = int(rng.integers(config.n_frames // 3, 2 * config.n_frames // 3))
             gain[switch:] *= rng.uniform(0.55, 0.75)
@@ -207,7 +225,9 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
         for t, behaviour in enumerate(sequence):
             if behaviour in BEHAVIORS:
                 targets[t, BEHAVIORS.index(behaviour)] = 1
-        labels = VideoLabels(path.name, list(BEHAVIORS), targets, fps=config.fps, exclusive=True, source=str(path))
+        labels = VideoLabels(
+            path.name, list(BEHAVIORS), targets, fps=config.fps, exclusive=True, source=str(path)
+        )
         videos.append(SyntheticVideo(path, labels, boxes, gain.astype(np.float32)))
     _write_ground_truth(out_dir, videos, config)
     return videos
@@ -221,22 +241,54 @@ def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: Syn
     for video in videos:
         for k, behaviour in enumerate(BEHAVIORS):
             for start, end in bouts_from_mask(video.labels.targets[:, k] > 0):
-                rows.append({"video": video.path.name, "behavior": behaviour, "start_frame": start, "end_frame": end})
-    write_bouts_csv(pd.DataFrame(rows, columns=["video", "behavior", "start_frame", "end_frame"]), out_dir / "labels.csv")
+                rows.append(
+                    {"video": video.path.name, "behavior": behaviour, "start_frame": start, "end_frame": end}
+                )
+    write_bouts_csv(
+        pd.DataFrame(rows, columns=["video", "behavior", "start_frame", "end_frame"]), out_dir / "labels.csv"
+    )
     images, annotations = [], []
     for v, video in enumerate(videos):
         for t in range(video.boxes.shape[0]):
             image_id = v * 1_000_000 + t
-            images.append({"id": image_id, "file_name": video.path.name, "frame": t, "width": config.size,
-                           "height": config.size})
+            images.append(
+                {
+                    "id": image_id,
+                    "file_name": video.path.name,
+                    "frame": t,
+                    "width": config.size,
+                    "height": config.size,
+                }
+            )
             for k, (x0, y0, x1, y1) in enumerate(video.boxes[t]):
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "track_id": k,
-                                    "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                                    "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
-    (out_dir / "boxes.json").write_text(json.dumps({"images": images, "annotations": annotations,
-                                                    "categories": [{"id": 1, "name": "animal"}]}))
-    manifest = {"config": asdict(config), "behaviors": BEHAVIORS, "background": "rest",
-                "videos": [{"file": v.path.name, "n_frames": int(v.labels.n_frames), "fps": config.fps,
-                            "has_rare_behavior": bool(v.labels.targets[:, BEHAVIORS.index("shake")].any())}
-                           for v in videos]}
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": image_id,
+                        "category_id": 1,
+                        "track_id": k,
+                        "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                        "area": float((x1 - x0) * (y1 - y0)),
+                        "iscrowd": 0,
+                    }
+                )
+    (out_dir / "boxes.json").write_text(
+        json.dumps(
+            {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "animal"}]}
+        )
+    )
+    manifest = {
+        "config": asdict(config),
+        "behaviors": BEHAVIORS,
+        "background": "rest",
+        "videos": [
+            {
+                "file": v.path.name,
+                "n_frames": int(v.labels.n_frames),
+                "fps": config.fps,
+                "has_rare_behavior": bool(v.labels.targets[:, BEHAVIORS.index("shake")].any()),
+            }
+            for v in videos
+        ],
+    }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -35,12 +35,21 @@ def _lvt():
 
     return VideoPrismLvTBackbone
 
+
 BACKBONES = tuple(_LOADERS)
 
 
-def load_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, revision: str | None = None,
-                  config: dict | None = None, device: str | None = None, dtype: str | None = None,
-                  compile: bool = False, tokenizer: str | None = None) -> Backbone:
+def load_backbone(
+    name: str = DEFAULT_BACKBONE,
+    weights=None,
+    *,
+    revision: str | None = None,
+    config: dict | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    compile: bool = False,
+    tokenizer: str | None = None,
+) -> Backbone:
     """``tokenizer``: a SentencePiece model file for the text tower of video-text backbones (needed
     with Google's official ``.npz`` weights, which carry no vocabulary)."""
     if name not in _LOADERS:
@@ -48,10 +57,27 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, revision: str |
     extra = {}
     if tokenizer is not None:
         if not name.startswith("videoprism-lvt"):
-            raise EthoprismError(f"--tokenizer is for the video-text backbones (videoprism-lvt-*), not '{name}'")
+            raise EthoprismError(
+                f"--tokenizer is for the video-text backbones (videoprism-lvt-*), not '{name}'"
+            )
         extra["tokenizer"] = tokenizer
-    return _LOADERS[name](weights=weights, revision=revision, config=config, device=device, dtype=dtype,
-                         compile=compile, **extra)
+    return _LOADERS[name](
+        weights=weights,
+        revision=revision,
+        config=config,
+        device=device,
+        dtype=dtype,
+        compile=compile,
+        **extra,
+    )
 
 
-__all__ = ["Backbone", "WeightsInfo", "load_backbone", "BACKBONES", "DEFAULT_BACKBONE", "pick_device", "pick_dtype"]
+__all__ = [
+    "Backbone",
+    "WeightsInfo",
+    "load_backbone",
+    "BACKBONES",
+    "DEFAULT_BACKBONE",
+    "pick_device",
+    "pick_dtype",
+]

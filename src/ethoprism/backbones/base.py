@@ -56,8 +56,19 @@ class Backbone:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
-    def __init__(self, model: torch.nn.Module, weights: WeightsInfo, *, input_size: int, patch: int,
-                 embed_dim: int, default_frames: int, device=None, dtype=None, compile: bool = False):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        weights: WeightsInfo,
+        *,
+        input_size: int,
+        patch: int,
+        embed_dim: int,
+        default_frames: int,
+        device=None,
+        dtype=None,
+        compile: bool = False,
+    ):
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype)
         self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
@@ -76,11 +87,17 @@ class Backbone:
 
     def default_clip_spec(self, protocol: str = "tiled") -> ClipSpec:
         if self.is_video_model:
-            return ClipSpec(frames=self.default_frames, size=self.input_size, protocol=protocol,
-                            overlap=self.default_frames // 4)
+            return ClipSpec(
+                frames=self.default_frames,
+                size=self.input_size,
+                protocol=protocol,
+                overlap=self.default_frames // 4,
+            )
         # per-frame models: a clip is only a batch, so overlap buys nothing and a centred
         # "clip" is the frame itself
-        return ClipSpec(frames=16 if protocol == "tiled" else 1, size=self.input_size, protocol=protocol, overlap=0)
+        return ClipSpec(
+            frames=16 if protocol == "tiled" else 1, size=self.input_size, protocol=protocol, overlap=0
+        )
 
     @property
     def dtype_name(self) -> str:

@@ -75,7 +75,11 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
             for index in range(repeats):
-                blocks.append(MBConvBlock(kernel, stride if index == 0 else 1, expand, c_in if index == 0 else c_out, c_out))
+                blocks.append(
+                    MBConvBlock(
+                        kernel, stride if index == 0 else 1, expand, c_in if index == 0 else c_out, c_out
+                    )
+                )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(320, self.feature_dim, 1, bias=False)
         self._bn1 = _bn(self.feature_dim)

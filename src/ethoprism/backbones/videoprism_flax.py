@@ -12,7 +12,6 @@ The model size is inferred from array shapes, so any VideoPrism-family checkpoin
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +68,15 @@ def find_vision_prefix(params: dict[str, np.ndarray], path) -> str:
         if f"{prefix}patch_projection/linear/kernel" in params:
             return prefix
     raise EthoprismError(
-        "does not look like a VideoPrism Flax checkpoint (no 'params/[vision_encoder/]patch_projection/linear/kernel')",
+        "does not look like a VideoPrism Flax checkpoint "
+        "(no 'params/[vision_encoder/]patch_projection/linear/kernel')",
         path,
     )
 
 
-def stacked_layers(params: dict[str, np.ndarray], stack_prefix: str, hf_prefix: str) -> dict[str, torch.Tensor]:
+def stacked_layers(
+    params: dict[str, np.ndarray], stack_prefix: str, hf_prefix: str
+) -> dict[str, torch.Tensor]:
     """Unstack one scan-stacked transformer into per-layer transformers parameter names."""
     state = {}
     for part, (hf_name, rule) in _LAYER_PARTS.items():
@@ -84,7 +86,8 @@ def stacked_layers(params: dict[str, np.ndarray], stack_prefix: str, hf_prefix: 
         stacked = params[key]
         for layer in range(stacked.shape[0]):
             state[f"{hf_prefix}.{layer}.{hf_name}"] = torch.from_numpy(
-                np.ascontiguousarray(_convert_layer_param(stacked[layer], rule), dtype=np.float32))
+                np.ascontiguousarray(_convert_layer_param(stacked[layer], rule), dtype=np.float32)
+            )
     return state
 
 
@@ -102,29 +105,46 @@ def vision_config_and_state(params: dict[str, np.ndarray], path, hf_prefix: str 
         ffn = params[f"{prefix}spatial_encoder/{_STACK}/ff_layer/ffn_layer1/linear/kernel"]  # (L, D, I)
         temporal_layers = params[f"{prefix}temporal_encoder/{_STACK}/self_attention/query/w"].shape[0]
         config = dict(
-            hidden_size=int(width), num_attention_heads=int(query.shape[2]), intermediate_size=int(ffn.shape[2]),
-            num_spatial_layers=int(query.shape[0]), num_temporal_layers=int(temporal_layers),
-            tubelet_size=[1, patch, patch], image_size=grid * patch, num_frames=int(temporal_pos.shape[0]),
+            hidden_size=int(width),
+            num_attention_heads=int(query.shape[2]),
+            intermediate_size=int(ffn.shape[2]),
+            num_spatial_layers=int(query.shape[0]),
+            num_temporal_layers=int(temporal_layers),
+            tubelet_size=[1, patch, patch],
+            image_size=grid * patch,
+            num_frames=int(temporal_pos.shape[0]),
         )
         if patch * patch * 3 != kernel.shape[0] or grid * grid != spatial_pos.shape[0]:
             raise ValueError("patch projection or spatial position table is not square")
         p = hf_prefix
         state = {
-            f"{p}spatial_embeddings.patch_embeddings.projection.weight": torch.from_numpy(np.ascontiguousarray(
-                kernel.T.reshape(width, 1, patch, patch, 3).transpose(0, 4, 1, 2, 3), dtype=np.float32)),
+            f"{p}spatial_embeddings.patch_embeddings.projection.weight": torch.from_numpy(
+                np.ascontiguousarray(
+                    kernel.T.reshape(width, 1, patch, patch, 3).transpose(0, 4, 1, 2, 3), dtype=np.float32
+                )
+            ),
             f"{p}spatial_embeddings.patch_embeddings.projection.bias": torch.from_numpy(
-                params[f"{prefix}patch_projection/linear/bias"].astype(np.float32)),
-            f"{p}spatial_embeddings.position_embeddings": torch.from_numpy(spatial_pos[None].astype(np.float32)),
-            f"{p}temporal_embeddings.position_embeddings": torch.from_numpy(temporal_pos[None].astype(np.float32)),
+                params[f"{prefix}patch_projection/linear/bias"].astype(np.float32)
+            ),
+            f"{p}spatial_embeddings.position_embeddings": torch.from_numpy(
+                spatial_pos[None].astype(np.float32)
+            ),
+            f"{p}temporal_embeddings.position_embeddings": torch.from_numpy(
+                temporal_pos[None].astype(np.float32)
+            ),
             f"{p}layernorm1.weight": torch.from_numpy(params[f"{prefix}spatial_ln/scale"].astype(np.float32)),
             f"{p}layernorm1.bias": torch.from_numpy(params[f"{prefix}spatial_ln/bias"].astype(np.float32)),
-            f"{p}layernorm2.weight": torch.from_numpy(params[f"{prefix}temporal_ln/scale"].astype(np.float32)),
+            f"{p}layernorm2.weight": torch.from_numpy(
+                params[f"{prefix}temporal_ln/scale"].astype(np.float32)
+            ),
             f"{p}layernorm2.bias": torch.from_numpy(params[f"{prefix}temporal_ln/bias"].astype(np.float32)),
         }
         state.update(stacked_layers(params, f"{prefix}spatial_encoder/{_STACK}", f"{p}spatial_layers"))
         state.update(stacked_layers(params, f"{prefix}temporal_encoder/{_STACK}", f"{p}temporal_layers"))
     except (KeyError, ValueError, IndexError) as exc:
-        raise EthoprismError(f"VideoPrism Flax checkpoint is missing or has malformed arrays ({exc})", path) from exc
+        raise EthoprismError(
+            f"VideoPrism Flax checkpoint is missing or has malformed arrays ({exc})", path
+        ) from exc
     return config, state
 
 
@@ -136,4 +156,11 @@ def is_flax_npz(weights) -> bool:
     return isinstance(weights, (str, Path)) and str(weights).endswith(".npz")
 
 
-__all__ = ["read_npz", "vision_config_and_state", "stacked_layers", "is_flax_npz", "layer_count", "find_vision_prefix"]
+__all__ = [
+    "read_npz",
+    "vision_config_and_state",
+    "stacked_layers",
+    "is_flax_npz",
+    "layer_count",
+    "find_vision_prefix",
+]

@@ -56,7 +56,9 @@ def apply_official_corrections(model, pooler_width: int | None = None) -> None:
 
 def _lvt_state(params: dict, path) -> tuple[dict, dict, int]:
     """Official LvT arrays -> (VideoPrismConfig kwargs, state dict, pooler width)."""
-    vision, state = videoprism_flax.vision_config_and_state(params, path, hf_prefix="video_model.vision_model.")
+    vision, state = videoprism_flax.vision_config_and_state(
+        params, path, hf_prefix="video_model.vision_model."
+    )
     try:
         aux_prefix = "params/auxiliary_encoder/transformers_stack/x_layers"
         state.update(videoprism_flax.stacked_layers(params, aux_prefix, "video_model.auxiliary_layers"))
@@ -65,33 +67,66 @@ def _lvt_state(params: dict, path) -> tuple[dict, dict, int]:
         width = query_w.shape[1] * query_w.shape[2]
         for name, hf in (("query", "q_proj"), ("key", "k_proj"), ("value", "v_proj")):
             state[f"video_model.head.{hf}.weight"] = torch.from_numpy(
-                params[f"{pool}/pooling_attention/{name}/w"].reshape(query_w.shape[0], -1).T.astype(np.float32).copy())
-            state[f"video_model.head.{hf}.bias"] = torch.from_numpy(params[f"{pool}/pooling_attention/{name}/b"].reshape(-1).astype(np.float32))
+                params[f"{pool}/pooling_attention/{name}/w"]
+                .reshape(query_w.shape[0], -1)
+                .T.astype(np.float32)
+                .copy()
+            )
+            state[f"video_model.head.{hf}.bias"] = torch.from_numpy(
+                params[f"{pool}/pooling_attention/{name}/b"].reshape(-1).astype(np.float32)
+            )
         state["video_model.head.o_proj.weight"] = torch.from_numpy(
-            params[f"{pool}/pooling_attention/post/w"].reshape(query_w.shape[0], -1).astype(np.float32).copy())
-        state["video_model.head.o_proj.bias"] = torch.from_numpy(params[f"{pool}/pooling_attention/post/b"].astype(np.float32))
+            params[f"{pool}/pooling_attention/post/w"].reshape(query_w.shape[0], -1).astype(np.float32).copy()
+        )
+        state["video_model.head.o_proj.bias"] = torch.from_numpy(
+            params[f"{pool}/pooling_attention/post/b"].astype(np.float32)
+        )
         state["video_model.head.per_dim_scale"] = torch.from_numpy(
-            params[f"{pool}/pooling_attention/per_dim_scale/per_dim_scale"].astype(np.float32))
+            params[f"{pool}/pooling_attention/per_dim_scale/per_dim_scale"].astype(np.float32)
+        )
         state["video_model.head.pooling_attention_query"] = torch.from_numpy(
-            params[f"{pool}/pooling_attention_query"].reshape(1, 1, -1).astype(np.float32))
-        state["video_model.head_layernorm.weight"] = torch.from_numpy(params[f"{pool}/pooling_attention_layer_norm/scale"].astype(np.float32))
-        state["video_model.head_layernorm.bias"] = torch.from_numpy(params[f"{pool}/pooling_attention_layer_norm/bias"].astype(np.float32))
+            params[f"{pool}/pooling_attention_query"].reshape(1, 1, -1).astype(np.float32)
+        )
+        state["video_model.head_layernorm.weight"] = torch.from_numpy(
+            params[f"{pool}/pooling_attention_layer_norm/scale"].astype(np.float32)
+        )
+        state["video_model.head_layernorm.bias"] = torch.from_numpy(
+            params[f"{pool}/pooling_attention_layer_norm/bias"].astype(np.float32)
+        )
         text_prefix = "params/text_encoder"
         token_emb = params[f"{text_prefix}/token_emb/emb_var"]  # (vocab, D)
-        text_query = params[f"{text_prefix}/unimodal_transformer/x_layers/self_attention/query/w"]  # (L, D, N, H)
+        text_query = params[
+            f"{text_prefix}/unimodal_transformer/x_layers/self_attention/query/w"
+        ]  # (L, D, N, H)
         text_ffn = params[f"{text_prefix}/unimodal_transformer/x_layers/ff_layer/ffn_layer1/linear/kernel"]
-        state.update(videoprism_flax.stacked_layers(params, f"{text_prefix}/unimodal_transformer/x_layers", "text_model.layers"))
+        state.update(
+            videoprism_flax.stacked_layers(
+                params, f"{text_prefix}/unimodal_transformer/x_layers", "text_model.layers"
+            )
+        )
         state["text_model.embeddings.token_embedding.weight"] = torch.from_numpy(token_emb.astype(np.float32))
-        state["text_model.embeddings.cls_emb"] = torch.from_numpy(params[f"{text_prefix}/cls_emb"].reshape(1, 1, -1).astype(np.float32))
-        state["text_model.layernorm.weight"] = torch.from_numpy(params[f"{text_prefix}/unimodal_ln/scale"].astype(np.float32))
-        state["text_model.layernorm.bias"] = torch.from_numpy(params[f"{text_prefix}/unimodal_ln/bias"].astype(np.float32))
+        state["text_model.embeddings.cls_emb"] = torch.from_numpy(
+            params[f"{text_prefix}/cls_emb"].reshape(1, 1, -1).astype(np.float32)
+        )
+        state["text_model.layernorm.weight"] = torch.from_numpy(
+            params[f"{text_prefix}/unimodal_ln/scale"].astype(np.float32)
+        )
+        state["text_model.layernorm.bias"] = torch.from_numpy(
+            params[f"{text_prefix}/unimodal_ln/bias"].astype(np.float32)
+        )
         aux_layers = videoprism_flax.layer_count(params, aux_prefix)
     except KeyError as exc:
         raise EthoprismError(f"not a VideoPrism LvT checkpoint: array {exc} missing", path) from exc
-    config = {"vision_config": {**vision, "num_auxiliary_layers": aux_layers},
-              "text_config": {"vocab_size": int(token_emb.shape[0]), "hidden_size": int(token_emb.shape[1]),
-                              "num_hidden_layers": int(text_query.shape[0]), "num_attention_heads": int(text_query.shape[2]),
-                              "intermediate_size": int(text_ffn.shape[2])}}
+    config = {
+        "vision_config": {**vision, "num_auxiliary_layers": aux_layers},
+        "text_config": {
+            "vocab_size": int(token_emb.shape[0]),
+            "hidden_size": int(token_emb.shape[1]),
+            "num_hidden_layers": int(text_query.shape[0]),
+            "num_attention_heads": int(text_query.shape[2]),
+            "intermediate_size": int(text_ffn.shape[2]),
+        },
+    }
     return config, state, int(width)
 
 
@@ -99,12 +134,23 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
     """Vision tokens for extraction (``encode``) plus the video-text embedding space:
     ``video_embedding(frames)`` and ``text_embedding(token_ids, paddings)``, both L2-normalised."""
 
-    hub_ids = {"videoprism-lvt-b": "google/videoprism-lvt-base-f16r288",
-               "videoprism-lvt-l": "google/videoprism-lvt-large-f8r288"}
+    hub_ids = {
+        "videoprism-lvt-b": "google/videoprism-lvt-base-f16r288",
+        "videoprism-lvt-l": "google/videoprism-lvt-large-f8r288",
+    }
 
     @classmethod
-    def load(cls, name, weights=None, revision=None, config=None, device=None, dtype=None, compile=False,
-             tokenizer=None):
+    def load(
+        cls,
+        name,
+        weights=None,
+        revision=None,
+        config=None,
+        device=None,
+        dtype=None,
+        compile=False,
+        tokenizer=None,
+    ):
         from transformers import VideoPrismClipModel, VideoPrismConfig
 
         hub_id = cls.hub_ids[name]
@@ -129,9 +175,17 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
             found_tokenizer = _try_tokenizer(weights or hub_id, revision)
         _use_fast_inference_ops(model)
         vision = model.config.vision_config
-        backbone = cls(model, info, input_size=int(vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]),
-                       patch=int(vision.tubelet_size[1]), embed_dim=int(vision.hidden_size),
-                       default_frames=int(vision.num_frames), device=device, dtype=dtype, compile=compile)
+        backbone = cls(
+            model,
+            info,
+            input_size=int(vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]),
+            patch=int(vision.tubelet_size[1]),
+            embed_dim=int(vision.hidden_size),
+            default_frames=int(vision.num_frames),
+            device=device,
+            dtype=dtype,
+            compile=compile,
+        )
         backbone.name = name
         if tokenizer is None:
             tokenizer = found_tokenizer
@@ -139,8 +193,10 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
             tokenizer = SentencePieceTokenizer(tokenizer)
             vocabulary = model.config.text_config.vocab_size
             if tokenizer.vocab_size > vocabulary:
-                raise EthoprismError(f"tokenizer has {tokenizer.vocab_size} pieces but the text model only "
-                                     f"{vocabulary}", tokenizer.path)
+                raise EthoprismError(
+                    f"tokenizer has {tokenizer.vocab_size} pieces but the text model only {vocabulary}",
+                    tokenizer.path,
+                )
         backbone.tokenizer = tokenizer
         return backbone
 
@@ -184,15 +240,18 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
         and tokenised with the model's SentencePiece vocabulary (``tokenizer=`` at load, or the
         hub snapshot's)."""
         if getattr(self, "tokenizer", None) is None:
-            raise EthoprismError(f"{self.name} has no tokenizer here (weights '{self.weights.model_id}'); pass "
-                                 "--tokenizer PATH (the model's SentencePiece .model file), or load hub weights or a "
-                                 "local snapshot that includes it")
+            raise EthoprismError(
+                f"{self.name} has no tokenizer here (weights '{self.weights.model_id}'); pass "
+                "--tokenizer PATH (the model's SentencePiece .model file), or load hub weights or a "
+                "local snapshot that includes it"
+            )
         canonical = [canonicalize_text(t) for t in texts]
         if isinstance(self.tokenizer, SentencePieceTokenizer):
             ids, paddings = self.tokenizer(canonical)
         else:
-            encoded = self.tokenizer(canonical, padding="max_length", max_length=TEXT_MAX_LEN, truncation=True,
-                                     return_tensors="np")
+            encoded = self.tokenizer(
+                canonical, padding="max_length", max_length=TEXT_MAX_LEN, truncation=True, return_tensors="np"
+            )
             ids, paddings = encoded["input_ids"], 1 - encoded["attention_mask"]
         return self.text_embedding(ids, paddings)
 

@@ -8,8 +8,11 @@ import typer
 from ethoprism.cli import classify, extract, localize, retrieve
 from ethoprism.cli.common import EXIT_BAD_INPUT, console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Animal behaviour analysis from raw video with frozen video foundation models.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Animal behaviour analysis from raw video with frozen video foundation models.",
+)
 for group in (extract, classify, retrieve, localize):
     group.register(app)
 

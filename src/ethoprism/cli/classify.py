@@ -30,8 +30,13 @@ def print_summary(report: dict) -> None:
         table.add_column(column)
     for kind, result in report["heads"].items():
         m = result["metrics"]
-        table.add_row(kind, f"{m['map']:.3f}", f"{m['chance_map']:.3f}", f"{m['macro_accuracy']:.3f}",
-                      f"{m['macro_f1']:.3f}")
+        table.add_row(
+            kind,
+            f"{m['map']:.3f}",
+            f"{m['chance_map']:.3f}",
+            f"{m['macro_accuracy']:.3f}",
+            f"{m['macro_f1']:.3f}",
+        )
     Console().print(table)
 
 
@@ -41,8 +46,11 @@ def train(
     out: Path = typer.Option(..., "--out", help="Head file to write (<out>.json + <out>.safetensors)."),
     head: str = typer.Option("linear", "--head", help=f"Head: {HEAD_KINDS}."),
     label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
-    exclusive: str = typer.Option("auto", "--exclusive",
-                                  help="Classes exclusive? auto (yes unless a labelled frame has two behaviours), yes, no."),
+    exclusive: str = typer.Option(
+        "auto",
+        "--exclusive",
+        help="Classes exclusive? auto (yes unless a labelled frame has two behaviours), yes, no.",
+    ),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone in the store (if several)."),
     smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
@@ -52,7 +60,9 @@ def train(
 
     data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
     path = classify.train(data, head, out, _postprocess(smooth, min_bout))
-    console.print(f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)")
+    console.print(
+        f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
+    )
 
 
 def predict(
@@ -72,9 +82,15 @@ def evaluate(
     labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Report folder."),
     heads: list[str] = typer.Option(["linear"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}."),
-    folds: Optional[int] = typer.Option(None, "--folds", help="Group k-fold by video (default: leave one video out)."),
-    split: str = typer.Option("auto", "--split", help="auto (the label file's own train/test split, as FERAL files "
-                                                      "have, else by video), file, or videos."),
+    folds: Optional[int] = typer.Option(
+        None, "--folds", help="Group k-fold by video (default: leave one video out)."
+    ),
+    split: str = typer.Option(
+        "auto",
+        "--split",
+        help="auto (the label file's own train/test split, as FERAL files "
+        "have, else by video), file, or videos.",
+    ),
     label_format: str = typer.Option("auto", "--format"),
     exclusive: str = typer.Option("auto", "--exclusive"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
@@ -86,8 +102,9 @@ def evaluate(
 
     data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
     with StepProgress() as progress:
-        report = classify.evaluate(data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress,
-                                   split=split)
+        report = classify.evaluate(
+            data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress, split=split
+        )
     print_summary(report)
 
 
@@ -98,7 +115,9 @@ def fewshot(
     heads: list[str] = typer.Option(["linear"], "--head"),
     shots: list[int] = typer.Option([10, 50, 100], "--shots", help="Labelled frames per class."),
     seeds: int = typer.Option(5, "--seeds"),
-    test_videos: list[str] = typer.Option([], "--test-video", help="Held-out test video(s) (default: last third)."),
+    test_videos: list[str] = typer.Option(
+        [], "--test-video", help="Held-out test video(s) (default: last third)."
+    ),
     label_format: str = typer.Option("auto", "--format"),
     exclusive: str = typer.Option("auto", "--exclusive"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
@@ -114,14 +133,18 @@ def fewshot(
 
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output folder."),
-    videos: list[str] = typer.Option([], "--videos", help="Your videos (files or globs) instead of the synthetic set."),
+    videos: list[str] = typer.Option(
+        [], "--videos", help="Your videos (files or globs) instead of the synthetic set."
+    ),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels for --videos."),
     backbone: str = typer.Option("effnet-lite0", "--backbone"),
     weights: Optional[str] = typer.Option(None, "--weights"),
     heads: list[str] = typer.Option(["linear", "mlp", "attentive", "temporal"], "--head"),
     n_videos: int = typer.Option(6, "--n-videos", help="Synthetic videos to generate."),
     n_frames: int = typer.Option(450, "--n-frames", help="Frames per synthetic video."),
-    size: Optional[int] = typer.Option(None, "--size", help="Model input size (default: 128 synthetic, else the backbone's)."),
+    size: Optional[int] = typer.Option(
+        None, "--size", help="Model input size (default: 128 synthetic, else the backbone's)."
+    ),
     seeds: int = typer.Option(3, "--seeds", help="Few-shot seeds."),
     seed: int = typer.Option(0, "--seed", help="Synthetic dataset seed."),
 ):
@@ -129,8 +152,20 @@ def demo(
     from ethoprism.workflows.demo import run_demo
 
     with StepProgress() as progress:
-        report = run_demo(out, expand_videos(videos) if videos else None, labels, backbone, weights, tuple(heads),
-                          n_videos, n_frames, size, seeds, seed, progress=progress)
+        report = run_demo(
+            out,
+            expand_videos(videos) if videos else None,
+            labels,
+            backbone,
+            weights,
+            tuple(heads),
+            n_videos,
+            n_frames,
+            size,
+            seeds,
+            seed,
+            progress=progress,
+        )
     print_summary(report)
     console.print(f"report: {out / 'report' / 'report.html'}")
 

@@ -20,8 +20,10 @@ from ethoprism.errors import EthoprismError
 console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 HEAD_KINDS = "linear, mlp, attentive, temporal"
-LABELS_HELP = ("Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
-               "SimBA project folders as they lie). Repeatable.")
+LABELS_HELP = (
+    "Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
+    "SimBA project folders as they lie). Repeatable."
+)
 TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
 
 
@@ -37,6 +39,7 @@ def reports_errors(command):
         except EthoprismError as exc:
             print_error(str(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
+
     return wrapper
 
 

@@ -17,20 +17,30 @@ from ethoprism.errors import EthoprismError
 def extract(
     videos: list[str] = typer.Argument(..., help="Video files or glob patterns."),
     store: Path = typer.Option(..., "--store", help="Embedding store folder."),
-    backbone: str = typer.Option("effnet-lite0", "--backbone", help="Backbone name (see `ethoprism backbones`)."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Local folder/file, hub id, official .npz."),
+    backbone: str = typer.Option(
+        "effnet-lite0", "--backbone", help="Backbone name (see `ethoprism backbones`)."
+    ),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", help="Local folder/file, hub id, official .npz."
+    ),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     protocol: str = typer.Option("tiled", "--protocol", help="tiled (default) or centered."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the backbone's)."),
     frame_step: int = typer.Option(1, "--frame-step", help="Source frames between clip frames."),
-    size: Optional[int] = typer.Option(None, "--size", help="Square input side in px (default: the backbone's)."),
+    size: Optional[int] = typer.Option(
+        None, "--size", help="Square input side in px (default: the backbone's)."
+    ),
     square: str = typer.Option("crop", "--square", help="crop (centre square) or pad (black bars)."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Clip positions shared by tiled clips."),
-    token_step: Optional[int] = typer.Option(None, "--token-step", help="Also store spatial token maps every N frames."),
+    token_step: Optional[int] = typer.Option(
+        None, "--token-step", help="Also store spatial token maps every N frames."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32 or bf16."),
     batch_size: int = typer.Option(4, "--batch-size", help="Clips per forward pass."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the backbone (faster on long videos)."),
+    compile_model: bool = typer.Option(
+        False, "--compile", help="torch.compile the backbone (faster on long videos)."
+    ),
 ):
     """Embed every frame of each video with a frozen backbone and keep the result in STORE."""
     from ethoprism.backbones import load_backbone
@@ -38,11 +48,20 @@ def extract(
     from ethoprism.workflows.extract import clip_spec, extract_videos
 
     paths = expand_videos(videos)
-    model = load_backbone(backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model)
+    model = load_backbone(
+        backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model
+    )
     spec = clip_spec(model, protocol, frames, frame_step, size, square, overlap)
     with StepProgress(rate=True) as progress:
-        results = extract_videos(paths, model, EmbeddingStore(store), spec, batch_size, token_step,
-                                 progress=lambda video, done, total: progress(video.name, done, total))
+        results = extract_videos(
+            paths,
+            model,
+            EmbeddingStore(store),
+            spec,
+            batch_size,
+            token_step,
+            progress=lambda video, done, total: progress(video.name, done, total),
+        )
         for result in results:
             state = "failed" if result.error else ("cached" if result.cached else "stored")
             progress.describe(result.video.name, f"{result.video.name} ({state})")
@@ -53,8 +72,10 @@ def extract(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def info(store: Path = typer.Argument(..., help="Embedding store folder."),
-         as_json: bool = typer.Option(False, "--json", help="Print full provenance as JSON.")):
+def info(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print full provenance as JSON."),
+):
     """List what a store holds, with provenance."""
     from ethoprism.store import EmbeddingStore
 
@@ -73,14 +94,23 @@ def info(store: Path = typer.Argument(..., help="Embedding store folder."),
         table.add_column(style="bold cyan")
         table.add_column(overflow="fold")
         table.add_row("video", video.path)
-        table.add_row("frames", f"{e.n_frames} at {e.fps:.4g} fps ({video.width}x{video.height}"
-                      f"{', variable frame rate' if video.variable_frame_rate else ''})")
+        table.add_row(
+            "frames",
+            f"{e.n_frames} at {e.fps:.4g} fps ({video.width}x{video.height}"
+            f"{', variable frame rate' if video.variable_frame_rate else ''})",
+        )
         table.add_row("video sha256", e.video_sha256)
         table.add_row("backbone", f"{e.backbone} ({p.dtype})")
-        table.add_row("weights", f"{p.weights.source}: {p.weights.model_id} revision={p.weights.revision or '-'} "
-                      f"sha256={p.weights.sha256 or '-'}")
-        table.add_row("clip spec", f"{spec.protocol}, {spec.frames} frames x step {spec.frame_step}, "
-                      f"{spec.size} px {spec.square}, overlap {spec.overlap}")
+        table.add_row(
+            "weights",
+            f"{p.weights.source}: {p.weights.model_id} revision={p.weights.revision or '-'} "
+            f"sha256={p.weights.sha256 or '-'}",
+        )
+        table.add_row(
+            "clip spec",
+            f"{spec.protocol}, {spec.frames} frames x step {spec.frame_step}, "
+            f"{spec.size} px {spec.square}, overlap {spec.overlap}",
+        )
         table.add_row("token maps", f"every {p.token_step} frames" if p.token_step else "no")
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)

@@ -18,10 +18,16 @@ localize_app = typer.Typer(no_args_is_help=True, help="Animal boxes from frozen 
 @reports_errors
 def localize_train(
     store: Path = typer.Argument(..., help="Store extracted with --token-step."),
-    boxes: Path = typer.Option(..., "--boxes", help="COCO JSON, SLEAP .slp or DeepLabCut file (boxes from pose)."),
+    boxes: Path = typer.Option(
+        ..., "--boxes", help="COCO JSON, SLEAP .slp or DeepLabCut file (boxes from pose)."
+    ),
     out: Path = typer.Option(..., "--out", help="Box head to write (.json + .safetensors)."),
-    frames: Optional[str] = typer.Option(None, "--frames", help="Train on these frames only, e.g. 0-1049 or 0-299,600-1499."),
-    video: Optional[str] = typer.Option(None, "--video", help="Video name for pose files that name another path."),
+    frames: Optional[str] = typer.Option(
+        None, "--frames", help="Train on these frames only, e.g. 0-1049 or 0-299,600-1499."
+    ),
+    video: Optional[str] = typer.Option(
+        None, "--video", help="Video name for pose files that name another path."
+    ),
     epochs: int = typer.Option(40, "--epochs"),
 ):
     """Train the box head on stored token maps (labelled frames only)."""
@@ -36,8 +42,12 @@ def localize_train(
 def localize_predict(
     store: Path = typer.Argument(...),
     head: Path = typer.Option(..., "--head"),
-    out: Path = typer.Option(..., "--out", help="Output folder: boxes.csv and predictions.json (COCO results)."),
-    frames: Optional[str] = typer.Option(None, "--frames", help="Predict on these frames only, e.g. 1050-1499."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output folder: boxes.csv and predictions.json (COCO results)."
+    ),
+    frames: Optional[str] = typer.Option(
+        None, "--frames", help="Predict on these frames only, e.g. 1050-1499."
+    ),
     smooth: int = typer.Option(1, "--smooth", help="Moving average of each track's boxes (detections)."),
 ):
     """Predict boxes (with identities linked across frames) for every stored video."""
@@ -53,7 +63,9 @@ def localize_predict(
 def localize_evaluate(
     store: Path = typer.Argument(...),
     boxes: Path = typer.Option(..., "--boxes", help="Ground truth (COCO JSON or pose file)."),
-    predictions: Path = typer.Option(..., "--predictions", help="boxes.csv or predictions.json from localize predict."),
+    predictions: Path = typer.Option(
+        ..., "--predictions", help="boxes.csv or predictions.json from localize predict."
+    ),
     frames: Optional[str] = typer.Option(None, "--frames", help="Evaluate on these frames only."),
     video: Optional[str] = typer.Option(None, "--video"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
@@ -63,8 +75,10 @@ def localize_evaluate(
     from ethoprism.workflows import localize
 
     metrics = localize.evaluate(store, boxes, predictions, localize.parse_frames(frames), video)
-    Console().print(f"mAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
-                    f"({metrics['n_frames']} frames)")
+    Console().print(
+        f"mAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
+        f"({metrics['n_frames']} frames)"
+    )
     if out:
         out.write_text(json.dumps(metrics, indent=2))
 
@@ -72,8 +86,12 @@ def localize_evaluate(
 def render(
     video: Path = typer.Argument(..., help="The video to draw on."),
     out: Path = typer.Option(..., "--out", help="mp4 to write."),
-    boxes: Optional[Path] = typer.Option(None, "--boxes", help="boxes.csv / predictions.json (localize predict)."),
-    predictions: Optional[Path] = typer.Option(None, "--predictions", help="Per-frame table (predict): <video>.frames.csv"),
+    boxes: Optional[Path] = typer.Option(
+        None, "--boxes", help="boxes.csv / predictions.json (localize predict)."
+    ),
+    predictions: Optional[Path] = typer.Option(
+        None, "--predictions", help="Per-frame table (predict): <video>.frames.csv"
+    ),
     max_frames: Optional[int] = typer.Option(None, "--max-frames"),
 ):
     """Write a browser-playable mp4 with boxes, identities, behaviour labels and an ethogram strip."""

@@ -26,30 +26,45 @@ def index(
     if normalize not in ("video", "none"):
         raise EthoprismError(f"--normalize must be 'video' or 'none', not '{normalize}'")
     built, added = update_index(store, backbone, index_type, normalize, rebuild)
-    console.print(f"index {built.folder}: {built.meta['kind']}, {built.ntotal} frames of {len(built.videos)} videos "
-                  f"({added} added)")
+    console.print(
+        f"index {built.folder}: {built.meta['kind']}, {built.ntotal} frames of {len(built.videos)} videos "
+        f"({added} added)"
+    )
 
 
 def search(
     store: Path = typer.Argument(..., help="Embedding store folder (indexed)."),
-    example: list[str] = typer.Option([], "--example", help="VIDEO:START-END in frames, or VIDEO:4.5-6s. Repeatable."),
+    example: list[str] = typer.Option(
+        [], "--example", help="VIDEO:START-END in frames, or VIDEO:4.5-6s. Repeatable."
+    ),
     clip: Optional[Path] = typer.Option(None, "--clip", help="A short clip file as the query."),
     text: Optional[str] = typer.Option(None, "--text", help="Text query (videoprism-lvt stores)."),
     k: int = typer.Option(10, "--k", help="Segments to return."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for results.csv/.json and the contact sheet."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder for results.csv/.json and the contact sheet."
+    ),
     clips: bool = typer.Option(False, "--clips", help="Also write an mp4 of each hit."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Backbone weights for --clip / --text / lighting."),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", help="Backbone weights for --clip / --text / lighting."
+    ),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help=TOKENIZER_HELP),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
-    exclude: int = typer.Option(30, "--exclude", help="Frames around the example to leave out of the results."),
-    augment_lighting: bool = typer.Option(False, "--augment-lighting",
-                                          help="Re-embed the examples under lighting changes and fuse them "
-                                               "(robust to lighting; needs the video files and the backbone)."),
+    exclude: int = typer.Option(
+        30, "--exclude", help="Frames around the example to leave out of the results."
+    ),
+    augment_lighting: bool = typer.Option(
+        False,
+        "--augment-lighting",
+        help="Re-embed the examples under lighting changes and fuse them "
+        "(robust to lighting; needs the video files and the backbone).",
+    ),
 ):
     """Find the segments most like an example (or a text) in every indexed video."""
     from ethoprism.workflows import retrieve
 
-    results = retrieve.search(store, example, clip, text, k, backbone, weights, tokenizer, exclude, augment_lighting)
+    results = retrieve.search(
+        store, example, clip, text, k, backbone, weights, tokenizer, exclude, augment_lighting
+    )
     Console().print(results.drop(columns=["video_path"]).to_string(index=False))
     if out:
         console.print(f"results in {retrieve.write_search_results(results, out, clips)}")
@@ -59,7 +74,9 @@ def zero_shot(
     store: Path = typer.Argument(..., help="Store extracted with a videoprism-lvt backbone."),
     behaviors: list[str] = typer.Option(..., "--behavior", help="Behaviour name (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Folder for per-frame tables and bouts."),
-    prompt: str = typer.Option("a video of a mouse {}.", "--prompt", help="Prompt template; {} is the behaviour."),
+    prompt: str = typer.Option(
+        "a video of a mouse {}.", "--prompt", help="Prompt template; {} is the behaviour."
+    ),
     weights: Optional[str] = typer.Option(None, "--weights"),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help=TOKENIZER_HELP),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
@@ -75,9 +92,12 @@ def evaluate_retrieval(
     store: Path = typer.Argument(..., help="Embedding store folder."),
     labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    normalize: Optional[str] = typer.Option(None, "--normalize",
-                                            help="Expect an index built with video or none (default: the index as "
-                                                 "built; one is built with 'video' if there is none)."),
+    normalize: Optional[str] = typer.Option(
+        None,
+        "--normalize",
+        help="Expect an index built with video or none (default: the index as "
+        "built; one is built with 'video' if there is none).",
+    ),
     max_queries: int = typer.Option(20, "--max-queries", help="Queries per behaviour."),
     label_format: str = typer.Option("auto", "--format"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
@@ -86,7 +106,9 @@ def evaluate_retrieval(
     from ethoprism.workflows import retrieve
 
     summary = retrieve.evaluate_retrieval(store, labels, out, label_format, backbone, normalize, max_queries)
-    table = Table(title=f"retrieval by example ({summary['n_queries']} queries, normalize={summary['normalize']})")
+    table = Table(
+        title=f"retrieval by example ({summary['n_queries']} queries, normalize={summary['normalize']})"
+    )
     for column in ("K", "mean Hit@K", "random"):
         table.add_column(column)
     for k in (1, 5, 10):

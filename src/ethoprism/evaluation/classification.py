@@ -9,12 +9,16 @@ confusion matrix. Unlabelled frames never count.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import (average_precision_score, balanced_accuracy_score, confusion_matrix,
-                             precision_recall_fscore_support)
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
 from ethoprism.dataset import FrameDataset
@@ -23,43 +27,64 @@ from ethoprism.heads.base import exclusive_index
 from ethoprism.heads.decision import ThresholdedHead
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str],
-                           exclusive: bool) -> dict:
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str], exclusive: bool
+) -> dict:
     known = (y_true >= 0).all(axis=1)
     y_true, proba, pred = y_true[known], proba[known], pred[known]
     per_class = {}
     for k, name in enumerate(behaviors):
         positives = int(y_true[:, k].sum())
         ap = float(average_precision_score(y_true[:, k], proba[:, k])) if positives else float("nan")
-        precision, recall, f1, _ = precision_recall_fscore_support(y_true[:, k], pred[:, k], average="binary",
-                                                                   zero_division=0)
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y_true[:, k], pred[:, k], average="binary", zero_division=0
+        )
         # the AP of scores that know nothing is the behaviour's prevalence: its chance level
         chance = positives / len(y_true) if positives else float("nan")
-        per_class[name] = {"ap": ap, "chance_ap": chance, "precision": float(precision), "recall": float(recall),
-                           "f1": float(f1), "support": positives}
+        per_class[name] = {
+            "ap": ap,
+            "chance_ap": chance,
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": positives,
+        }
     aps = [v["ap"] for v in per_class.values() if not np.isnan(v["ap"])]
     chances = [v["chance_ap"] for v in per_class.values() if not np.isnan(v["ap"])]
-    result = {"n_frames": int(known.sum()), "map": float(np.mean(aps)) if aps else float("nan"),
-              "chance_map": float(np.mean(chances)) if chances else float("nan"),
-              "macro_f1": float(np.mean([per_class[b]["f1"] for b in behaviors if per_class[b]["support"]] or [np.nan])),
-              "per_class": per_class}
+    result = {
+        "n_frames": int(known.sum()),
+        "map": float(np.mean(aps)) if aps else float("nan"),
+        "chance_map": float(np.mean(chances)) if chances else float("nan"),
+        "macro_f1": float(
+            np.mean([per_class[b]["f1"] for b in behaviors if per_class[b]["support"]] or [np.nan])
+        ),
+        "per_class": per_class,
+    }
     if exclusive:
         true_index, pred_index = exclusive_index(y_true), exclusive_index(pred)
         result["macro_accuracy"] = float(balanced_accuracy_score(true_index, pred_index))
         result["confusion_labels"] = ["background"] + list(behaviors)
-        result["confusion_matrix"] = confusion_matrix(true_index, pred_index,
-                                                      labels=list(range(len(behaviors) + 1))).tolist()
+        result["confusion_matrix"] = confusion_matrix(
+            true_index, pred_index, labels=list(range(len(behaviors) + 1))
+        ).tolist()
     else:
-        accuracies = [float(balanced_accuracy_score(y_true[:, k], pred[:, k])) for k in range(len(behaviors))
-                      if 0 < y_true[:, k].sum() < len(y_true)]
+        accuracies = [
+            float(balanced_accuracy_score(y_true[:, k], pred[:, k]))
+            for k in range(len(behaviors))
+            if 0 < y_true[:, k].sum() < len(y_true)
+        ]
         result["macro_accuracy"] = float(np.mean(accuracies)) if accuracies else float("nan")
     return result
 
 
 def with_decision_rule(head, postprocess: dict | None = None, thresholds="tune") -> ThresholdedHead:
     postprocess = postprocess or {}
-    return ThresholdedHead(head, thresholds=thresholds, smooth=int(postprocess.get("smooth", 1)),
-                           min_bout=int(postprocess.get("min_bout", 1)))
+    return ThresholdedHead(
+        head,
+        thresholds=thresholds,
+        smooth=int(postprocess.get("smooth", 1)),
+        min_bout=int(postprocess.get("min_bout", 1)),
+    )
 
 
 def predict_dataset(model: ThresholdedHead, data: FrameDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -77,8 +102,14 @@ def file_split(data: FrameDataset) -> list[tuple[np.ndarray, np.ndarray]] | None
     return [(np.flatnonzero(np.isin(data.groups, train)), np.flatnonzero(np.isin(data.groups, test)))]
 
 
-def cross_validate(head, data: FrameDataset, n_splits: int | None = None, postprocess: dict | None = None,
-                   progress: Callable[[int, int], None] | None = None, split: str = "videos") -> dict:
+def cross_validate(
+    head,
+    data: FrameDataset,
+    n_splits: int | None = None,
+    postprocess: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    split: str = "videos",
+) -> dict:
     """Out-of-fold predictions for every scored frame, then one set of metrics over them.
     ``split="videos"``: leave-one-video-out (``n_splits=None``) or group k-fold by video;
     ``split="file"``: the label file's own train/test split (:func:`file_split`), where only the
@@ -86,7 +117,9 @@ def cross_validate(head, data: FrameDataset, n_splits: int | None = None, postpr
     if split == "file":
         splits = file_split(data)
         if splits is None:
-            raise EthoprismError("the labels define no train and test videos (FERAL 'splits'); use --split videos")
+            raise EthoprismError(
+                "the labels define no train and test videos (FERAL 'splits'); use --split videos"
+            )
         splitter_name = "file split (train+val -> test)"
     else:
         videos = np.unique(data.groups)
@@ -102,12 +135,17 @@ def cross_validate(head, data: FrameDataset, n_splits: int | None = None, postpr
     for fold, (train_rows, test_rows) in enumerate(splits):
         scored[test_rows] = True
         test_videos = sorted(np.unique(data.groups[test_rows]).tolist())
-        fitted = with_decision_rule(head, postprocess).fit(data.X[train_rows], data.Y[train_rows],
-                                                           groups=data.groups[train_rows])
+        fitted = with_decision_rule(head, postprocess).fit(
+            data.X[train_rows], data.Y[train_rows], groups=data.groups[train_rows]
+        )
         p, d = predict_dataset(fitted, data.rows(np.isin(np.arange(len(data.X)), test_rows)))
         proba[test_rows], pred[test_rows] = p, d
-        folds.append({"test_videos": [data.videos[v] for v in test_videos],
-                      "thresholds": [float(t) for t in fitted.thresholds_]})
+        folds.append(
+            {
+                "test_videos": [data.videos[v] for v in test_videos],
+                "thresholds": [float(t) for t in fitted.thresholds_],
+            }
+        )
         if progress:
             progress(fold + 1, len(splits))
     truth = np.where(scored[:, None], data.Y, -1)  # frames outside the test videos are not scored
@@ -136,9 +174,16 @@ def sample_few_shot(Y: np.ndarray, shots: int, rng: np.random.Generator, exclusi
     return out
 
 
-def few_shot(head, data: FrameDataset, train_videos: list[int], test_videos: list[int],
-             shots: tuple[int, ...] = (10, 50, 100), seeds: int = 5, postprocess: dict | None = None,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+def few_shot(
+    head,
+    data: FrameDataset,
+    train_videos: list[int],
+    test_videos: list[int],
+    shots: tuple[int, ...] = (10, 50, 100),
+    seeds: int = 5,
+    postprocess: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """The paper's few-shot protocol: k labelled frames per class from the training videos,
     n seeds, metrics on the test videos; mean ± std over seeds."""
     train, test = data.subset(train_videos), data.subset(test_videos)
@@ -147,19 +192,36 @@ def few_shot(head, data: FrameDataset, train_videos: list[int], test_videos: lis
         runs = []
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
-            seeded = clone(head).set_params(**({"random_state": seed} if "random_state" in head.get_params() else {}))
+            seeded = clone(head).set_params(
+                **({"random_state": seed} if "random_state" in head.get_params() else {})
+            )
             # a few labelled frames cannot spare a held-out part: fixed 0.5 thresholds, as in the paper
             fitted = with_decision_rule(seeded, postprocess, thresholds=0.5)
             fitted.fit(train.X, sample_few_shot(train.Y, k, rng, data.exclusive), groups=train.groups)
             proba, pred = predict_dataset(fitted, test)
             m = classification_metrics(test.Y, proba, pred, data.behaviors, data.exclusive)
-            runs.append({"seed": seed, "map": m["map"], "chance_map": m["chance_map"],
-                         "macro_accuracy": m["macro_accuracy"], "macro_f1": m["macro_f1"]})
+            runs.append(
+                {
+                    "seed": seed,
+                    "map": m["map"],
+                    "chance_map": m["chance_map"],
+                    "macro_accuracy": m["macro_accuracy"],
+                    "macro_f1": m["macro_f1"],
+                }
+            )
             if progress:
                 progress(len(runs) + seeds * shots.index(k), seeds * len(shots))
         table[str(k)] = {
             "runs": runs,
-            **{f"{name}_{stat}": float(fn([r[name] for r in runs]))
-               for name in ("map", "chance_map", "macro_accuracy", "macro_f1") for stat, fn in (("mean", np.nanmean), ("std", np.nanstd))}}
-    return {"shots": table, "train_videos": [data.videos[v] for v in train_videos],
-            "test_videos": [data.videos[v] for v in test_videos], "seeds": seeds}
+            **{
+                f"{name}_{stat}": float(fn([r[name] for r in runs]))
+                for name in ("map", "chance_map", "macro_accuracy", "macro_f1")
+                for stat, fn in (("mean", np.nanmean), ("std", np.nanstd))
+            },
+        }
+    return {
+        "shots": table,
+        "train_videos": [data.videos[v] for v in train_videos],
+        "test_videos": [data.videos[v] for v in test_videos],
+        "seeds": seeds,
+    }

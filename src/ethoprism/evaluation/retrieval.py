@@ -20,16 +20,28 @@ from ethoprism.retrieval.query import Segment, example_vector, search_segments
 
 
 def _truth(index: FrameIndex, labels: list[VideoLabels], behaviors: list[str]) -> list[np.ndarray]:
-    by_name = {label.video: label.reorder(behaviors) if label.behaviors != behaviors else label for label in labels}
+    by_name = {
+        label.video: label.reorder(behaviors) if label.behaviors != behaviors else label for label in labels
+    }
     truth = []
     for video in index.videos:
         label = by_name.get(video.name)
-        truth.append(np.maximum(label.targets, 0) if label is not None else np.zeros((video.n_frames, len(behaviors)), np.int8))
+        truth.append(
+            np.maximum(label.targets, 0)
+            if label is not None
+            else np.zeros((video.n_frames, len(behaviors)), np.int8)
+        )
     return truth
 
 
-def random_hits(truth: list[np.ndarray], lengths: list[int], query: Segment, exclude_margin: int, draws: int,
-                rng: np.random.Generator) -> np.ndarray:
+def random_hits(
+    truth: list[np.ndarray],
+    lengths: list[int],
+    query: Segment,
+    exclude_margin: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """-> bool ``[draws, len(lengths)]``: whether a random segment of each length, placed uniformly
     among all positions of all videos that do not touch ``query`` ± ``exclude_margin``, overlaps a
     positive frame of ``truth`` (one 0/1 column per video)."""
@@ -57,15 +69,26 @@ def random_hits(truth: list[np.ndarray], lengths: list[int], query: Segment, exc
     return out
 
 
-def hit_at_k(index: FrameIndex, labels: list[VideoLabels], behaviors: list[str], ks=(1, 5, 10), max_queries: int = 20,
-             exclude_margin: int = 30, merge_gap: int = 5, random_draws: int = 200, seed: int = 0,
-             query_vector=None) -> dict:
+def hit_at_k(
+    index: FrameIndex,
+    labels: list[VideoLabels],
+    behaviors: list[str],
+    ks=(1, 5, 10),
+    max_queries: int = 20,
+    exclude_margin: int = 30,
+    merge_gap: int = 5,
+    random_draws: int = 200,
+    seed: int = 0,
+    query_vector=None,
+) -> dict:
     """``query_vector(segment) -> vector`` overrides how a query is embedded (augmentation)."""
     rng = np.random.default_rng(seed)
     truth = _truth(index, labels, behaviors)
     rows = []
     for k_behavior, behavior in enumerate(behaviors):
-        queries = [Segment(v, s, e) for v, t in enumerate(truth) for s, e in bouts_from_mask(t[:, k_behavior] > 0)]
+        queries = [
+            Segment(v, s, e) for v, t in enumerate(truth) for s, e in bouts_from_mask(t[:, k_behavior] > 0)
+        ]
         if len(queries) > max_queries:
             queries = [queries[i] for i in sorted(rng.choice(len(queries), max_queries, replace=False))]
         for query in queries:
@@ -74,13 +97,18 @@ def hit_at_k(index: FrameIndex, labels: list[VideoLabels], behaviors: list[str],
             hits = []
             for result in results.itertuples():
                 video = index.video_index(result.video)
-                hits.append(bool(truth[video][result.start_frame: result.end_frame + 1, k_behavior].any()))
+                hits.append(bool(truth[video][result.start_frame : result.end_frame + 1, k_behavior].any()))
             lengths = (results.end_frame - results.start_frame + 1).tolist()
-            drawn = random_hits([t[:, k_behavior] for t in truth], lengths, query, exclude_margin,
-                                       random_draws, rng)
+            drawn = random_hits(
+                [t[:, k_behavior] for t in truth], lengths, query, exclude_margin, random_draws, rng
+            )
             drawn = np.pad(drawn, ((0, 0), (0, max(ks) - drawn.shape[1])))
-            row = {"behavior": behavior, "video": index.videos[query.video].name, "start_frame": query.start,
-                   "end_frame": query.end}
+            row = {
+                "behavior": behavior,
+                "video": index.videos[query.video].name,
+                "start_frame": query.start,
+                "end_frame": query.end,
+            }
             for k in ks:
                 row[f"hit@{k}"] = float(any(hits[:k]))
                 row[f"random_hit@{k}"] = float(drawn[:, :k].any(axis=1).mean())
@@ -92,6 +120,8 @@ def hit_at_k(index: FrameIndex, labels: list[VideoLabels], behaviors: list[str],
         for k in ks:
             summary[f"hit@{k}"] = float(per_class[f"hit@{k}"].mean())
             summary[f"random_hit@{k}"] = float(per_class[f"random_hit@{k}"].mean())
-        summary["per_class"] = per_class.drop(columns=["start_frame", "end_frame"]).reset_index().to_dict("records")
+        summary["per_class"] = (
+            per_class.drop(columns=["start_frame", "end_frame"]).reset_index().to_dict("records")
+        )
     summary["n_queries"] = int(len(table))
     return {"summary": summary, "queries": table}

@@ -73,6 +73,7 @@ class HeadMixin(ClassifierMixin, BaseEstimator):
     def _check_dim(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise EthoprismError(f"embeddings have {X.shape[-1]} dimensions but the head was trained on "
-                                 f"{self.n_features_in_}")
+            raise EthoprismError(
+                f"embeddings have {X.shape[-1]} dimensions but the head was trained on {self.n_features_in_}"
+            )
         return X

@@ -47,8 +47,9 @@ def _best_f1_cut(y: np.ndarray, score: np.ndarray, default: float) -> float:
     return float(cuts[int(np.argmax(f1[:-1]))])
 
 
-def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, exclusive: bool, default: float = 0.5,
-                    rounds: int = 3) -> np.ndarray:
+def tune_thresholds(
+    y_true: np.ndarray, proba: np.ndarray, exclusive: bool, default: float = 0.5, rounds: int = 3
+) -> np.ndarray:
     """Per behaviour, the threshold that maximises its F1 under :func:`decide`.
 
     Multi-label: one precision-recall curve per behaviour. Exclusive: behaviour ``k`` is decided
@@ -81,7 +82,7 @@ def tuning_rows(groups, n: int, tail: float = 0.2) -> np.ndarray:
         held_out[videos[-1]] = True
         return held_out
     for rows in videos:
-        held_out[rows[int(round(len(rows) * (1 - tail))):]] = True
+        held_out[rows[int(round(len(rows) * (1 - tail))) :]] = True
     return held_out
 
 
@@ -131,7 +132,9 @@ class ThresholdedHead(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         inner_groups = None if groups is None else np.asarray(groups)[~held_out]
         tune_groups = None if groups is None else np.asarray(groups)[held_out]
         inner = clone(self.head).fit(X[~held_out], y[~held_out], groups=inner_groups)
-        proba = smooth_probabilities(inner.predict_proba(X[held_out], groups=tune_groups), self.smooth, tune_groups)
+        proba = smooth_probabilities(
+            inner.predict_proba(X[held_out], groups=tune_groups), self.smooth, tune_groups
+        )
         rows = known[held_out]
         return tune_thresholds(y[held_out][rows], proba[rows], self.exclusive)
 

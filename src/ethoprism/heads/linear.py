@@ -16,8 +16,13 @@ from ethoprism.heads.base import HeadMixin, as_targets, exclusive_index, labelle
 
 
 class LinearProbe(HeadMixin):
-    def __init__(self, exclusive: bool = True, C: float = 1.0, class_weight: str | None = "balanced",
-                 max_iter: int = 300):
+    def __init__(
+        self,
+        exclusive: bool = True,
+        C: float = 1.0,
+        class_weight: str | None = "balanced",
+        max_iter: int = 300,
+    ):
         self.exclusive = exclusive
         self.C = C
         self.class_weight = class_weight
@@ -31,14 +36,18 @@ class LinearProbe(HeadMixin):
         Z = scaler.transform(X).astype(np.float32)
         self.n_features_in_ = X.shape[1]
         self.n_behaviors_ = y.shape[1]
-        self.classes_ = np.arange(self.n_behaviors_)  # one output column per behaviour, as multi-label sklearn
+        self.classes_ = np.arange(
+            self.n_behaviors_
+        )  # one output column per behaviour, as multi-label sklearn
         self.mean_, self.scale_ = scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
         if self.exclusive:
             target = exclusive_index(y)
             model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
             model.fit(Z, target)
             coef = np.zeros((self.n_behaviors_ + 1, X.shape[1]), np.float32)
-            intercept = np.full(self.n_behaviors_ + 1, -1e4, np.float32)  # classes never seen get ~0 probability
+            intercept = np.full(
+                self.n_behaviors_ + 1, -1e4, np.float32
+            )  # classes never seen get ~0 probability
             if len(model.classes_) == 2:  # binary problems come back as one logit
                 coef[model.classes_[1]], intercept[model.classes_[1]] = model.coef_[0], model.intercept_[0]
                 intercept[model.classes_[0]] = 0.0

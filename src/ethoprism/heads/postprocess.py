@@ -29,5 +29,5 @@ def remove_short_bouts(pred: np.ndarray, min_frames: int, groups=None) -> np.nda
         for k in range(pred.shape[1]):
             for start, end in bouts_from_mask(pred[rows, k] > 0):
                 if end - start + 1 < min_frames:
-                    out[rows[start: end + 1], k] = 0
+                    out[rows[start : end + 1], k] = 0
     return out

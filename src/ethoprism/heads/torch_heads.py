@@ -18,15 +18,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from ethoprism.heads.base import (
+    HeadMixin,
+    as_targets,
+    balanced_weights,
+    exclusive_index,
+    labelled_rows,
+    sequences,
+)
 from ethoprism.heads.training import optimise
-from ethoprism.heads.base import HeadMixin, as_targets, balanced_weights, exclusive_index, labelled_rows, sequences
 
 
 class _MLP(nn.Module):
     def __init__(self, dim, hidden, out, dropout):
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, out))
+        self.net = nn.Sequential(
+            nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out)
+        )
 
     def forward(self, x):  # [N, D]
         return self.net(x)
@@ -54,8 +62,13 @@ class _TCN(nn.Module):
         super().__init__()
         self.input = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden))
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(hidden, hidden, 3, padding=d, dilation=d, padding_mode="replicate"), nn.GELU(),
-                          nn.Dropout(dropout)) for d in dilations)
+            nn.Sequential(
+                nn.Conv1d(hidden, hidden, 3, padding=d, dilation=d, padding_mode="replicate"),
+                nn.GELU(),
+                nn.Dropout(dropout),
+            )
+            for d in dilations
+        )
         self.out = nn.Linear(hidden, out)
 
     def forward(self, sequence):  # [1, T, D] -> [1, T, out]
@@ -89,6 +102,7 @@ class _TorchHead(HeadMixin):
         def masked(logits, target):
             known = ~torch.isnan(target)
             return bce(logits, torch.nan_to_num(target))[known].mean() if known.any() else logits.sum() * 0
+
         return masked
 
     def _probabilities(self, logits: torch.Tensor) -> np.ndarray:
@@ -109,9 +123,17 @@ class _TorchHead(HeadMixin):
 
     def _optimise(self, module, n_items: int, batch_size: int, min_steps: int, batch_loss):
         """:func:`~ethoprism.heads.training.optimise` with this head's settings; ``batch_loss(indices)``."""
-        self.state_ = optimise(module, n_items, batch_size, lambda batch, _: batch_loss(batch), epochs=self.epochs,
-                               min_steps=min_steps, lr=self.lr, weight_decay=self.weight_decay,
-                               random_state=self.random_state)
+        self.state_ = optimise(
+            module,
+            n_items,
+            batch_size,
+            lambda batch, _: batch_loss(batch),
+            epochs=self.epochs,
+            min_steps=min_steps,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            random_state=self.random_state,
+        )
         self._module = module
         return self
 
@@ -129,11 +151,31 @@ class _TorchHead(HeadMixin):
 
 
 class MLPHead(_TorchHead):
-    def __init__(self, exclusive: bool = True, hidden: int = 256, dropout: float = 0.2, epochs: int = 30,
-                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-3, min_steps: int = 300,
-                 random_state: int = 0):
-        self.exclusive, self.hidden, self.dropout, self.epochs, self.min_steps = exclusive, hidden, dropout, epochs, min_steps
-        self.batch_size, self.lr, self.weight_decay, self.random_state = batch_size, lr, weight_decay, random_state
+    def __init__(
+        self,
+        exclusive: bool = True,
+        hidden: int = 256,
+        dropout: float = 0.2,
+        epochs: int = 30,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-3,
+        min_steps: int = 300,
+        random_state: int = 0,
+    ):
+        self.exclusive, self.hidden, self.dropout, self.epochs, self.min_steps = (
+            exclusive,
+            hidden,
+            dropout,
+            epochs,
+            min_steps,
+        )
+        self.batch_size, self.lr, self.weight_decay, self.random_state = (
+            batch_size,
+            lr,
+            weight_decay,
+            random_state,
+        )
 
     def _build(self):
         return _MLP(self.n_features_in_, self.hidden, self._out_dim(), self.dropout)
@@ -143,15 +185,23 @@ class MLPHead(_TorchHead):
         X = self._begin(np.asarray(X)[keep], np.asarray(y)[keep])
         target, weights = self._targets(np.asarray(y)[keep])
         module, loss_fn = self._build(), self._loss(weights)
-        return self._optimise(module, len(X), self.batch_size, self.min_steps,
-                              lambda batch: loss_fn(module(X[batch]), target[batch]))
+        return self._optimise(
+            module,
+            len(X),
+            self.batch_size,
+            self.min_steps,
+            lambda batch: loss_fn(module(X[batch]), target[batch]),
+        )
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):
         X = torch.as_tensor(self._check_dim(X))
         module = self._restored_module()
-        return np.concatenate([self._probabilities(module(chunk)) for chunk in X.split(65536)]) if len(X) else \
-            np.zeros((0, self.n_behaviors_), np.float32)
+        return (
+            np.concatenate([self._probabilities(module(chunk)) for chunk in X.split(65536)])
+            if len(X)
+            else np.zeros((0, self.n_behaviors_), np.float32)
+        )
 
 
 def _window_indices(groups, n: int, window: int) -> np.ndarray:
@@ -165,10 +215,27 @@ def _window_indices(groups, n: int, window: int) -> np.ndarray:
 
 
 class AttentiveProbe(_TorchHead):
-    def __init__(self, exclusive: bool = True, window: int = 16, hidden: int = 128, heads: int = 4,
-                 dropout: float = 0.1, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 1e-3, min_steps: int = 300, random_state: int = 0):
-        self.exclusive, self.window, self.hidden, self.heads, self.dropout = exclusive, window, hidden, heads, dropout
+    def __init__(
+        self,
+        exclusive: bool = True,
+        window: int = 16,
+        hidden: int = 128,
+        heads: int = 4,
+        dropout: float = 0.1,
+        epochs: int = 20,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-3,
+        min_steps: int = 300,
+        random_state: int = 0,
+    ):
+        self.exclusive, self.window, self.hidden, self.heads, self.dropout = (
+            exclusive,
+            window,
+            hidden,
+            heads,
+            dropout,
+        )
         self.min_steps = min_steps
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.random_state = random_state
@@ -191,6 +258,7 @@ class AttentiveProbe(_TorchHead):
         def batch_loss(batch):
             rows = index[trainable[batch]]
             return loss_fn(self._forward(module, X, rows), target[trainable[batch]])
+
         return self._optimise(module, len(trainable), self.batch_size, self.min_steps, batch_loss)
 
     @torch.inference_mode()
@@ -203,11 +271,26 @@ class AttentiveProbe(_TorchHead):
 
 
 class TemporalHead(_TorchHead):
-    def __init__(self, exclusive: bool = True, hidden: int = 128, dilations: tuple = (1, 2, 4, 8),
-                 dropout: float = 0.2, epochs: int = 60, chunk: int = 512, lr: float = 2e-3,
-                 weight_decay: float = 1e-3, random_state: int = 0):
+    def __init__(
+        self,
+        exclusive: bool = True,
+        hidden: int = 128,
+        dilations: tuple = (1, 2, 4, 8),
+        dropout: float = 0.2,
+        epochs: int = 60,
+        chunk: int = 512,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-3,
+        random_state: int = 0,
+    ):
         self.exclusive, self.hidden, self.dilations, self.dropout = exclusive, hidden, dilations, dropout
-        self.epochs, self.chunk, self.lr, self.weight_decay, self.random_state = epochs, chunk, lr, weight_decay, random_state
+        self.epochs, self.chunk, self.lr, self.weight_decay, self.random_state = (
+            epochs,
+            chunk,
+            lr,
+            weight_decay,
+            random_state,
+        )
 
     @property
     def receptive_field(self) -> int:
@@ -220,7 +303,7 @@ class TemporalHead(_TorchHead):
         """Training pieces: each video cut into chunks of at most ``chunk`` frames."""
         pieces = []
         for rows in sequences(groups, n):
-            pieces.extend(rows[i: i + self.chunk] for i in range(0, len(rows), self.chunk))
+            pieces.extend(rows[i : i + self.chunk] for i in range(0, len(rows), self.chunk))
         return pieces
 
     def fit(self, X, y, groups=None):
@@ -233,6 +316,7 @@ class TemporalHead(_TorchHead):
         def piece_loss(batch):  # one piece (a chunk of one video) per step
             rows = pieces[int(batch[0])]
             return loss_fn(module(X[rows][None])[0], target[rows])
+
         return self._optimise(module, len(pieces), 1, 0, piece_loss)
 
     @torch.inference_mode()

@@ -3,7 +3,7 @@ shuffled mini-batches, seeded, with a step budget that scales with the data."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -15,9 +15,19 @@ def epochs_for(epochs: int, min_steps: int, n_items: int, batch_size: int, max_s
     return max(1, min(max(epochs, -(-min_steps // steps_per_epoch)), -(-max_steps // steps_per_epoch)))
 
 
-def optimise(module: torch.nn.Module, n_items: int, batch_size: int,
-             batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor], *, epochs: int, min_steps: int,
-             lr: float, weight_decay: float, random_state: int, max_steps: int = 3000) -> dict:
+def optimise(
+    module: torch.nn.Module,
+    n_items: int,
+    batch_size: int,
+    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    *,
+    epochs: int,
+    min_steps: int,
+    lr: float,
+    weight_decay: float,
+    random_state: int,
+    max_steps: int = 3000,
+) -> dict:
     """Train ``module`` in place; ``batch_loss(indices, generator)`` gives the loss of a batch (the
     generator serves augmentation). The caller seeds torch before building ``module``; batch order
     and augmentation follow ``random_state``. Returns a detached copy of the learned state."""

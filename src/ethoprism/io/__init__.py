@@ -15,6 +15,18 @@ from ethoprism.io.feral import read_feral
 from ethoprism.io.labels import FORMATS, detect_format, label_files, read_labels
 from ethoprism.io.simba import read_simba
 
-__all__ = ["read_labels", "label_files", "detect_format", "FORMATS", "read_deepethogram", "write_deepethogram",
-           "read_boris_events", "read_boris_binary", "write_boris_events", "read_feral", "read_simba",
-           "read_bouts_csv", "write_bouts_csv"]
+__all__ = [
+    "read_labels",
+    "label_files",
+    "detect_format",
+    "FORMATS",
+    "read_deepethogram",
+    "write_deepethogram",
+    "read_boris_events",
+    "read_boris_binary",
+    "write_boris_events",
+    "read_feral",
+    "read_simba",
+    "read_bouts_csv",
+    "write_bouts_csv",
+]

@@ -21,14 +21,16 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import VideoLabels, nearest_frames
 from ethoprism.io.tables import read_table, require_columns
+from ethoprism.labels.model import VideoLabels, nearest_frames
 
 STATUS_COLUMNS = ("Behavior type", "Status")
 MEDIA_COLUMNS = ("Media file name", "Media file", "Source")
 
 
-def _times_to_frames(times: np.ndarray, fps: float, timestamps: np.ndarray | None, n_frames: int) -> np.ndarray:
+def _times_to_frames(
+    times: np.ndarray, fps: float, timestamps: np.ndarray | None, n_frames: int
+) -> np.ndarray:
     if timestamps is None:  # no video at hand: a constant frame rate is all we know
         timestamps = np.arange(n_frames) / fps
     timestamps = np.asarray(timestamps, np.float64)
@@ -41,7 +43,8 @@ def looks_like_events(head: pd.DataFrame) -> bool:
     """Behavior and Time columns and a status column holding START/STOP/POINT."""
     return {"Behavior", "Time"} <= set(head.columns) and any(
         c in head.columns and head[c].astype(str).str.upper().isin(["START", "STOP", "POINT"]).any()
-        for c in STATUS_COLUMNS)
+        for c in STATUS_COLUMNS
+    )
 
 
 def looks_like_binary(head: pd.DataFrame) -> bool:
@@ -60,8 +63,14 @@ def _events_table(path: Path) -> pd.DataFrame:
     """The export with normalised ``status_``, ``media_`` (file name), ``subject_`` and ``time_``."""
     table = read_table(path)
     require_columns(table, ["Behavior", "Time"], path, "BORIS tabular events export")
-    status_column = next((c for c in STATUS_COLUMNS if c in table.columns
-                          and table[c].astype(str).str.upper().isin(["START", "STOP", "POINT"]).any()), None)
+    status_column = next(
+        (
+            c
+            for c in STATUS_COLUMNS
+            if c in table.columns and table[c].astype(str).str.upper().isin(["START", "STOP", "POINT"]).any()
+        ),
+        None,
+    )
     if status_column is None:
         raise EthoprismError("not a BORIS tabular events export: no START/STOP/POINT status column", path)
     media_column = next((c for c in MEDIA_COLUMNS if c in table.columns), None)
@@ -70,21 +79,33 @@ def _events_table(path: Path) -> pd.DataFrame:
         times = pd.to_numeric(table["Time"]).to_numpy(np.float64)
     except (ValueError, TypeError) as exc:
         raise EthoprismError(f"non-numeric Time values ({exc})", path) from exc
-    return table.assign(status_=table[status_column].astype(str).str.upper(), media_=media,
-                        subject_=table["Subject"].astype(object).where(table["Subject"].notna(), "").astype(str)
-                        if "Subject" in table.columns else "", time_=times)
+    return table.assign(
+        status_=table[status_column].astype(str).str.upper(),
+        media_=media,
+        subject_=table["Subject"].astype(object).where(table["Subject"].notna(), "").astype(str)
+        if "Subject" in table.columns
+        else "",
+        time_=times,
+    )
 
 
 def boris_media(path: str | Path) -> dict[str, list[str | None]]:
     """Media file name -> the subjects observed in it (None for no subject)."""
     table = _events_table(Path(path))
-    return {media: [s or None for s in sorted(rows["subject_"].unique())]
-            for media, rows in table.groupby("media_", sort=True)}
+    return {
+        media: [s or None for s in sorted(rows["subject_"].unique())]
+        for media, rows in table.groupby("media_", sort=True)
+    }
 
 
-def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float | None = None,
-                      timestamps: np.ndarray | None = None, subject: str | None = None,
-                      exclusive: bool = False) -> list[VideoLabels]:
+def read_boris_events(
+    path: str | Path,
+    n_frames: int | None = None,
+    fps: float | None = None,
+    timestamps: np.ndarray | None = None,
+    subject: str | None = None,
+    exclusive: bool = False,
+) -> list[VideoLabels]:
     """-> one :class:`VideoLabels` per (media file, subject) in the export."""
     path = Path(path)
     table = _events_table(path)
@@ -100,7 +121,9 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
             raise EthoprismError(f"no frame rate for media '{media}': pass fps or keep the FPS column", path)
         frames = n_frames
         if frames is None:
-            duration_column = next((c for c in ("Media duration (s)", "Total length") if c in events.columns), None)
+            duration_column = next(
+                (c for c in ("Media duration (s)", "Total length") if c in events.columns), None
+            )
             if duration_column is None:
                 raise EthoprismError(f"frame count of media '{media}' unknown: pass the video", path)
             frames = int(round(float(pd.to_numeric(events[duration_column]).iloc[0]) * video_fps))
@@ -115,29 +138,55 @@ def read_boris_events(path: str | Path, n_frames: int | None = None, fps: float 
                     targets[frame, k] = 1
             elif status == "START":
                 if behavior in open_since:
-                    raise EthoprismError(f"unpaired START: '{behavior}' started at {open_since[behavior]:g} s "
-                                         f"and again at {time:g} s without STOP (media '{media}', subject '{who}')", path)
+                    raise EthoprismError(
+                        f"unpaired START: '{behavior}' started at {open_since[behavior]:g} s "
+                        f"and again at {time:g} s without STOP (media '{media}', subject '{who}')",
+                        path,
+                    )
                 open_since[behavior] = time
             elif status == "STOP":
                 if behavior not in open_since:
-                    raise EthoprismError(f"unpaired STOP: '{behavior}' stopped at {time:g} s without START "
-                                         f"(media '{media}', subject '{who}')", path)
-                start, stop = _times_to_frames(np.array([open_since.pop(behavior), time]), video_fps, timestamps, frames)
+                    raise EthoprismError(
+                        f"unpaired STOP: '{behavior}' stopped at {time:g} s without START "
+                        f"(media '{media}', subject '{who}')",
+                        path,
+                    )
+                start, stop = _times_to_frames(
+                    np.array([open_since.pop(behavior), time]), video_fps, timestamps, frames
+                )
                 # STOP is exclusive: the state covers frames from START's frame up to STOP's frame
-                targets[max(start, 0): min(max(stop, start + 1), frames), k] = 1
+                targets[max(start, 0) : min(max(stop, start + 1), frames), k] = 1
         if open_since:
             behavior, time = next(iter(open_since.items()))
-            raise EthoprismError(f"unpaired START: '{behavior}' started at {time:g} s and never stopped "
-                                 f"(media '{media}', subject '{who}')", path)
-        results.append(VideoLabels(Path(media).name, list(behaviors), targets, fps=video_fps, exclusive=exclusive,
-                                   subject=who or None, source=str(path)))
+            raise EthoprismError(
+                f"unpaired START: '{behavior}' started at {time:g} s and never stopped "
+                f"(media '{media}', subject '{who}')",
+                path,
+            )
+        results.append(
+            VideoLabels(
+                Path(media).name,
+                list(behaviors),
+                targets,
+                fps=video_fps,
+                exclusive=exclusive,
+                subject=who or None,
+                source=str(path),
+            )
+        )
     if not results:
         raise EthoprismError("no events" + (f" for subject '{subject}'" if subject else ""), path)
     return results
 
 
-def read_boris_binary(path: str | Path, video: str, n_frames: int, fps: float | None = None,
-                      timestamps: np.ndarray | None = None, exclusive: bool = False) -> VideoLabels:
+def read_boris_binary(
+    path: str | Path,
+    video: str,
+    n_frames: int,
+    fps: float | None = None,
+    timestamps: np.ndarray | None = None,
+    exclusive: bool = False,
+) -> VideoLabels:
     path = Path(path)
     table = read_table(path)
     time_column = next((c for c in table.columns if str(c).strip().lower() == "time"), None)
@@ -152,34 +201,85 @@ def read_boris_binary(path: str | Path, video: str, n_frames: int, fps: float | 
     sample_times = pd.to_numeric(table[time_column]).to_numpy(np.float64)
     if timestamps is None:
         if not fps:
-            raise EthoprismError("pass the video's fps or timestamps to map the binary table's times to frames", path)
+            raise EthoprismError(
+                "pass the video's fps or timestamps to map the binary table's times to frames", path
+            )
         timestamps = np.arange(n_frames) / fps
-    rows = np.clip(np.searchsorted(sample_times, np.asarray(timestamps)[:n_frames] + 1e-9, side="right") - 1, 0, len(table) - 1)
+    rows = np.clip(
+        np.searchsorted(sample_times, np.asarray(timestamps)[:n_frames] + 1e-9, side="right") - 1,
+        0,
+        len(table) - 1,
+    )
     names = [str(c).split("#")[-1].strip() for c in behavior_columns]
     targets = values[rows].astype(np.int8)
     labelled = np.asarray(timestamps)[:n_frames] <= sample_times[-1] + 1e-9  # beyond the table: unlabelled
     targets[~labelled] = -1
     subjects = {str(c).split("#")[0].strip() for c in behavior_columns if "#" in str(c)}
-    return VideoLabels(video, names, targets, fps=fps, exclusive=exclusive,
-                       subject=subjects.pop() if len(subjects) == 1 else None, source=str(path))
+    return VideoLabels(
+        video,
+        names,
+        targets,
+        fps=fps,
+        exclusive=exclusive,
+        subject=subjects.pop() if len(subjects) == 1 else None,
+        source=str(path),
+    )
 
 
-def write_boris_events(bouts: pd.DataFrame, path: str | Path, fps: float, media_file: str,
-                       duration_s: float, observation_id: str = "ethoprism", subject: str = "") -> None:
+def write_boris_events(
+    bouts: pd.DataFrame,
+    path: str | Path,
+    fps: float,
+    media_file: str,
+    duration_s: float,
+    observation_id: str = "ethoprism",
+    subject: str = "",
+) -> None:
     """Predicted bouts (``behavior, start_s, end_s``) as a BORIS tabular events file (START/STOP
     pairs, BORIS 8 columns) that BORIS imports as an observation to correct."""
     rows = []
     for bout in bouts.itertuples():
         for status, time in (("START", bout.start_s), ("STOP", bout.end_s + 1.0 / fps)):
-            rows.append({"Observation id": observation_id, "Observation date": "", "Description": "predicted by ethoprism",
-                         "Observation type": "Media file(s)", "Source": f"player #1:{media_file}",
-                         "Media duration (s)": round(duration_s, 3), "FPS": round(fps, 4), "Subject": subject,
-                         "Behavior": bout.behavior, "Behavioral category": "", "Behavior type": status,
-                         "Time": round(float(time), 3), "Media file name": media_file, "Image index": "",
-                         "Image file path": "", "Comment": f"score {getattr(bout, 'score', float('nan')):.3f}"})
-    frame = pd.DataFrame(rows, columns=["Observation id", "Observation date", "Description", "Observation type", "Source",
-                                        "Media duration (s)", "FPS", "Subject", "Behavior", "Behavioral category",
-                                        "Behavior type", "Time", "Media file name", "Image index", "Image file path",
-                                        "Comment"])
+            rows.append(
+                {
+                    "Observation id": observation_id,
+                    "Observation date": "",
+                    "Description": "predicted by ethoprism",
+                    "Observation type": "Media file(s)",
+                    "Source": f"player #1:{media_file}",
+                    "Media duration (s)": round(duration_s, 3),
+                    "FPS": round(fps, 4),
+                    "Subject": subject,
+                    "Behavior": bout.behavior,
+                    "Behavioral category": "",
+                    "Behavior type": status,
+                    "Time": round(float(time), 3),
+                    "Media file name": media_file,
+                    "Image index": "",
+                    "Image file path": "",
+                    "Comment": f"score {getattr(bout, 'score', float('nan')):.3f}",
+                }
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "Observation id",
+            "Observation date",
+            "Description",
+            "Observation type",
+            "Source",
+            "Media duration (s)",
+            "FPS",
+            "Subject",
+            "Behavior",
+            "Behavioral category",
+            "Behavior type",
+            "Time",
+            "Media file name",
+            "Image index",
+            "Image file path",
+            "Comment",
+        ],
+    )
     frame = frame.sort_values("Time", kind="stable")
     frame.to_csv(path, sep="\t" if str(path).endswith(".tsv") else ",", index=False)

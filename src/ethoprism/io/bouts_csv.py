@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import VideoLabels
 from ethoprism.io.tables import read_table, require_columns
+from ethoprism.labels.model import VideoLabels
 
 COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
 
@@ -19,8 +19,9 @@ def looks_like(head: pd.DataFrame) -> bool:
     return set(COLUMNS) <= {str(c).strip().lower() for c in head.columns}
 
 
-def read_bouts_csv(path: str | Path, n_frames: dict[str, int], behaviors: list[str] | None = None,
-                   exclusive: bool = False) -> list[VideoLabels]:
+def read_bouts_csv(
+    path: str | Path, n_frames: dict[str, int], behaviors: list[str] | None = None, exclusive: bool = False
+) -> list[VideoLabels]:
     """``n_frames`` maps each video name to its frame count (from the store or the video)."""
     path = Path(path)
     table = read_table(path)
@@ -42,9 +43,12 @@ def read_bouts_csv(path: str | Path, n_frames: dict[str, int], behaviors: list[s
         targets = np.zeros((n_frames[name], len(names)), np.int8)
         for row in rows.itertuples():
             if row.start < 0 or row.end < row.start or row.end >= n_frames[name]:
-                raise EthoprismError(f"bout {row.behavior} {row.start}-{row.end} is outside video '{name}' "
-                                     f"(0-{n_frames[name] - 1}) or ends before it starts", path)
-            targets[row.start: row.end + 1, names.index(str(row.behavior))] = 1
+                raise EthoprismError(
+                    f"bout {row.behavior} {row.start}-{row.end} is outside video '{name}' "
+                    f"(0-{n_frames[name] - 1}) or ends before it starts",
+                    path,
+                )
+            targets[row.start : row.end + 1, names.index(str(row.behavior))] = 1
         results.append(VideoLabels(name, list(names), targets, exclusive=exclusive, source=str(path)))
     return results
 

@@ -22,7 +22,9 @@ def read_boxes(path, video: str | None = None) -> BoxLabels:
     return boxes_from_pose(path, video)
 
 
-def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 0.1, min_points: int = 2) -> BoxLabels:
+def boxes_from_pose(
+    path: str | Path, video: str | None = None, margin: float = 0.1, min_points: int = 2
+) -> BoxLabels:
     """Boxes around each instance's keypoints (min/max, plus ``margin`` of the box size on every
     side) from a DeepLabCut file (``.h5``/``.csv``, analysis output or labelled data) or any pose
     file sleap-io reads (SLEAP ``.slp``, ...). Labelled frames: the frames a SLEAP file or a
@@ -31,7 +33,9 @@ def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 
     path = Path(path)
     if not path.exists():
         raise EthoprismError("pose file does not exist", path)
-    instances, labelled = read_deeplabcut(path, video) if is_deeplabcut(path) else read_sleap_instances(path, video)
+    instances, labelled = (
+        read_deeplabcut(path, video) if is_deeplabcut(path) else read_sleap_instances(path, video)
+    )
     rows = []
     for name, frame, track, points in instances:
         points = points[np.isfinite(points).all(axis=1)]
@@ -41,5 +45,3 @@ def boxes_from_pose(path: str | Path, video: str | None = None, margin: float = 
         pad_x, pad_y = margin * max(x1 - x0, 1), margin * max(y1 - y0, 1)
         rows.append((name, frame, track, x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y))
     return box_labels(rows, labelled if labelled is not None else [(r[0], r[1]) for r in rows])
-
-

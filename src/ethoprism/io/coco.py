@@ -32,7 +32,10 @@ def read_coco(path: str | Path) -> BoxLabels:
     rows = []
     for annotation in data["annotations"]:
         if annotation.get("image_id") not in images:
-            raise EthoprismError(f"annotation {annotation.get('id')} refers to unknown image {annotation.get('image_id')}", path)
+            raise EthoprismError(
+                f"annotation {annotation.get('id')} refers to unknown image {annotation.get('image_id')}",
+                path,
+            )
         bbox = annotation.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
             raise EthoprismError(f"annotation {annotation.get('id')} has no [x, y, w, h] bbox", path)
@@ -42,24 +45,52 @@ def read_coco(path: str | Path) -> BoxLabels:
     return box_labels(rows, images.values())
 
 
-def write_coco(boxes: pd.DataFrame, path, sizes: dict[str, tuple[int, int]], scores: bool = False,
-               frames: set[tuple[str, int]] | None = None) -> Path:
+def write_coco(
+    boxes: pd.DataFrame,
+    path,
+    sizes: dict[str, tuple[int, int]],
+    scores: bool = False,
+    frames: set[tuple[str, int]] | None = None,
+) -> Path:
     """Ground truth as a COCO file, or (``scores=True``) detections as a COCO *results* list.
     ``frames``: (video, frame) pairs that are images even without a box, so that detections on
     an empty frame count as false positives."""
     keys = set(zip(boxes.video, (int(f) for f in boxes.frame))) | set(frames or ())
     image_ids = {key: i + 1 for i, key in enumerate(sorted(keys))}
     if scores:
-        results = [{"image_id": image_ids[(r.video, int(r.frame))], "category_id": 1, "track_id": int(r.track),
-                    "bbox": [float(r.x0), float(r.y0), float(r.x1 - r.x0), float(r.y1 - r.y0)], "score": float(r.score),
-                    "video": r.video, "frame": int(r.frame)} for r in boxes.itertuples()]
+        results = [
+            {
+                "image_id": image_ids[(r.video, int(r.frame))],
+                "category_id": 1,
+                "track_id": int(r.track),
+                "bbox": [float(r.x0), float(r.y0), float(r.x1 - r.x0), float(r.y1 - r.y0)],
+                "score": float(r.score),
+                "video": r.video,
+                "frame": int(r.frame),
+            }
+            for r in boxes.itertuples()
+        ]
         Path(path).write_text(json.dumps(results))
         return Path(path)
-    images = [{"id": i, "file_name": v, "frame": int(f), "width": sizes[v][0], "height": sizes[v][1]}
-              for (v, f), i in image_ids.items()]
-    annotations = [{"id": n + 1, "image_id": image_ids[(r.video, int(r.frame))], "category_id": 1, "track_id": int(r.track),
-                    "bbox": [float(r.x0), float(r.y0), float(r.x1 - r.x0), float(r.y1 - r.y0)],
-                    "area": float((r.x1 - r.x0) * (r.y1 - r.y0)), "iscrowd": 0} for n, r in enumerate(boxes.itertuples())]
-    Path(path).write_text(json.dumps({"images": images, "annotations": annotations,
-                                      "categories": [{"id": 1, "name": "animal"}]}))
+    images = [
+        {"id": i, "file_name": v, "frame": int(f), "width": sizes[v][0], "height": sizes[v][1]}
+        for (v, f), i in image_ids.items()
+    ]
+    annotations = [
+        {
+            "id": n + 1,
+            "image_id": image_ids[(r.video, int(r.frame))],
+            "category_id": 1,
+            "track_id": int(r.track),
+            "bbox": [float(r.x0), float(r.y0), float(r.x1 - r.x0), float(r.y1 - r.y0)],
+            "area": float((r.x1 - r.x0) * (r.y1 - r.y0)),
+            "iscrowd": 0,
+        }
+        for n, r in enumerate(boxes.itertuples())
+    ]
+    Path(path).write_text(
+        json.dumps(
+            {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "animal"}]}
+        )
+    )
     return Path(path)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
 from ethoprism.io.tables import read_table
+from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
 
 
 def looks_like(head: pd.DataFrame) -> bool:

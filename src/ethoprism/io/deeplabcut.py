@@ -68,16 +68,24 @@ def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6)
         if "bodyparts" not in levels or "coords" not in levels:
             raise ValueError(f"columns have levels {levels}, not scorer/bodyparts/coords")
     except Exception as exc:  # pandas/PyTables raise many types for unreadable files
-        raise EthoprismError(f"cannot read DeepLabCut pose file ({exc.__class__.__name__}: {exc})", path) from exc
+        raise EthoprismError(
+            f"cannot read DeepLabCut pose file ({exc.__class__.__name__}: {exc})", path
+        ) from exc
     stem = path.stem.split("DLC_")[0] if "DLC_" in path.stem else path.stem
-    individuals = (list(dict.fromkeys(table.columns.get_level_values("individuals")))
-                   if "individuals" in levels else [None])
+    individuals = (
+        list(dict.fromkeys(table.columns.get_level_values("individuals")))
+        if "individuals" in levels
+        else [None]
+    )
     coords = table.columns.get_level_values("coords")
     values = table.to_numpy(float)  # one pass over an hour of frames instead of a row loop
     points_of = []
     for individual in individuals:
-        mine = np.ones(len(coords), bool) if individual is None else \
-            table.columns.get_level_values("individuals") == individual
+        mine = (
+            np.ones(len(coords), bool)
+            if individual is None
+            else table.columns.get_level_values("individuals") == individual
+        )
         points = np.stack([values[:, mine & (coords == "x")], values[:, mine & (coords == "y")]], axis=2)
         if (coords == "likelihood").any():
             points[~(values[:, mine & (coords == "likelihood")] >= min_likelihood)] = np.nan

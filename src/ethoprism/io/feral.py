@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
 from ethoprism.io.tables import read_json
+from ethoprism.labels.model import BACKGROUND_NAMES, VideoLabels
 
 
 def looks_like(path: Path) -> bool:
@@ -45,7 +45,9 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
         array = np.asarray(frames)
         if multilabel:
             if array.ndim != 2 or array.shape[1] != len(classes):
-                raise EthoprismError(f"multi-label frames of '{video}' must be 0/1 vectors of length {len(classes)}", path)
+                raise EthoprismError(
+                    f"multi-label frames of '{video}' must be 0/1 vectors of length {len(classes)}", path
+                )
             targets = array[:, behavior_ids].astype(np.int8)
             targets[(array < 0).any(axis=1)] = -1
         else:
@@ -56,7 +58,9 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
                 raise EthoprismError(f"'{video}' uses class ids {unknown} not in class_names", path)
             targets = (array[:, None] == np.asarray(behavior_ids)[None, :]).astype(np.int8)
             targets[array == -1] = -1
-        videos.append(VideoLabels(Path(video).name, behaviors, targets, exclusive=not multilabel, source=str(path)))
+        videos.append(
+            VideoLabels(Path(video).name, behaviors, targets, exclusive=not multilabel, source=str(path))
+        )
     splits = data.get("splits") or {}
     if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
         raise EthoprismError("FERAL 'splits' must map split names to lists of videos", path)

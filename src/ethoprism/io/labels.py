@@ -11,17 +11,21 @@ from ethoprism.io.boris import boris_media, read_boris_binary, read_boris_events
 from ethoprism.io.bouts_csv import read_bouts_csv
 from ethoprism.io.deepethogram import read_deepethogram
 from ethoprism.io.feral import read_feral
-from ethoprism.labels.model import VideoLabels
 from ethoprism.io.simba import read_simba
 from ethoprism.io.tables import read_table
+from ethoprism.labels.model import VideoLabels
 
 FORMATS = ("auto", "bouts", "deepethogram", "boris-events", "boris-binary", "feral", "simba")
 
 
 # each format's validator, most specific first; the first that accepts a file reads it
-VALIDATORS = (("bouts", bouts_csv.looks_like), ("boris-events", boris.looks_like_events),
-              ("deepethogram", deepethogram.looks_like), ("boris-binary", boris.looks_like_binary),
-              ("simba", simba.looks_like))
+VALIDATORS = (
+    ("bouts", bouts_csv.looks_like),
+    ("boris-events", boris.looks_like_events),
+    ("deepethogram", deepethogram.looks_like),
+    ("boris-binary", boris.looks_like_binary),
+    ("simba", simba.looks_like),
+)
 
 
 def detect_format(path: Path) -> str:
@@ -36,10 +40,13 @@ def detect_format(path: Path) -> str:
     for name, accepts in VALIDATORS:
         if accepts(head):
             return name
-    raise EthoprismError("not a label file ethoprism can read: no bouts CSV (video, behavior, start_frame, "
-                         "end_frame), BORIS export (Behavior, Time, START/STOP), DeepEthogram file (background + "
-                         "0/1/-1 columns), BORIS binary table (time + 0/1 columns) or SimBA targets file "
-                         "(frame index + 0/1 behaviour columns)", path)
+    raise EthoprismError(
+        "not a label file ethoprism can read: no bouts CSV (video, behavior, start_frame, "
+        "end_frame), BORIS export (Behavior, Time, START/STOP), DeepEthogram file (background + "
+        "0/1/-1 columns), BORIS binary table (time + 0/1 columns) or SimBA targets file "
+        "(frame index + 0/1 behaviour columns)",
+        path,
+    )
 
 
 LABEL_SUFFIXES = (".csv", ".tsv", ".tab", ".json")
@@ -83,8 +90,11 @@ def _project_label_files(folder: Path) -> list[Path]:
             return found
     found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES)
     if not found:
-        raise EthoprismError("folder holds no label files (looked for DeepEthogram DATA/<video>/<video>_labels.csv, "
-                             "SimBA csv/targets_inserted/*.csv, and *.csv/*.tsv/*.json in the folder)", folder)
+        raise EthoprismError(
+            "folder holds no label files (looked for DeepEthogram DATA/<video>/<video>_labels.csv, "
+            "SimBA csv/targets_inserted/*.csv, and *.csv/*.tsv/*.json in the folder)",
+            folder,
+        )
     return found
 
 
@@ -97,13 +107,21 @@ def _match_video(path: Path, videos: dict[str, dict], only_file: bool) -> str:
     if len(matches) != 1:
         if len(videos) == 1 and only_file:
             return next(iter(videos))
-        raise EthoprismError(f"cannot tell which video these labels belong to (no video named '{stem}.*' among "
-                             f"{sorted(videos)}; extract it first or rename the label file)", path)
+        raise EthoprismError(
+            f"cannot tell which video these labels belong to (no video named '{stem}.*' among "
+            f"{sorted(videos)}; extract it first or rename the label file)",
+            path,
+        )
     return matches[0]
 
 
-def read_labels(sources, videos: dict[str, dict], fmt: str = "auto", exclusive: bool | None = None,
-                behaviors: list[str] | None = None) -> list[VideoLabels]:
+def read_labels(
+    sources,
+    videos: dict[str, dict],
+    fmt: str = "auto",
+    exclusive: bool | None = None,
+    behaviors: list[str] | None = None,
+) -> list[VideoLabels]:
     """Read labels from one or several files, globs or project folders (:func:`label_files`) and
     check them against ``videos`` (name -> n_frames, fps, timestamps).
 
@@ -121,21 +139,25 @@ def read_labels(sources, videos: dict[str, dict], fmt: str = "auto", exclusive: 
         for label in labels:
             key = (label.video, label.subject)
             if key in seen and seen[key] != str(path):
-                raise EthoprismError(f"labels for video '{label.video}' come from two files ({seen[key]} and this one)",
-                                     path)
+                raise EthoprismError(
+                    f"labels for video '{label.video}' come from two files ({seen[key]} and this one)", path
+                )
             seen[key] = str(path)
         result.extend(labels)
     if exclusive is None:
         exclusive = not multilabel_declared and not any(label.has_overlaps() for label in result)
     for label in result:
         if exclusive and not label.exclusive:  # validates: overlapping labels are an error
-            VideoLabels(label.video, label.behaviors, label.targets, label.fps, True, label.subject, label.source)
+            VideoLabels(
+                label.video, label.behaviors, label.targets, label.fps, True, label.subject, label.source
+            )
         label.exclusive = exclusive
     return result
 
 
-def _read_file(path: Path, videos: dict[str, dict], fmt: str, behaviors: list[str] | None,
-               only_file: bool) -> tuple[list[VideoLabels], bool]:
+def _read_file(
+    path: Path, videos: dict[str, dict], fmt: str, behaviors: list[str] | None, only_file: bool
+) -> tuple[list[VideoLabels], bool]:
     """-> (labels, whether the file itself declares multi-label classes)."""
     fmt = detect_format(path) if fmt == "auto" else fmt
     declared_multilabel = False
@@ -148,12 +170,18 @@ def _read_file(path: Path, videos: dict[str, dict], fmt: str, behaviors: list[st
         result = []
         for media, subjects in boris_media(path).items():
             if media not in videos:
-                raise EthoprismError(f"BORIS media file '{media}' is not among the videos {sorted(videos)}", path)
+                raise EthoprismError(
+                    f"BORIS media file '{media}' is not among the videos {sorted(videos)}", path
+                )
             info = videos[media]
             for subject in subjects:
-                result.extend(label for label in read_boris_events(
-                    path, n_frames=info["n_frames"], timestamps=info.get("timestamps"),
-                    subject=subject) if label.video == media)
+                result.extend(
+                    label
+                    for label in read_boris_events(
+                        path, n_frames=info["n_frames"], timestamps=info.get("timestamps"), subject=subject
+                    )
+                    if label.video == media
+                )
     else:
         video = _match_video(path, videos, only_file)
         info = videos[video]
@@ -165,7 +193,9 @@ def _read_file(path: Path, videos: dict[str, dict], fmt: str, behaviors: list[st
             result = [read_simba(path, behaviors, video=video, fps=info["fps"])]
     for label in result:
         if label.video not in videos:
-            raise EthoprismError(f"labels for video '{label.video}' which is not among {sorted(videos)}", path)
+            raise EthoprismError(
+                f"labels for video '{label.video}' which is not among {sorted(videos)}", path
+            )
         info = videos[label.video]
         label.check_against_video(info["n_frames"], info["fps"])
         if behaviors:

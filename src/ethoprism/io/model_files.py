@@ -39,7 +39,9 @@ def load_model(path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict
     meta_path, tensor_path = model_paths(path)
     for needed in (meta_path, tensor_path):
         if not needed.exists():
-            raise EthoprismError(f"{what} file does not exist (a {what} is a .json and a .safetensors file)", needed)
+            raise EthoprismError(
+                f"{what} file does not exist (a {what} is a .json and a .safetensors file)", needed
+            )
     try:
         meta = json.loads(meta_path.read_text())
         tensors = load_file(str(tensor_path))

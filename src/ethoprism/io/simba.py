@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import VideoLabels
 from ethoprism.io.tables import read_table
+from ethoprism.labels.model import VideoLabels
 
 POSE_SUFFIXES = ("_x", "_y", "_p", "_likelihood")
 
@@ -24,13 +24,17 @@ def looks_like(head: pd.DataFrame) -> bool:
     return bool(len(head)) and any(numeric[c].isin([0, 1]).all() for c in columns)
 
 
-def read_simba(path: str | Path, behaviors: list[str] | None = None, video: str | None = None,
-               fps: float | None = None) -> VideoLabels:
+def read_simba(
+    path: str | Path, behaviors: list[str] | None = None, video: str | None = None, fps: float | None = None
+) -> VideoLabels:
     path = Path(path)
     table = read_table(path, index_col=0)
     if behaviors is None:
-        behaviors = [c for c in table.columns if not str(c).lower().endswith(POSE_SUFFIXES)
-                     and table[c].isin([0, 1]).all()]
+        behaviors = [
+            c
+            for c in table.columns
+            if not str(c).lower().endswith(POSE_SUFFIXES) and table[c].isin([0, 1]).all()
+        ]
         if not behaviors:
             raise EthoprismError("no behaviour (0/1) columns found in SimBA targets file", path)
     missing = [b for b in behaviors if b not in table.columns]
@@ -39,4 +43,6 @@ def read_simba(path: str | Path, behaviors: list[str] | None = None, video: str 
     values = table[behaviors].to_numpy()
     if not np.isin(values, (0, 1)).all():
         raise EthoprismError("SimBA behaviour columns must hold 0/1", path)
-    return VideoLabels(video or path.stem + ".mp4", list(behaviors), values.astype(np.int8), fps=fps, source=str(path))
+    return VideoLabels(
+        video or path.stem + ".mp4", list(behaviors), values.astype(np.int8), fps=fps, source=str(path)
+    )

@@ -20,11 +20,14 @@ def read_sleap_instances(path: Path, video: str | None):
     tracks = {id(track): i for i, track in enumerate(labels.tracks)}
     instances, labelled = [], []
     for frame in labels.labeled_frames:
-        name = video or Path(frame.video.filename if isinstance(frame.video.filename, str) else frame.video.filename[0]).name
+        name = (
+            video
+            or Path(
+                frame.video.filename if isinstance(frame.video.filename, str) else frame.video.filename[0]
+            ).name
+        )
         labelled.append((name, int(frame.frame_idx)))
         for instance in frame.user_instances or frame.predicted_instances:
             track = tracks.get(id(instance.track), -1) if instance.track is not None else -1
             instances.append((name, int(frame.frame_idx), track, instance.numpy()))
     return instances, labelled
-
-

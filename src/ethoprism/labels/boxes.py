@@ -24,15 +24,19 @@ class BoxLabels:
     def labelled(self, video: str) -> set[int]:
         return set(self.frames.frame[self.frames.video == video].astype(int))
 
-    def rename_videos(self, mapping: dict[str, str]) -> "BoxLabels":
+    def rename_videos(self, mapping: dict[str, str]) -> BoxLabels:
         if not mapping:
             return self
-        return BoxLabels(self.boxes.assign(video=self.boxes.video.replace(mapping)),
-                         self.frames.assign(video=self.frames.video.replace(mapping)))
+        return BoxLabels(
+            self.boxes.assign(video=self.boxes.video.replace(mapping)),
+            self.frames.assign(video=self.frames.video.replace(mapping)),
+        )
 
-    def only(self, videos) -> "BoxLabels":
+    def only(self, videos) -> BoxLabels:
         videos = set(videos)
-        return BoxLabels(self.boxes[self.boxes.video.isin(videos)], self.frames[self.frames.video.isin(videos)])
+        return BoxLabels(
+            self.boxes[self.boxes.video.isin(videos)], self.frames[self.frames.video.isin(videos)]
+        )
 
 
 def _labels(rows: list[tuple], frames) -> BoxLabels:
@@ -48,23 +52,40 @@ def box_labels(rows: list[tuple], frames) -> BoxLabels:
     return BoxLabels(boxes.reset_index(drop=True), frames)
 
 
-def validate_boxes(boxes: pd.DataFrame, n_frames: dict[str, int], sizes: dict[str, tuple[int, int]], source,
-                   tolerance: float = 2.0) -> pd.DataFrame:
+def validate_boxes(
+    boxes: pd.DataFrame,
+    n_frames: dict[str, int],
+    sizes: dict[str, tuple[int, int]],
+    source,
+    tolerance: float = 2.0,
+) -> pd.DataFrame:
     """Boxes must name known videos and frames and lie inside the frame (``tolerance`` px)."""
     for video, rows in boxes.groupby("video"):
         if video not in n_frames:
             raise EthoprismError(f"boxes name video '{video}', which is not among {sorted(n_frames)}", source)
         bad = rows[(rows.frame < 0) | (rows.frame >= n_frames[video])]
         if len(bad):
-            raise EthoprismError(f"boxes on unknown frame {int(bad.frame.iloc[0])} of '{video}' "
-                                 f"(video has {n_frames[video]} frames)", source)
+            raise EthoprismError(
+                f"boxes on unknown frame {int(bad.frame.iloc[0])} of '{video}' "
+                f"(video has {n_frames[video]} frames)",
+                source,
+            )
         width, height = sizes[video]
-        outside = rows[(rows.x0 < -tolerance) | (rows.y0 < -tolerance) | (rows.x1 > width + tolerance)
-                       | (rows.y1 > height + tolerance) | (rows.x1 <= rows.x0) | (rows.y1 <= rows.y0)]
+        outside = rows[
+            (rows.x0 < -tolerance)
+            | (rows.y0 < -tolerance)
+            | (rows.x1 > width + tolerance)
+            | (rows.y1 > height + tolerance)
+            | (rows.x1 <= rows.x0)
+            | (rows.y1 <= rows.y0)
+        ]
         if len(outside):
             row = outside.iloc[0]
-            raise EthoprismError(f"box ({row.x0:.1f}, {row.y0:.1f}, {row.x1:.1f}, {row.y1:.1f}) on frame "
-                                 f"{int(row.frame)} of '{video}' is empty or outside the {width}x{height} frame", source)
+            raise EthoprismError(
+                f"box ({row.x0:.1f}, {row.y0:.1f}, {row.x1:.1f}, {row.y1:.1f}) on frame "
+                f"{int(row.frame)} of '{video}' is empty or outside the {width}x{height} frame",
+                source,
+            )
     return boxes
 
 

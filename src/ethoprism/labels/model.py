@@ -32,16 +32,20 @@ class VideoLabels:
     def __post_init__(self):
         self.targets = np.asarray(self.targets, dtype=np.int8)
         if self.targets.ndim != 2 or self.targets.shape[1] != len(self.behaviors):
-            raise EthoprismError(f"label array shape {self.targets.shape} does not fit {len(self.behaviors)} behaviours",
-                                 self.source or self.video)
+            raise EthoprismError(
+                f"label array shape {self.targets.shape} does not fit {len(self.behaviors)} behaviours",
+                self.source or self.video,
+            )
         if not np.isin(self.targets, (-1, 0, 1)).all():
             raise EthoprismError("labels must be -1 (unlabelled), 0 or 1", self.source or self.video)
         labelled = self.labelled
         if self.exclusive and (self.targets[labelled].sum(axis=1) > 1).any():
             frame = int(np.flatnonzero(labelled & (self.targets.sum(axis=1) > 1))[0])
             names = [b for b, v in zip(self.behaviors, self.targets[frame]) if v == 1]
-            raise EthoprismError(f"overlapping labels at frame {frame} ({', '.join(names)}) but classes are exclusive",
-                                 self.source or self.video)
+            raise EthoprismError(
+                f"overlapping labels at frame {frame} ({', '.join(names)}) but classes are exclusive",
+                self.source or self.video,
+            )
 
     def has_overlaps(self) -> bool:
         """Whether some labelled frame carries two or more behaviours."""
@@ -66,23 +70,40 @@ class VideoLabels:
         index = np.where(self.targets.max(axis=1, initial=0) > 0, self.targets.argmax(axis=1) + 1, 0)
         return np.where(self.labelled, index, UNLABELLED)
 
-    def reorder(self, behaviors: list[str]) -> "VideoLabels":
+    def reorder(self, behaviors: list[str]) -> VideoLabels:
         """Same labels over another behaviour list; behaviours absent here become 0 on labelled frames."""
         unknown = [b for b in self.behaviors if b not in behaviors]
         if unknown:
-            raise EthoprismError(f"unknown behaviour names {unknown}; expected some of {behaviors}", self.source or self.video)
+            raise EthoprismError(
+                f"unknown behaviour names {unknown}; expected some of {behaviors}", self.source or self.video
+            )
         targets = np.zeros((self.n_frames, len(behaviors)), np.int8)
         for k, name in enumerate(self.behaviors):
             targets[:, behaviors.index(name)] = self.targets[:, k]
         targets[~self.labelled] = UNLABELLED
-        return VideoLabels(self.video, list(behaviors), targets, self.fps, self.exclusive, self.subject, self.source, self.extra)
+        return VideoLabels(
+            self.video,
+            list(behaviors),
+            targets,
+            self.fps,
+            self.exclusive,
+            self.subject,
+            self.source,
+            self.extra,
+        )
 
-    def check_against_video(self, n_frames: int, fps: float | None = None, fps_tolerance: float = 0.01) -> None:
+    def check_against_video(
+        self, n_frames: int, fps: float | None = None, fps_tolerance: float = 0.01
+    ) -> None:
         where = self.source or self.video
         if self.n_frames != n_frames:
-            raise EthoprismError(f"labels cover {self.n_frames} frames but video '{self.video}' has {n_frames}", where)
+            raise EthoprismError(
+                f"labels cover {self.n_frames} frames but video '{self.video}' has {n_frames}", where
+            )
         if fps is not None and self.fps is not None and abs(self.fps - fps) > fps_tolerance * fps:
-            raise EthoprismError(f"labels were made at {self.fps:g} fps but video '{self.video}' is {fps:g} fps", where)
+            raise EthoprismError(
+                f"labels were made at {self.fps:g} fps but video '{self.video}' is {fps:g} fps", where
+            )
 
 
 def nearest_frames(times, timestamps: np.ndarray) -> np.ndarray:
@@ -94,7 +115,9 @@ def nearest_frames(times, timestamps: np.ndarray) -> np.ndarray:
         return np.zeros(times.shape, np.int64)
     right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
     left = right - 1
-    return np.where(np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right).astype(np.int64)
+    return np.where(
+        np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right
+    ).astype(np.int64)
 
 
 def bouts_from_mask(mask: np.ndarray) -> list[tuple[int, int]]:

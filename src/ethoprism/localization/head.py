@@ -50,7 +50,12 @@ def _targets(boxes: list[np.ndarray], grid: tuple[int, int], cell: float):
             col, row = int(np.clip(cx, 0, gw - 1e-6)), int(np.clip(cy, 0, gh - 1e-6))
             sigma = max(0.5, 0.25 * max(x1 - x0, y1 - y0) / cell)
             heat[i] = np.maximum(heat[i], np.exp(-((xx - col) ** 2 + (yy - row) ** 2) / (2 * sigma**2)))
-            regression[i, :, row, col] = (cx - col, cy - row, np.log(max(x1 - x0, 1) / cell), np.log(max(y1 - y0, 1) / cell))
+            regression[i, :, row, col] = (
+                cx - col,
+                cy - row,
+                np.log(max(x1 - x0, 1) / cell),
+                np.log(max(y1 - y0, 1) / cell),
+            )
             mask[i, row, col] = 1
     return heat, regression, mask
 
@@ -69,11 +74,15 @@ def _augment(tokens, heat, regression, mask, generator):
     if torch.rand(1, generator=generator) < 0.5:  # left-right: cx -> w - cx
         tokens, heat, mask = tokens.flip(2), heat.flip(-1), mask.flip(-1)
         regression = regression.flip(-1)
-        regression = torch.stack([1 - regression[:, 0], regression[:, 1], regression[:, 2], regression[:, 3]], 1)
+        regression = torch.stack(
+            [1 - regression[:, 0], regression[:, 1], regression[:, 2], regression[:, 3]], 1
+        )
     if torch.rand(1, generator=generator) < 0.5:  # up-down: cy -> h - cy
         tokens, heat, mask = tokens.flip(1), heat.flip(-2), mask.flip(-2)
         regression = regression.flip(-2)
-        regression = torch.stack([regression[:, 0], 1 - regression[:, 1], regression[:, 2], regression[:, 3]], 1)
+        regression = torch.stack(
+            [regression[:, 0], 1 - regression[:, 1], regression[:, 2], regression[:, 3]], 1
+        )
     if tokens.shape[1] == tokens.shape[2] and torch.rand(1, generator=generator) < 0.5:  # transpose: x <-> y
         tokens, heat, mask = tokens.transpose(1, 2), heat.transpose(-1, -2), mask.transpose(-1, -2)
         regression = regression.transpose(-1, -2)[:, [1, 0, 3, 2]]
@@ -87,14 +96,29 @@ class BoxHead(BaseEstimator):
     (:func:`~ethoprism.heads.training.optimise`). Learned: ``state_``, ``grid_``,
     ``n_features_in_``, ``input_size_``."""
 
-    def __init__(self, hidden: int = 128, epochs: int = 40, batch_size: int = 32, lr: float = 2e-3,
-                 weight_decay: float = 1e-3, min_score: float = 0.3, max_detections: int = 10, nms_iou: float = 0.5,
-                 augment: bool = True, random_state: int = 0):
+    def __init__(
+        self,
+        hidden: int = 128,
+        epochs: int = 40,
+        batch_size: int = 32,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-3,
+        min_score: float = 0.3,
+        max_detections: int = 10,
+        nms_iou: float = 0.5,
+        augment: bool = True,
+        random_state: int = 0,
+    ):
         self.hidden, self.epochs, self.batch_size, self.lr = hidden, epochs, batch_size, lr
-        self.weight_decay, self.min_score, self.max_detections, self.random_state = weight_decay, min_score, max_detections, random_state
+        self.weight_decay, self.min_score, self.max_detections, self.random_state = (
+            weight_decay,
+            min_score,
+            max_detections,
+            random_state,
+        )
         self.nms_iou, self.augment = nms_iou, augment
 
-    def fit(self, X, y, input_size: int) -> "BoxHead":
+    def fit(self, X, y, input_size: int) -> BoxHead:
         torch.manual_seed(self.random_state)
         tokens = torch.as_tensor(np.asarray(X, np.float32))
         self.grid_ = tuple(int(v) for v in tokens.shape[1:3])
@@ -112,8 +136,17 @@ class BoxHead(BaseEstimator):
             m = m.unsqueeze(1)
             return _focal(out[:, 0], h) + (torch.abs(out[:, 1:] - r) * m).sum() / m.sum().clamp(min=1)
 
-        self.state_ = optimise(net, len(tokens), self.batch_size, batch_loss, epochs=self.epochs, min_steps=300,
-                               lr=self.lr, weight_decay=self.weight_decay, random_state=self.random_state)
+        self.state_ = optimise(
+            net,
+            len(tokens),
+            self.batch_size,
+            batch_loss,
+            epochs=self.epochs,
+            min_steps=300,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            random_state=self.random_state,
+        )
         self._net = net
         return self
 
@@ -129,12 +162,14 @@ class BoxHead(BaseEstimator):
         """-> per frame (boxes [m, 4] in input pixels, scores [m])."""
         tokens = np.asarray(tokens, np.float32)
         if tokens.shape[1:] != (*self.grid_, self.n_features_in_):
-            raise EthoprismError(f"tokens of shape {tokens.shape[1:]} do not fit this head "
-                                 f"(trained on {(*self.grid_, self.n_features_in_)})")
+            raise EthoprismError(
+                f"tokens of shape {tokens.shape[1:]} do not fit this head "
+                f"(trained on {(*self.grid_, self.n_features_in_)})"
+            )
         cell = self.input_size_ / self.grid_[1]
         results = []
         for chunk in range(0, len(tokens), 256):
-            out = self._network()(torch.as_tensor(tokens[chunk: chunk + 256]))
+            out = self._network()(torch.as_tensor(tokens[chunk : chunk + 256]))
             heat = torch.sigmoid(out[:, 0])
             for i in range(len(out)):
                 score = heat[i].flatten()
@@ -144,22 +179,36 @@ class BoxHead(BaseEstimator):
                 dx, dy, lw, lh = (out[i, 1 + j][rows, cols] for j in range(4))
                 cx, cy = (cols + dx) * cell, (rows + dy) * cell
                 w, h = torch.exp(lw) * cell, torch.exp(lh) * cell
-                boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1).numpy().astype(np.float64)
+                boxes = (
+                    torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1)
+                    .numpy()
+                    .astype(np.float64)
+                )
                 keep = _nms(boxes, self.nms_iou)[: self.max_detections]
                 results.append((boxes[keep], score[order].numpy().astype(np.float64)[keep]))
         return results
 
     def save(self, path, provenance: dict) -> Path:
-        meta = {"format": BOX_HEAD_FORMAT, "ethoprism_version": ethoprism.__version__, "params": self.get_params(),
-                "grid": list(self.grid_), "n_features_in": self.n_features_in_, "input_size": self.input_size_,
-                "embeddings": provenance}
+        meta = {
+            "format": BOX_HEAD_FORMAT,
+            "ethoprism_version": ethoprism.__version__,
+            "params": self.get_params(),
+            "grid": list(self.grid_),
+            "n_features_in": self.n_features_in_,
+            "input_size": self.input_size_,
+            "embeddings": provenance,
+        }
         return save_model(path, self.state_, meta)
 
     @classmethod
-    def load(cls, path) -> tuple["BoxHead", dict]:
+    def load(cls, path) -> tuple[BoxHead, dict]:
         state, meta = load_model(path, BOX_HEAD_FORMAT, "box head")
         head = cls(**meta["params"])
-        head.grid_, head.n_features_in_, head.input_size_ = tuple(meta["grid"]), meta["n_features_in"], meta["input_size"]
+        head.grid_, head.n_features_in_, head.input_size_ = (
+            tuple(meta["grid"]),
+            meta["n_features_in"],
+            meta["input_size"],
+        )
         head.state_ = state
         return head, meta
 
@@ -223,5 +272,6 @@ def smooth_tracks(table, window: int = 3):
     table = table.sort_values(["video", "track", "frame"]).copy()
     for column in ("x0", "y0", "x1", "y1"):
         table[column] = table.groupby(["video", "track"])[column].transform(
-            lambda s: s.rolling(window, center=True, min_periods=1).mean())
+            lambda s: s.rolling(window, center=True, min_periods=1).mean()
+        )
     return table.sort_values(["video", "frame", "track"]).reset_index(drop=True)

@@ -23,8 +23,11 @@ def contact_sheet(results: pd.DataFrame, path, frames_per_hit: int = 4, thumb: i
         strip = Image.fromarray(np.concatenate(list(frames), axis=1))
         canvas = Image.new("RGB", (strip.width, strip.height + 16), "white")
         canvas.paste(strip, (0, 16))
-        ImageDraw.Draw(canvas).text((3, 2), f"#{hit.rank} {hit.video} {hit.start_frame}-{hit.end_frame} "
-                                            f"score {hit.score:.3f}", fill="black")
+        ImageDraw.Draw(canvas).text(
+            (3, 2),
+            f"#{hit.rank} {hit.video} {hit.start_frame}-{hit.end_frame} score {hit.score:.3f}",
+            fill="black",
+        )
         rows.append(canvas)
     for reader in readers.values():
         reader.close()

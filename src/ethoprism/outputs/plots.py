@@ -12,8 +12,14 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import PrecisionRecallDisplay  # noqa: E402
 
 
-def ethogram(path, times: np.ndarray, pred: np.ndarray, behaviors: list[str], truth: np.ndarray | None = None,
-             title: str = "") -> Path:
+def ethogram(
+    path,
+    times: np.ndarray,
+    pred: np.ndarray,
+    behaviors: list[str],
+    truth: np.ndarray | None = None,
+    title: str = "",
+) -> Path:
     rows = len(behaviors) * (2 if truth is not None else 1)
     fig, ax = plt.subplots(figsize=(11, 0.35 * rows + 1.2))
     colours = plt.get_cmap("tab10")
@@ -23,8 +29,16 @@ def ethogram(path, times: np.ndarray, pred: np.ndarray, behaviors: list[str], tr
             if matrix is None:
                 continue
             on = matrix[:, k] > 0
-            ax.fill_between(times, y, y + 0.8, where=on, step="post", color=colours(k % 10),
-                            alpha=1.0 if kind == "pred" else 0.45, linewidth=0)
+            ax.fill_between(
+                times,
+                y,
+                y + 0.8,
+                where=on,
+                step="post",
+                color=colours(k % 10),
+                alpha=1.0 if kind == "pred" else 0.45,
+                linewidth=0,
+            )
             labels.append(f"{name} ({kind})" if truth is not None else name)
             y += 1
     ax.set_yticks(np.arange(len(labels)) + 0.4, labels)
@@ -58,8 +72,15 @@ def confusion(path, matrix, labels: list[str]) -> Path:
     ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center",
-                    color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{int(matrix[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if normalised[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")

@@ -11,20 +11,40 @@ from PIL import Image, ImageDraw
 
 from ethoprism.video import VideoReader, VideoWriter
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
-           (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+]
 
 
-def render(video, out, boxes: pd.DataFrame | None = None, frames: pd.DataFrame | None = None,
-           strip_seconds: float = 10.0, strip_height: int = 14, max_frames: int | None = None) -> Path:
+def render(
+    video,
+    out,
+    boxes: pd.DataFrame | None = None,
+    frames: pd.DataFrame | None = None,
+    strip_seconds: float = 10.0,
+    strip_height: int = 14,
+    max_frames: int | None = None,
+) -> Path:
     """``boxes``: ``frame, track, x0, y0, x1, y1[, score]`` (frames without boxes keep the last
     ones for up to 2 frames); ``frames``: a per-frame prediction table (``frame`` and one 0/1
     column per behaviour, as ``ethoprism predict`` writes)."""
     reader = VideoReader(video)
     meta = reader.metadata
     behaviors = [c for c in (frames.columns if frames is not None else []) if f"{c}_prob" in frames.columns]
-    decisions = frames.set_index("frame")[behaviors].reindex(range(meta.n_frames)).fillna(0).to_numpy() \
-        if behaviors else np.zeros((meta.n_frames, 0))
+    decisions = (
+        frames.set_index("frame")[behaviors].reindex(range(meta.n_frames)).fillna(0).to_numpy()
+        if behaviors
+        else np.zeros((meta.n_frames, 0))
+    )
     by_frame = {f: g for f, g in boxes.groupby("frame")} if boxes is not None and len(boxes) else {}
     band = strip_height * max(1, len(behaviors))
     window = int(strip_seconds * meta.fps)
@@ -50,7 +70,11 @@ def render(video, out, boxes: pd.DataFrame | None = None, frames: pd.DataFrame |
                     if hasattr(row, "score"):
                         label += f" {row.score:.2f}"
                     draw.text((row.x0 + 2, max(0, row.y0 - 11)), label, fill=colour)
-            draw.text((4, 4), ", ".join(active) if active else ("background" if behaviors else ""), fill=(255, 255, 255))
+            draw.text(
+                (4, 4),
+                ", ".join(active) if active else ("background" if behaviors else ""),
+                fill=(255, 255, 255),
+            )
             for k, name in enumerate(behaviors):  # scrolling ethogram, the current frame in the middle
                 y = meta.height + 2 + k * strip_height
                 start = index - window // 2
@@ -60,10 +84,16 @@ def render(video, out, boxes: pd.DataFrame | None = None, frames: pd.DataFrame |
                 on[valid] = decisions[columns[valid], k] > 0
                 xs = np.flatnonzero(on) * meta.width / window
                 for x in xs:
-                    draw.rectangle([x, y, x + max(1, meta.width / window), y + strip_height - 3], fill=PALETTE[k % len(PALETTE)])
+                    draw.rectangle(
+                        [x, y, x + max(1, meta.width / window), y + strip_height - 3],
+                        fill=PALETTE[k % len(PALETTE)],
+                    )
                 draw.text((2, y), name, fill=(200, 200, 200))
             if behaviors:
-                draw.line([meta.width / 2, meta.height, meta.width / 2, meta.height + band + 4], fill=(255, 255, 255))
+                draw.line(
+                    [meta.width / 2, meta.height, meta.width / 2, meta.height + band + 4],
+                    fill=(255, 255, 255),
+                )
             writer.write(np.asarray(canvas))
     reader.close()
     return Path(out)
@@ -84,8 +114,11 @@ def render_files(video, out, boxes_path=None, predictions_path=None, max_frames:
         predictions_path = Path(predictions_path)
         if not predictions_path.exists():
             raise EthoprismError("prediction table does not exist", predictions_path)
-        frame_table = (pd.read_parquet(predictions_path) if predictions_path.suffix == ".parquet"
-                       else pd.read_csv(predictions_path))
+        frame_table = (
+            pd.read_parquet(predictions_path)
+            if predictions_path.suffix == ".parquet"
+            else pd.read_csv(predictions_path)
+        )
     return render(video, out, box_table, frame_table, max_frames=max_frames)
 
 
@@ -95,8 +128,16 @@ def read_boxes_table(path) -> pd.DataFrame:
     if path.suffix == ".csv":
         return pd.read_csv(path)
     records = pd.read_json(path)
-    boxes = pd.DataFrame({"video": records["video"], "frame": records["frame"], "track": records.get("track_id", -1),
-                          "x0": records.bbox.str[0], "y0": records.bbox.str[1],
-                          "x1": records.bbox.str[0] + records.bbox.str[2], "y1": records.bbox.str[1] + records.bbox.str[3],
-                          "score": records["score"]})
+    boxes = pd.DataFrame(
+        {
+            "video": records["video"],
+            "frame": records["frame"],
+            "track": records.get("track_id", -1),
+            "x0": records.bbox.str[0],
+            "y0": records.bbox.str[1],
+            "x1": records.bbox.str[0] + records.bbox.str[2],
+            "y1": records.bbox.str[1] + records.bbox.str[3],
+            "score": records["score"],
+        }
+    )
     return boxes

@@ -32,8 +32,15 @@ def write_metrics(out_dir: Path, report: dict) -> tuple[Path, Path]:
         metrics = result["metrics"]
         for behaviour, values in metrics["per_class"].items():
             rows.append({"head": head, "behavior": behaviour, **values})
-        rows.append({"head": head, "behavior": "ALL", "ap": metrics["map"], "f1": metrics["macro_f1"],
-                     "macro_accuracy": metrics["macro_accuracy"]})
+        rows.append(
+            {
+                "head": head,
+                "behavior": "ALL",
+                "ap": metrics["map"],
+                "f1": metrics["macro_f1"],
+                "macro_accuracy": metrics["macro_accuracy"],
+            }
+        )
     csv_path = out_dir / "metrics.csv"
     pd.DataFrame(rows).to_csv(csv_path, index=False)
     return json_path, csv_path
@@ -41,15 +48,20 @@ def write_metrics(out_dir: Path, report: dict) -> tuple[Path, Path]:
 
 def _image(path: Path) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+    alt = html.escape(Path(path).stem)
+    return f'<img alt="{alt}" src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
 def write_html(path: Path, title: str, sections: list[tuple[str, list]]) -> Path:
     """``sections``: (heading, items) where an item is a DataFrame, a PNG path or an HTML/text string."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
-             "th{background:#f3f3f3}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+        "th{background:#f3f3f3}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for heading, items in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         for item in items:

@@ -13,7 +13,9 @@ from ethoprism.labels.model import bouts_from_mask
 BOUT_COLUMNS = ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "score"]
 
 
-def frame_table(video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str]) -> pd.DataFrame:
+def frame_table(
+    video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str]
+) -> pd.DataFrame:
     """``video, frame, time_s, <behavior>_prob, <behavior>``."""
     table = pd.DataFrame({"video": video, "frame": np.arange(len(times)), "time_s": np.round(times, 6)})
     for k, name in enumerate(behaviors):
@@ -23,27 +25,48 @@ def frame_table(video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarr
     return table
 
 
-def bouts_table(video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str]) -> pd.DataFrame:
+def bouts_table(
+    video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str]
+) -> pd.DataFrame:
     """One row per predicted bout; ``score`` is the mean probability over the bout."""
     rows = []
     for k, name in enumerate(behaviors):
         for start, end in bouts_from_mask(pred[:, k] > 0):
-            rows.append({"video": video, "behavior": name, "start_frame": start, "end_frame": end,
-                         "start_s": float(times[start]), "end_s": float(times[end]),
-                         "score": float(proba[start: end + 1, k].mean())})
+            rows.append(
+                {
+                    "video": video,
+                    "behavior": name,
+                    "start_frame": start,
+                    "end_frame": end,
+                    "start_s": float(times[start]),
+                    "end_s": float(times[end]),
+                    "score": float(proba[start : end + 1, k].mean()),
+                }
+            )
     return pd.DataFrame(rows, columns=BOUT_COLUMNS).sort_values(["start_frame", "behavior"], kind="stable")
 
 
-def write_predictions(out_dir: str | Path, video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray,
-                      behaviors: list[str], fps: float) -> dict[str, Path]:
+def write_predictions(
+    out_dir: str | Path,
+    video: str,
+    times: np.ndarray,
+    proba: np.ndarray,
+    pred: np.ndarray,
+    behaviors: list[str],
+    fps: float,
+) -> dict[str, Path]:
     """Write ``<stem>.frames.csv|.parquet``, ``<stem>.bouts.csv`` and ``<stem>.boris.tsv``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(video).stem
     frames = frame_table(video, times, proba, pred, behaviors)
     bouts = bouts_table(video, times, proba, pred, behaviors)
-    paths = {"frames_csv": out_dir / f"{stem}.frames.csv", "frames_parquet": out_dir / f"{stem}.frames.parquet",
-             "bouts_csv": out_dir / f"{stem}.bouts.csv", "boris": out_dir / f"{stem}.boris.tsv"}
+    paths = {
+        "frames_csv": out_dir / f"{stem}.frames.csv",
+        "frames_parquet": out_dir / f"{stem}.frames.parquet",
+        "bouts_csv": out_dir / f"{stem}.bouts.csv",
+        "boris": out_dir / f"{stem}.boris.tsv",
+    }
     frames.to_csv(paths["frames_csv"], index=False)
     frames.to_parquet(paths["frames_parquet"], index=False)
     bouts.to_csv(paths["bouts_csv"], index=False)

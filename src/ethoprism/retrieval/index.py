@@ -52,7 +52,9 @@ def build_faiss(kind: str, dim: int, n_expected: int, training: np.ndarray | Non
         return index
     nlist = int(2 ** np.clip(np.round(np.log2(4 * np.sqrt(max(n_expected, 1)))), 4, 16))
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
     if training is None or len(training) < nlist:
         raise EthoprismError(f"an IVF index needs at least {nlist} vectors to train; use --index-type flat")
     index.train(training)
@@ -126,8 +128,13 @@ def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
     return FrameIndex(folder, faiss.read_index(str(folder / "index.faiss")), videos, meta)
 
 
-def update_index(store_dir, backbone: str | None = None, index_type: str = "auto", normalize: str = "video",
-                 rebuild: bool = False) -> tuple[FrameIndex, int]:
+def update_index(
+    store_dir,
+    backbone: str | None = None,
+    index_type: str = "auto",
+    normalize: str = "video",
+    rebuild: bool = False,
+) -> tuple[FrameIndex, int]:
     """Create or extend the index; returns (index, number of videos added)."""
     if index_type not in INDEX_TYPES:
         raise EthoprismError(f"unknown index type '{index_type}'; choose one of {INDEX_TYPES}")
@@ -138,7 +145,9 @@ def update_index(store_dir, backbone: str | None = None, index_type: str = "auto
     if (folder / "index.faiss").exists() and not rebuild:
         existing = open_index(store_dir, entries[0].backbone)
         if existing.normalize != normalize:
-            raise EthoprismError(f"index was built with normalize={existing.normalize}; pass --rebuild to change it", folder)
+            raise EthoprismError(
+                f"index was built with normalize={existing.normalize}; pass --rebuild to change it", folder
+            )
     known = {v.sha256 for v in existing.videos} if existing else set()
     new = [e for e in entries if e.video_sha256 not in known]
     if existing is not None and not new:
@@ -151,14 +160,32 @@ def update_index(store_dir, backbone: str | None = None, index_type: str = "auto
         if training is not None and len(training) > 200_000:
             training = training[np.random.default_rng(0).choice(len(training), 200_000, replace=False)]
         index = build_faiss(kind, vectors[0].shape[1], total, training)
-        existing = FrameIndex(folder, index, [], {"kind": kind, "normalize": normalize, "backbone": entries[0].backbone,
-                                                  "clip_spec": entries[0].provenance.clip_spec.to_dict(),
-                                                  "dim": int(vectors[0].shape[1])})
+        existing = FrameIndex(
+            folder,
+            index,
+            [],
+            {
+                "kind": kind,
+                "normalize": normalize,
+                "backbone": entries[0].backbone,
+                "clip_spec": entries[0].provenance.clip_spec.to_dict(),
+                "dim": int(vectors[0].shape[1]),
+            },
+        )
     for entry, x in zip(new, vectors):
         start = existing.ntotal
         existing.index.add(x)
-        existing.videos.append(IndexedVideo(entry.video_name, entry.video_sha256, start, len(x), entry.fps,
-                                            str(entry.video_path), str(entry.path)))
+        existing.videos.append(
+            IndexedVideo(
+                entry.video_name,
+                entry.video_sha256,
+                start,
+                len(x),
+                entry.fps,
+                str(entry.video_path),
+                str(entry.path),
+            )
+        )
     existing._starts = np.array([v.start for v in existing.videos], np.int64)
     existing.save()
     return existing, len(new)

@@ -29,7 +29,9 @@ def parse_segment(text: str, index: FrameIndex) -> Segment:
     """``VIDEO:START-END`` in frames, or in seconds with an ``s`` suffix (``clip.mp4:4.5-6s``)."""
     match = SEGMENT.match(text.strip())
     if not match:
-        raise EthoprismError(f"cannot read segment '{text}': expected VIDEO:START-END (frames) or VIDEO:4.5-6s")
+        raise EthoprismError(
+            f"cannot read segment '{text}': expected VIDEO:START-END (frames) or VIDEO:4.5-6s"
+        )
     video = index.video_index(match["video"])
     seconds = bool(match["su"] or match["eu"])
     if seconds:
@@ -41,7 +43,9 @@ def parse_segment(text: str, index: FrameIndex) -> Segment:
         start, end = int(match["start"]), int(match["end"])
     n = index.videos[video].n_frames
     if not 0 <= start <= end < n:
-        raise EthoprismError(f"segment '{text}' is outside the video (frames 0-{n - 1}) or ends before it starts")
+        raise EthoprismError(
+            f"segment '{text}' is outside the video (frames 0-{n - 1}) or ends before it starts"
+        )
     return Segment(video, start, end)
 
 
@@ -59,14 +63,21 @@ def example_vector(index: FrameIndex, segments: list[Segment]) -> np.ndarray:
     """Mean of the segments' (prepared) frame vectors, each segment weighing the same."""
     parts = []
     for segment in segments:
-        vectors = _prepared_video(index, segment.video)[segment.start: segment.end + 1]
+        vectors = _prepared_video(index, segment.video)[segment.start : segment.end + 1]
         parts.append(normalise_rows(vectors.mean(axis=0, keepdims=True))[0])
     return normalise_rows(np.mean(parts, axis=0, keepdims=True))[0]
 
 
-def search_segments(index: FrameIndex, query: np.ndarray, k: int = 10, exclude: list[Segment] | None = None,
-                    exclude_margin: int = 30, merge_gap: int = 5, max_length: int | None = None,
-                    candidates: int | None = None) -> pd.DataFrame:
+def search_segments(
+    index: FrameIndex,
+    query: np.ndarray,
+    k: int = 10,
+    exclude: list[Segment] | None = None,
+    exclude_margin: int = 30,
+    merge_gap: int = 5,
+    max_length: int | None = None,
+    candidates: int | None = None,
+) -> pd.DataFrame:
     """Top-``k`` segments by non-maximum suppression over frame hits.
 
     The best remaining frame hit seeds a segment, which grows over adjacent hits (gaps of at most
@@ -84,8 +95,11 @@ def search_segments(index: FrameIndex, query: np.ndarray, k: int = 10, exclude: 
     videos, frames = index.locate(ids)
     keep = np.ones(len(ids), bool)
     for segment in exclude or []:
-        keep &= ~((videos == segment.video) & (frames >= segment.start - exclude_margin)
-                  & (frames <= segment.end + exclude_margin))
+        keep &= ~(
+            (videos == segment.video)
+            & (frames >= segment.start - exclude_margin)
+            & (frames <= segment.end + exclude_margin)
+        )
     videos, frames, scores = videos[keep], frames[keep], scores[keep]
     alive = np.ones(len(frames), bool)
     half = max_length // 2
@@ -105,15 +119,38 @@ def search_segments(index: FrameIndex, query: np.ndarray, k: int = 10, exclude: 
         alive[(videos == video) & (frames >= start - merge_gap) & (frames <= end + merge_gap)] = False
         info = index.videos[int(video)]
         times = _timestamps(index, int(video))
-        rows.append({"rank": len(rows) + 1, "video": info.name, "start_frame": start, "end_frame": end,
-                     "start_s": float(times[start]), "end_s": float(times[end]), "score": float(scores[seed]),
-                     "hits": int(len(run)), "video_path": info.path})
-    return pd.DataFrame(rows, columns=["rank", "video", "start_frame", "end_frame", "start_s", "end_s", "score", "hits",
-                                       "video_path"])
+        rows.append(
+            {
+                "rank": len(rows) + 1,
+                "video": info.name,
+                "start_frame": start,
+                "end_frame": end,
+                "start_s": float(times[start]),
+                "end_s": float(times[end]),
+                "score": float(scores[seed]),
+                "hits": int(len(run)),
+                "video_path": info.path,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "rank",
+            "video",
+            "start_frame",
+            "end_frame",
+            "start_s",
+            "end_s",
+            "score",
+            "hits",
+            "video_path",
+        ],
+    )
 
 
-def query_by_example(index: FrameIndex, examples: list[str], k: int = 10, exclude_margin: int = 30,
-                     merge_gap: int = 5) -> pd.DataFrame:
+def query_by_example(
+    index: FrameIndex, examples: list[str], k: int = 10, exclude_margin: int = 30, merge_gap: int = 5
+) -> pd.DataFrame:
     segments = [parse_segment(text, index) for text in examples]
     return search_segments(index, example_vector(index, segments), k, segments, exclude_margin, merge_gap)
 
@@ -127,7 +164,9 @@ def clip_vector(index: FrameIndex, clip: str | Path, backbone) -> np.ndarray:
     from ethoprism.store import EmbeddingStore
 
     if backbone.name != index.meta["backbone"]:
-        raise EthoprismError(f"query clip must be embedded with the index's backbone '{index.meta['backbone']}'", clip)
+        raise EthoprismError(
+            f"query clip must be embedded with the index's backbone '{index.meta['backbone']}'", clip
+        )
     spec = ClipSpec(**index.meta["clip_spec"])
     with tempfile.TemporaryDirectory() as folder:
         entry, _ = extract_video(clip, backbone, EmbeddingStore(folder), spec)
@@ -143,8 +182,14 @@ def clip_vector(index: FrameIndex, clip: str | Path, backbone) -> np.ndarray:
     return normalise_rows(normalise_rows(vectors).mean(axis=0, keepdims=True))[0]
 
 
-LIGHTING_VARIANTS = (("original", 1.0, 1.0, 1.0), ("dimmer", 0.6, 1.0, 1.0), ("brighter", 1.3, 1.0, 1.0),
-                     ("low contrast", 1.0, 0.7, 1.0), ("gamma 0.7", 1.0, 1.0, 0.7), ("gamma 1.4", 1.0, 1.0, 1.4))
+LIGHTING_VARIANTS = (
+    ("original", 1.0, 1.0, 1.0),
+    ("dimmer", 0.6, 1.0, 1.0),
+    ("brighter", 1.3, 1.0, 1.0),
+    ("low contrast", 1.0, 0.7, 1.0),
+    ("gamma 0.7", 1.0, 1.0, 0.7),
+    ("gamma 1.4", 1.0, 1.0, 1.4),
+)
 
 
 def augmented_vector(index: FrameIndex, segment: Segment, backbone, variants=LIGHTING_VARIANTS) -> np.ndarray:
@@ -167,8 +212,12 @@ def augmented_vector(index: FrameIndex, segment: Segment, backbone, variants=LIG
             picks = np.linspace(0, len(varied) - 1, spec.frames).round().astype(int)
             vectors = backbone.frame_embeddings(varied[None, picks])[0].numpy()
         else:
-            vectors = np.concatenate([backbone.frame_embeddings(varied[None, i: i + 32])[0].numpy()
-                                      for i in range(0, len(varied), 32)])
+            vectors = np.concatenate(
+                [
+                    backbone.frame_embeddings(varied[None, i : i + 32])[0].numpy()
+                    for i in range(0, len(varied), 32)
+                ]
+            )
         vectors = normalise_rows(vectors - video_mean)
         parts.append(normalise_rows(vectors.mean(axis=0, keepdims=True))[0])
     return normalise_rows(np.mean(parts, axis=0, keepdims=True))[0]

@@ -14,10 +14,10 @@ video, and gives an exact frame count where container headers are missing or wro
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -202,7 +202,8 @@ class VideoReader:
         pts_table = self.frame_pts
         if indices.size and (indices.min() < 0 or indices.max() >= len(pts_table)):
             raise EthoprismError(
-                f"frame index out of range: asked {indices.min()}..{indices.max()}, video has {len(pts_table)} frames",
+                f"frame index out of range: asked {indices.min()}..{indices.max()}, "
+                f"video has {len(pts_table)} frames",
                 self.path,
             )
         wanted = {int(pts_table[i]): None for i in np.unique(indices)}
@@ -224,12 +225,16 @@ class VideoReader:
             if wanted[target] is None:
                 raise EthoprismError(f"could not decode frame with pts {target}", self.path)
             remaining = [p for p in remaining if wanted[p] is None]
-        return np.stack([wanted[int(pts_table[i])] for i in indices]) if indices.size else np.zeros((0, 0, 0, 3), np.uint8)
+        return (
+            np.stack([wanted[int(pts_table[i])] for i in indices])
+            if indices.size
+            else np.zeros((0, 0, 0, 3), np.uint8)
+        )
 
     def close(self) -> None:
         self._container.close()
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc) -> None:

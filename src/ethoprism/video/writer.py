@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
 
 import av
 import numpy as np
@@ -17,8 +17,15 @@ class VideoWriter:
     rounded down to even numbers when the pixel format needs it (yuv420p).
     """
 
-    def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "libx264", pix_fmt: str = "yuv420p",
-                 crf: int = 20, time_base: Fraction = Fraction(1, 90000)):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float = 30.0,
+        codec: str = "libx264",
+        pix_fmt: str = "yuv420p",
+        crf: int = 20,
+        time_base: Fraction = Fraction(1, 90000),
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self.path), mode="w")
@@ -61,7 +68,7 @@ class VideoWriter:
             self._container.mux(packet)
         self._container.close()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -4,16 +4,22 @@ store + labels -> heads -> predictions, metrics, report."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from ethoprism.dataset import FrameDataset, build_dataset, video_frame_info
 from ethoprism.errors import EthoprismError
-from ethoprism.evaluation.classification import (classification_metrics, cross_validate, few_shot, file_split,
-                                                 predict_dataset, with_decision_rule)
+from ethoprism.evaluation.classification import (
+    classification_metrics,
+    cross_validate,
+    few_shot,
+    file_split,
+    predict_dataset,
+    with_decision_rule,
+)
 from ethoprism.heads import check_embeddings_match, load_head, make_head, save_head
 from ethoprism.io import read_labels
 from ethoprism.outputs import plots
@@ -25,10 +31,18 @@ DEFAULT_POSTPROCESS = {"smooth": 1, "min_bout": 1}
 Progress = Callable[[str, int, int], None]
 
 
-def load_labelled(store_dir, labels_path, fmt: str = "auto", backbone: str | None = None,
-                  exclusive: bool | None = None, behaviors: list[str] | None = None) -> FrameDataset:
+def load_labelled(
+    store_dir,
+    labels_path,
+    fmt: str = "auto",
+    backbone: str | None = None,
+    exclusive: bool | None = None,
+    behaviors: list[str] | None = None,
+) -> FrameDataset:
     entries = EmbeddingStore(store_dir).select(backbone)
-    labels = read_labels(labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors)
+    labels = read_labels(
+        labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors
+    )
     return build_dataset(entries, labels, behaviors)
 
 
@@ -52,17 +66,32 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
     written = []
     for index, video in enumerate(data.videos):
         rows = data.groups == index
-        paths = write_predictions(out_dir, video, data.times[rows], proba[rows], pred[rows], data.behaviors,
-                                  data.fps[index])
-        plots.ethogram(Path(out_dir) / f"{Path(video).stem}.ethogram.png", data.times[rows], pred[rows],
-                       data.behaviors, title=f"{video}: predicted")
+        paths = write_predictions(
+            out_dir, video, data.times[rows], proba[rows], pred[rows], data.behaviors, data.fps[index]
+        )
+        plots.ethogram(
+            Path(out_dir) / f"{Path(video).stem}.ethogram.png",
+            data.times[rows],
+            pred[rows],
+            data.behaviors,
+            title=f"{video}: predicted",
+        )
         written.append({"video": video, **{k: str(v) for k, v in paths.items()}})
     return written
 
 
-def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int | None = None,
-             postprocess: dict | None = None, fewshot: dict | None = None, title: str = "ethoprism report",
-             notes: list[str] | None = None, progress: Progress | None = None, split: str = "auto") -> dict:
+def evaluate(
+    data: FrameDataset,
+    head_kinds: list[str],
+    out_dir,
+    n_splits: int | None = None,
+    postprocess: dict | None = None,
+    fewshot: dict | None = None,
+    title: str = "ethoprism report",
+    notes: list[str] | None = None,
+    progress: Progress | None = None,
+    split: str = "auto",
+) -> dict:
     """Cross-validated evaluation of each head (+ optional few-shot table) -> metrics.json/.csv,
     per-frame out-of-fold predictions, plots and report.html in ``out_dir``. ``progress(step,
     done, total)`` hears of every finished fold and few-shot run. ``split``: ``auto`` (the label
@@ -75,53 +104,107 @@ def evaluate(data: FrameDataset, head_kinds: list[str], out_dir, n_splits: int |
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
-    report = {"behaviors": data.behaviors, "exclusive": data.exclusive, "videos": data.videos,
-              "embeddings": data.provenance.to_dict(), "postprocess": postprocess, "heads": {}}
+    report = {
+        "behaviors": data.behaviors,
+        "exclusive": data.exclusive,
+        "videos": data.videos,
+        "embeddings": data.provenance.to_dict(),
+        "postprocess": postprocess,
+        "heads": {},
+    }
     sections = []
     summary_rows = []
     for kind in head_kinds:
-        result = cross_validate(make_head(kind, exclusive=data.exclusive), data, n_splits, postprocess,
-                                progress=_step(progress, f"{kind} head: cross-validation folds"), split=split)
+        result = cross_validate(
+            make_head(kind, exclusive=data.exclusive),
+            data,
+            n_splits,
+            postprocess,
+            progress=_step(progress, f"{kind} head: cross-validation folds"),
+            split=split,
+        )
         report["heads"][kind] = {"metrics": result["metrics"]}
         predictions = out_dir / f"predictions_{kind}"
         for index, video in enumerate(data.videos):
             rows = data.groups == index
             if not result["scored"][rows].any():
                 continue
-            write_predictions(predictions, video, data.times[rows], result["proba"][rows], result["pred"][rows],
-                              data.behaviors, data.fps[index])
+            write_predictions(
+                predictions,
+                video,
+                data.times[rows],
+                result["proba"][rows],
+                result["pred"][rows],
+                data.behaviors,
+                data.fps[index],
+            )
         m = result["metrics"]
-        summary_rows.append({"head": kind, "mAP": m["map"], "chance mAP": m["chance_map"],
-                             "macro accuracy": m["macro_accuracy"], "chance macro accuracy": _chance_accuracy(data),
-                             "macro F1": m["macro_f1"], "frames": m["n_frames"]})
+        summary_rows.append(
+            {
+                "head": kind,
+                "mAP": m["map"],
+                "chance mAP": m["chance_map"],
+                "macro accuracy": m["macro_accuracy"],
+                "chance macro accuracy": _chance_accuracy(data),
+                "macro F1": m["macro_f1"],
+                "frames": m["n_frames"],
+            }
+        )
         per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
         figures = [plots.pr_curves(out_dir / f"pr_{kind}.png", data.Y, result["proba"], data.behaviors)]
         if "confusion_matrix" in m:
-            figures.append(plots.confusion(out_dir / f"confusion_{kind}.png", m["confusion_matrix"], m["confusion_labels"]))
+            figures.append(
+                plots.confusion(
+                    out_dir / f"confusion_{kind}.png", m["confusion_matrix"], m["confusion_labels"]
+                )
+            )
         first = data.groups == data.groups[np.flatnonzero(result["scored"])[0]]
-        figures.append(plots.ethogram(out_dir / f"ethogram_{kind}.png", data.times[first], result["pred"][first],
-                                      data.behaviors, truth=np.maximum(data.Y[first], 0),
-                                      title=f"{data.videos[int(data.groups[first][0])]}: out-of-fold prediction vs truth"))
+        figures.append(
+            plots.ethogram(
+                out_dir / f"ethogram_{kind}.png",
+                data.times[first],
+                result["pred"][first],
+                data.behaviors,
+                truth=np.maximum(data.Y[first], 0),
+                title=f"{data.videos[int(data.groups[first][0])]}: out-of-fold prediction vs truth",
+            )
+        )
         sections.append((f"{kind} head ({m['splitter']})", [per_class, *figures]))
     summary = pd.DataFrame(summary_rows)
     report["split"] = split
-    sections.insert(0, (f"summary ({'train/test split of the label file' if split == 'file' else 'cross-validated by video'}"
-                        ", background excluded from mAP; chance = the AP of uninformed scores, each behaviour's "
-                        "prevalence)",
-                        [summary, *(notes or [])]))
+    how = "train/test split of the label file" if split == "file" else "cross-validated by video"
+    heading = (
+        f"summary ({how}, background excluded from mAP; chance = the AP of uninformed scores, "
+        "each behaviour's prevalence)"
+    )
+    sections.insert(0, (heading, [summary, *(notes or [])]))
     if fewshot:
         report["fewshot"] = {}
         for kind in fewshot.get("heads", ["linear"]):
-            result = few_shot(make_head(kind, exclusive=data.exclusive), data, fewshot["train_videos"],
-                              fewshot["test_videos"], tuple(fewshot.get("shots", (10, 50, 100))),
-                              fewshot.get("seeds", 5), postprocess,
-                              progress=_step(progress, f"{kind} head: few-shot runs"))
+            result = few_shot(
+                make_head(kind, exclusive=data.exclusive),
+                data,
+                fewshot["train_videos"],
+                fewshot["test_videos"],
+                tuple(fewshot.get("shots", (10, 50, 100))),
+                fewshot.get("seeds", 5),
+                postprocess,
+                progress=_step(progress, f"{kind} head: few-shot runs"),
+            )
             report["fewshot"][kind] = result
-        sections.append(("few-shot (k labelled frames per class; mean ± std over seeds; test videos held out)",
-                         [fewshot_table(report["fewshot"])]))
+        sections.append(
+            (
+                "few-shot (k labelled frames per class; mean ± std over seeds; test videos held out)",
+                [fewshot_table(report["fewshot"])],
+            )
+        )
     provenance = data.provenance
-    sections.append(("provenance", [f"{provenance.describe()} ({provenance.clip_spec}), "
-                                    f"ethoprism {provenance.ethoprism_version}"]))
+    sections.append(
+        (
+            "provenance",
+            [f"{provenance.describe()} ({provenance.clip_spec}), ethoprism {provenance.ethoprism_version}"],
+        )
+    )
     write_metrics(out_dir, report)
     write_html(out_dir / "report.html", title, sections)
     return report
@@ -141,16 +224,30 @@ def fewshot_table(fewshot_report: dict) -> pd.DataFrame:
     rows = []
     for kind, result in fewshot_report.items():
         for shots, values in result["shots"].items():
-            rows.append({"head": kind, "shots per class": int(shots),
-                         "mAP": f"{values['map_mean']:.3f} ± {values['map_std']:.3f}",
-                         "chance mAP": f"{values['chance_map_mean']:.3f}",
-                         "macro accuracy": f"{values['macro_accuracy_mean']:.3f} ± {values['macro_accuracy_std']:.3f}",
-                         "seeds": len(values["runs"])})
+            rows.append(
+                {
+                    "head": kind,
+                    "shots per class": int(shots),
+                    "mAP": f"{values['map_mean']:.3f} ± {values['map_std']:.3f}",
+                    "chance mAP": f"{values['chance_map_mean']:.3f}",
+                    "macro accuracy": (
+                        f"{values['macro_accuracy_mean']:.3f} ± {values['macro_accuracy_std']:.3f}"
+                    ),
+                    "seeds": len(values["runs"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def fewshot(data: FrameDataset, head_kinds: list[str], out_dir, shots=(10, 50, 100), seeds: int = 5,
-            test_videos: list[str] | None = None, progress: Progress | None = None) -> pd.DataFrame:
+def fewshot(
+    data: FrameDataset,
+    head_kinds: list[str],
+    out_dir,
+    shots=(10, 50, 100),
+    seeds: int = 5,
+    test_videos: list[str] | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
     """The paper's few-shot protocol on held-out ``test_videos`` (default: the last third) ->
     ``fewshot.json``, ``fewshot.csv`` and ``report.html`` in ``out_dir``; returns the table."""
     if test_videos:
@@ -165,9 +262,18 @@ def fewshot(data: FrameDataset, head_kinds: list[str], out_dir, shots=(10, 50, 1
         train_idx, test = default_split(len(data.videos))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = {kind: few_shot(make_head(kind, exclusive=data.exclusive), data, train_idx, test, tuple(shots), seeds,
-                             progress=_step(progress, f"{kind} head: few-shot runs"))
-              for kind in head_kinds}
+    result = {
+        kind: few_shot(
+            make_head(kind, exclusive=data.exclusive),
+            data,
+            train_idx,
+            test,
+            tuple(shots),
+            seeds,
+            progress=_step(progress, f"{kind} head: few-shot runs"),
+        )
+        for kind in head_kinds
+    }
     table = fewshot_table(result)
     (out_dir / "fewshot.json").write_text(json.dumps(result, indent=2))
     table.to_csv(out_dir / "fewshot.csv", index=False)
@@ -183,4 +289,12 @@ def default_split(n_videos: int) -> tuple[list[int], list[int]]:
     return list(range(n_videos - n_test)), list(range(n_videos - n_test, n_videos))
 
 
-__all__ = ["load_labelled", "train", "predict", "evaluate", "fewshot", "default_split", "classification_metrics"]
+__all__ = [
+    "load_labelled",
+    "train",
+    "predict",
+    "evaluate",
+    "fewshot",
+    "default_split",
+    "classification_metrics",
+]

@@ -3,8 +3,8 @@ embeddings -> four heads cross-validated by video + few-shot -> report.html."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ethoprism.backbones import load_backbone
 from ethoprism.clips import ClipSpec
@@ -14,14 +14,26 @@ from ethoprism.synthetic import SyntheticConfig, generate
 from ethoprism.workflows import classify
 from ethoprism.workflows.extract import extract_videos
 
-DEMO_NOTE = ("Synthetic data: behaviours walk, groom, rear, jump (fast, 3-5 frames) and shake (rare); "
-             "background = rest. Ground truth is exact.")
+DEMO_NOTE = (
+    "Synthetic data: behaviours walk, groom, rear, jump (fast, 3-5 frames) and shake (rare); "
+    "background = rest. Ground truth is exact."
+)
 
 
-def run_demo(out: Path, videos: list[Path] | None = None, labels=None, backbone: str = "effnet-lite0",
-             weights: str | None = None, heads: tuple[str, ...] = ("linear", "mlp", "attentive", "temporal"),
-             n_videos: int = 6, n_frames: int = 450, size: int | None = None, seeds: int = 3, seed: int = 0,
-             progress: Callable[[str, int, int], None] | None = None) -> dict:
+def run_demo(
+    out: Path,
+    videos: list[Path] | None = None,
+    labels=None,
+    backbone: str = "effnet-lite0",
+    weights: str | None = None,
+    heads: tuple[str, ...] = ("linear", "mlp", "attentive", "temporal"),
+    n_videos: int = 6,
+    n_frames: int = 450,
+    size: int | None = None,
+    seeds: int = 3,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
     """-> the evaluation report (``out/report/metrics.json`` and ``report.html`` are written).
     ``progress(step, done, total)`` hears of generation, embedding and every fold."""
     out = Path(out)
@@ -43,16 +55,33 @@ def run_demo(out: Path, videos: list[Path] | None = None, labels=None, backbone:
     model = load_backbone(backbone, weights)
     default = model.default_clip_spec()
     spec = ClipSpec(frames=default.frames, size=size or default.size, overlap=default.overlap)
-    results = extract_videos(videos, model, EmbeddingStore(out / "store"), spec,
-                             progress=(lambda video, done, total: progress(f"embedding {Path(video).name}", done, total))
-                             if progress else None)
+    results = extract_videos(
+        videos,
+        model,
+        EmbeddingStore(out / "store"),
+        spec,
+        progress=(lambda video, done, total: progress(f"embedding {Path(video).name}", done, total))
+        if progress
+        else None,
+    )
     failed = [r.error for r in results if r.error]
     if failed:
         raise EthoprismError(failed[0])
     data = classify.load_labelled(out / "store", labels, backbone=backbone)
     train_idx, test_idx = classify.default_split(len(data.videos))
-    return classify.evaluate(data, list(heads), out / "report", postprocess={"smooth": 1, "min_bout": 1},
-                             fewshot={"heads": ["linear"], "train_videos": train_idx, "test_videos": test_idx,
-                                      "shots": (10, 50, 100), "seeds": seeds},
-                             title="ethoprism demo" + ("" if notes == [] else " (synthetic data)"), notes=notes,
-                             progress=progress)
+    return classify.evaluate(
+        data,
+        list(heads),
+        out / "report",
+        postprocess={"smooth": 1, "min_bout": 1},
+        fewshot={
+            "heads": ["linear"],
+            "train_videos": train_idx,
+            "test_videos": test_idx,
+            "shots": (10, 50, 100),
+            "seeds": seeds,
+        },
+        title="ethoprism demo" + ("" if notes == [] else " (synthetic data)"),
+        notes=notes,
+        progress=progress,
+    )

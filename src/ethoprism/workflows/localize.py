@@ -93,7 +93,9 @@ def training_data(store_dir, labels: BoxLabels, frames, source, backbone=None):
         by_frame = {f: g for f, g in labels.boxes[labels.boxes.video == name].groupby("frame")}
         for i in np.flatnonzero(keep):
             frame_boxes = by_frame.get(int(token_frames[i]))
-            xyxy = np.zeros((0, 4)) if frame_boxes is None else frame_boxes[["x0", "y0", "x1", "y1"]].to_numpy()
+            xyxy = (
+                np.zeros((0, 4)) if frame_boxes is None else frame_boxes[["x0", "y0", "x1", "y1"]].to_numpy()
+            )
             tokens.append(stored[i])
             targets.append(to_input(xyxy, width, height, size, square))
         provenance = entry.provenance
@@ -109,19 +111,29 @@ def train(store_dir, boxes_path, out, frames=None, video=None, backbone=None, **
     return head.save(out, provenance.to_dict())
 
 
-def predict(store_dir, head_path, frames=None, link: bool = True, smooth: int = 1, backbone=None) -> pd.DataFrame:
+def predict(
+    store_dir, head_path, frames=None, link: bool = True, smooth: int = 1, backbone=None
+) -> pd.DataFrame:
     head, meta = BoxHead.load(head_path)
     entries = _entries_by_name(store_dir, backbone or meta["embeddings"]["backbone"])
     rows = []
     for name, entry in entries.items():
-        if entry.provenance.clip_spec.to_dict() != meta["embeddings"]["clip_spec"] or entry.backbone != meta["embeddings"]["backbone"]:
-            raise EthoprismError(f"box head was trained on {meta['embeddings']['backbone']} tokens with another clip spec "
-                                 f"than '{name}'", head_path)
+        if (
+            entry.provenance.clip_spec.to_dict() != meta["embeddings"]["clip_spec"]
+            or entry.backbone != meta["embeddings"]["backbone"]
+        ):
+            raise EthoprismError(
+                f"box head was trained on {meta['embeddings']['backbone']} tokens with another clip spec "
+                f"than '{name}'",
+                head_path,
+            )
         stored, token_frames = entry.tokens()
         keep = in_frames(token_frames, frames)
         width, height, size, square = _geometry(entry)
         detections = head.predict(stored[keep])
-        tracks = link_tracks([d[0] for d in detections]) if link else [np.full(len(d[0]), -1) for d in detections]
+        tracks = (
+            link_tracks([d[0] for d in detections]) if link else [np.full(len(d[0]), -1) for d in detections]
+        )
         for frame, (boxes, scores), ids in zip(token_frames[keep], detections, tracks):
             for box, score, track in zip(to_frame(boxes, width, height, size, square), scores, ids):
                 rows.append((name, int(frame), int(track), *box, float(score)))
@@ -140,8 +152,9 @@ def write_predictions(table: pd.DataFrame, out, store_dir, backbone=None) -> Pat
     return out
 
 
-def evaluate(store_dir, boxes_path, predictions_path, frames=None,
-             video: str | None = None, backbone=None) -> dict:
+def evaluate(
+    store_dir, boxes_path, predictions_path, frames=None, video: str | None = None, backbone=None
+) -> dict:
     """AP of ``localize predict`` output against ground truth, on every frame with a token map in
     ``frames`` (default: from the first to the last predicted frame of each video). Frames where
     nothing was detected count: their animals are misses."""
@@ -161,8 +174,11 @@ def evaluate(store_dir, boxes_path, predictions_path, frames=None,
         labelled = truth.labelled(name)
         evaluated |= {(name, int(f)) for f in stored[in_frames(stored, span)] if int(f) in labelled}
     if not evaluated:
-        raise EthoprismError("no frame to evaluate: the predictions and the labelled frames of the ground truth share "
-                             "no video or frame range", predictions_path)
+        raise EthoprismError(
+            "no frame to evaluate: the predictions and the labelled frames of the ground truth share "
+            "no video or frame range",
+            predictions_path,
+        )
     return coco_ap(truth.boxes, predicted, _sizes(entries), frames=evaluated)
 
 

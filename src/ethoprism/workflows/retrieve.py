@@ -11,8 +11,13 @@ import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.retrieval.index import FrameIndex, normalise_rows, open_index, update_index
-from ethoprism.retrieval.query import (augmented_vector, clip_vector, example_vector, parse_segment,
-                                       search_segments)
+from ethoprism.retrieval.query import (
+    augmented_vector,
+    clip_vector,
+    example_vector,
+    parse_segment,
+    search_segments,
+)
 from ethoprism.store import EmbeddingStore
 
 NORMALIZE = ("video", "none")
@@ -28,9 +33,18 @@ def _text_backbone(store, backbone: str | None, weights: str | None, tokenizer: 
     return name, model
 
 
-def search(store, examples: list[str] = (), clip: Path | None = None, text: str | None = None, k: int = 10,
-           backbone: str | None = None, weights: str | None = None, tokenizer: str | None = None,
-           exclude: int = 30, augment_lighting: bool = False) -> pd.DataFrame:
+def search(
+    store,
+    examples: list[str] = (),
+    clip: Path | None = None,
+    text: str | None = None,
+    k: int = 10,
+    backbone: str | None = None,
+    weights: str | None = None,
+    tokenizer: str | None = None,
+    exclude: int = 30,
+    augment_lighting: bool = False,
+) -> pd.DataFrame:
     """Top-``k`` segments for one kind of query: example segments (``VIDEO:START-END``), a clip
     file, or a text (video-text backbones). ``augment_lighting`` re-embeds the examples under
     brightness, contrast and gamma changes and fuses them (see :func:`augmented_vector`)."""
@@ -49,8 +63,9 @@ def search(store, examples: list[str] = (), clip: Path | None = None, text: str 
     segments = [parse_segment(example, index) for example in examples]
     if augment_lighting:
         model = _index_backbone(index, weights)
-        vector = normalise_rows(np.mean([augmented_vector(index, s, model) for s in segments], axis=0,
-                                        keepdims=True))[0]
+        vector = normalise_rows(
+            np.mean([augmented_vector(index, s, model) for s in segments], axis=0, keepdims=True)
+        )[0]
     else:
         vector = example_vector(index, segments)
     return search_segments(index, vector, k, segments, exclude)
@@ -75,8 +90,15 @@ def write_search_results(results: pd.DataFrame, out: Path, clips: bool = False) 
     return out
 
 
-def zero_shot_predictions(store, behaviors: list[str], out: Path, prompt: str, backbone: str | None = None,
-                          weights: str | None = None, tokenizer: str | None = None) -> list[dict]:
+def zero_shot_predictions(
+    store,
+    behaviors: list[str],
+    out: Path,
+    prompt: str,
+    backbone: str | None = None,
+    weights: str | None = None,
+    tokenizer: str | None = None,
+) -> list[dict]:
     """Per-frame tables and bouts from behaviour names (VideoPrism video-text models)."""
     from ethoprism.outputs.tables import write_predictions
     from ethoprism.retrieval.text import zero_shot
@@ -91,8 +113,15 @@ def zero_shot_predictions(store, behaviors: list[str], out: Path, prompt: str, b
     return written
 
 
-def evaluate_retrieval(store, labels, out: Path, label_format: str = "auto", backbone: str | None = None,
-                       normalize: str | None = None, max_queries: int = 20) -> dict:
+def evaluate_retrieval(
+    store,
+    labels,
+    out: Path,
+    label_format: str = "auto",
+    backbone: str | None = None,
+    normalize: str | None = None,
+    max_queries: int = 20,
+) -> dict:
     """Mean Hit@K of retrieval by example against the random baseline, on the store's index as
     it was built. ``normalize`` (``video``/``none``) only says which index is expected: an index
     built otherwise is refused, never rebuilt behind the user's back; without an index one is
@@ -111,10 +140,15 @@ def evaluate_retrieval(store, labels, out: Path, label_format: str = "auto", bac
     except EthoprismError:
         existing = None
     if existing is not None and normalize is not None and existing.normalize != normalize:
-        raise EthoprismError(f"the index was built with --normalize {existing.normalize}, not {normalize}: evaluate it "
-                             f"as built (leave out --normalize) or rebuild it with `ethoprism index STORE --rebuild "
-                             f"--normalize {normalize}`", existing.folder)
-    index, _ = update_index(store, backbone, normalize=existing.normalize if existing else normalize or "video")
+        raise EthoprismError(
+            f"the index was built with --normalize {existing.normalize}, not {normalize}: evaluate it "
+            f"as built (leave out --normalize) or rebuild it with `ethoprism index STORE --rebuild "
+            f"--normalize {normalize}`",
+            existing.folder,
+        )
+    index, _ = update_index(
+        store, backbone, normalize=existing.normalize if existing else normalize or "video"
+    )
     result = hit_at_k(index, label_list, merge_behaviors(label_list), max_queries=max_queries)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
