@@ -5,7 +5,7 @@
   ``START``/``STOP``/``POINT``, ``FPS``, ``Subject`` and the media file. State events are paired
   START→STOP per (subject, behaviour) and cover the frames from START's frame up to, not
   including, STOP's frame (at least one frame); a POINT event labels the one frame at its time. A time
-  maps to the frame whose timestamp is nearest (:func:`~ethoprism.labels.model.nearest_frames`), with
+  maps to the frame whose timestamp is nearest (:func:`~ethoprism.video.reader.nearest_frames`), with
   the video's own timestamps when given (exact for VFR), else ``frame / fps``.
   The whole span of the observation is labelled (frames with no event are background).
 * **Behaviours binary table** ("Export events as behaviours binary table"): a ``time`` column and
@@ -22,7 +22,8 @@ import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.io.tables import read_table, require_columns
-from ethoprism.labels.model import VideoLabels, nearest_frames
+from ethoprism.labels.model import VideoLabels
+from ethoprism.video.reader import nearest_frames
 
 STATUS_COLUMNS = ("Behavior type", "Status")
 MEDIA_COLUMNS = ("Media file name", "Media file", "Source")

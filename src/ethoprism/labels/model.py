@@ -106,20 +106,6 @@ class VideoLabels:
             )
 
 
-def nearest_frames(times, timestamps: np.ndarray) -> np.ndarray:
-    """The frame whose timestamp is nearest to each time (ties go to the earlier frame): the one
-    rule by which every time in a label file or a query becomes a frame."""
-    times = np.asarray(times, np.float64)
-    timestamps = np.asarray(timestamps, np.float64)
-    if len(timestamps) == 1:
-        return np.zeros(times.shape, np.int64)
-    right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
-    left = right - 1
-    return np.where(
-        np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right
-    ).astype(np.int64)
-
-
 def bouts_from_mask(mask: np.ndarray) -> list[tuple[int, int]]:
     """Runs of True as inclusive ``(start, end)`` frame pairs."""
     mask = np.asarray(mask, bool)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.labels.model import nearest_frames
 from ethoprism.retrieval.index import FrameIndex, normalise_rows, prepare
+from ethoprism.video.reader import nearest_frames
 
 SEGMENT = re.compile(r"^(?P<video>.+):(?P<start>\d+(?:\.\d+)?)(?P<su>s?)-(?P<end>\d+(?:\.\d+)?)(?P<eu>s?)$")
 

@@ -25,6 +25,20 @@ import numpy as np
 from ethoprism.errors import EthoprismError
 
 
+def nearest_frames(times, timestamps: np.ndarray) -> np.ndarray:
+    """The frame whose timestamp is nearest to each time (ties go to the earlier frame): the one
+    rule by which every time in a label file or a query becomes a frame."""
+    times = np.asarray(times, np.float64)
+    timestamps = np.asarray(timestamps, np.float64)
+    if len(timestamps) == 1:
+        return np.zeros(times.shape, np.int64)
+    right = np.clip(np.searchsorted(timestamps, times), 1, len(timestamps) - 1)
+    left = right - 1
+    return np.where(
+        np.abs(times - timestamps[left]) <= np.abs(timestamps[right] - times), left, right
+    ).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class VideoMetadata:
     path: str
@@ -158,12 +172,7 @@ class VideoReader:
 
     def frame_at_time(self, seconds: float | np.ndarray) -> np.ndarray:
         """Index of the frame whose timestamp is nearest to ``seconds`` (works for VFR)."""
-        times = self.timestamps
-        seconds = np.asarray(seconds, dtype=np.float64)
-        right = np.clip(np.searchsorted(times, seconds), 1, len(times) - 1)
-        left = right - 1
-        nearer_left = np.abs(seconds - times[left]) <= np.abs(times[right] - seconds)
-        return np.where(nearer_left, left, right).astype(np.int64)
+        return nearest_frames(seconds, self.timestamps)
 
     # -- decoding ---------------------------------------------------------------------------
     def _to_rgb(self, frame: av.VideoFrame, size: int | None, square: str) -> np.ndarray:
