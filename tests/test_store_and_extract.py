@@ -98,49 +98,102 @@ def test_half_written_files_are_not_entries(tmp_path):
 
 
 KILL_SCRIPT = """
-import sys
+import os, signal, sys
 sys.path.insert(0, {tests!r})
 from conftest import TINY_CONFIGS
 from ethoprism.backbones import load_backbone
 from ethoprism.clips import ClipSpec
 from ethoprism.extract import extract_video
 from ethoprism.store import EmbeddingStore
-import os, signal
 backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
 store = EmbeddingStore({store!r})
 spec = ClipSpec(frames=4, overlap=0, size=36)
 for n, video in enumerate({videos!r}):
-    if n == 1:  # die inside the second video's write: complete in its temporary file, not yet renamed
-        store.fault_hook = lambda step: os.kill(os.getpid(), signal.SIGKILL)
-    extract_video(video, backbone, store, spec, batch_size=1)
+    if n == 1:  # die exactly at this step of the second video's write, not after a guessed sleep
+        store.fault_hook = lambda step: os.kill(os.getpid(), signal.SIGKILL) if step == {kill_at!r} else None
+    extract_video(video, backbone, store, spec, batch_size=1, token_step=2, chunk_frames=8)
     print("done", video, flush=True)
 """
 
+SPEC = dict(frames=4, overlap=0, size=36)
 
-def test_kill_9_mid_run_resumes_without_recomputing(tmp_path, tiny_videoprism):
+
+def _killed_run(tmp_path, kill_at):
     videos = [
         str(write_video(tmp_path / "a.mp4", n_frames=8)),
         str(write_video(tmp_path / "b.mp4", n_frames=40, height=32, width=32)),
     ]
     store_dir = tmp_path / "store"
-    script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), store=str(store_dir), videos=videos)
+    script = KILL_SCRIPT.format(
+        tests=os.path.dirname(__file__), store=str(store_dir), videos=videos, kill_at=kill_at
+    )
     proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL
-    assert proc.stdout.splitlines() == [
-        f"done {videos[0]}"
-    ]  # first video finished, second killed in its write
-    store = EmbeddingStore(store_dir)
+    assert proc.stdout.splitlines() == [f"done {videos[0]}"]  # first video finished, second killed
+    return videos, EmbeddingStore(store_dir)
+
+
+def _resume_counting_chunks(store, video, backbone):
+    computed = []
+    store.fault_hook = lambda step: computed.append(step) if step.endswith("written") else None
+    entry, hit = extract_video(
+        video, backbone, store, ClipSpec(**SPEC), batch_size=1, token_step=2, chunk_frames=8
+    )
+    store.fault_hook = None
+    return entry, hit, computed
+
+
+def test_kill_9_mid_video_resumes_from_the_last_committed_chunk(tmp_path, tiny_videoprism):
+    videos, store = _killed_run(tmp_path, "chunk 2 committed")
     entries = store.entries()
-    assert [e.video_name for e in entries] == ["a.mp4"]
-    debris = list(store_dir.glob("b__*/*.h5.tmp-*"))
-    assert len(debris) == 1  # the whole entry was in its temporary file, never visible as an entry
+    assert [e.video_name for e in entries] == ["a.mp4"]  # a partial entry is never taken for a finished one
+    (partial,) = store.partials()
+    assert partial.progress() == (3, 5)  # 40 frames in chunks of 8: chunks 0-2 committed
     stamp = entries[0].path.stat().st_mtime_ns
-    spec = ClipSpec(frames=4, overlap=0, size=36)
-    entry, hit = extract_video(videos[0], tiny_videoprism, store, spec)
+    entry, hit = extract_video(
+        videos[0], tiny_videoprism, store, ClipSpec(**SPEC), batch_size=1, token_step=2
+    )
     assert hit and entry.path.stat().st_mtime_ns == stamp
+    entry, hit, computed = _resume_counting_chunks(store, videos[1], tiny_videoprism)
+    assert not hit and computed == ["chunk 3 written", "chunk 4 written", "temporary-written"]
+    assert store.partials() == [] and len(store.entries()) == 2
+    # bitwise what an uninterrupted run gives
+    reference, _ = extract_video(
+        videos[1],
+        tiny_videoprism,
+        EmbeddingStore(tmp_path / "ref"),
+        ClipSpec(**SPEC),
+        batch_size=1,
+        token_step=2,
+        chunk_frames=8,
+    )
+    np.testing.assert_array_equal(entry.embeddings(), reference.embeddings())
+    np.testing.assert_array_equal(entry.tokens()[0], reference.tokens()[0])
+    np.testing.assert_array_equal(entry.tokens()[1], np.arange(0, 40, 2))
+    np.testing.assert_array_equal(entry.timestamps(), reference.timestamps())
+
+
+def test_kill_9_inside_the_final_write_keeps_every_chunk(tmp_path, tiny_videoprism):
+    videos, store = _killed_run(tmp_path, "temporary-written")
+    assert [e.video_name for e in store.entries()] == ["a.mp4"]
+    debris = list((tmp_path / "store").glob("b__*/*.h5.tmp-*"))
+    assert len(debris) == 1 and store.partials()[0].progress() == (5, 5)
     assert store.remove_debris() == debris
-    entry, hit = extract_video(videos[1], tiny_videoprism, store, spec)
-    assert not hit and entry.n_frames == 40 and len(store.entries()) == 2
+    entry, hit, computed = _resume_counting_chunks(store, videos[1], tiny_videoprism)
+    assert not hit and computed == ["temporary-written"] and entry.n_frames == 40  # no chunk recomputed
+
+
+def test_chunked_extraction_equals_one_chunk(tmp_path, tiny_videoprism):
+    video = write_video(tmp_path / "v.mp4", n_frames=37, height=32, width=32)
+    spec = ClipSpec(frames=4, overlap=1, size=36)
+    whole, _ = extract_video(
+        video, tiny_videoprism, EmbeddingStore(tmp_path / "a"), spec, token_step=3, chunk_frames=10_000
+    )
+    chunked, _ = extract_video(
+        video, tiny_videoprism, EmbeddingStore(tmp_path / "b"), spec, token_step=3, chunk_frames=4
+    )
+    np.testing.assert_array_equal(whole.embeddings(), chunked.embeddings())
+    np.testing.assert_array_equal(whole.tokens()[0], chunked.tokens()[0])
 
 
 def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
@@ -161,8 +214,78 @@ def test_store_refuses_a_mixture_of_weights(synthetic_store, tmp_path):
         provenance["weights"]["sha256"] = "f" * 64
         handle.attrs["provenance"] = json.dumps(provenance)
     with pytest.raises(
-        EthoprismError, match="store mixes effnet-lite0 embeddings made differently.*ffffffffffff"
+        EthoprismError, match="store holds effnet-lite0 embeddings made differently.*ffffffffffff.*--weights"
     ):
         EmbeddingStore(mixed).select()
-    with pytest.raises(EthoprismError, match="store mixes"):
+    with pytest.raises(EthoprismError, match="made differently"):
         classify.load_labelled(mixed, synthetic_store["labels"])
+    # choosing the kind explicitly resolves it
+    from ethoprism.store import EntryFilter
+
+    (odd,) = EmbeddingStore(mixed).select(EntryFilter(weights="ffffffffffff"))
+    assert odd.path.parent == first.parent
+    real = EmbeddingStore(synthetic_store["store"]).select()[0].provenance.weights.sha256[:12]
+    assert len(EmbeddingStore(mixed).select(EntryFilter(weights=real, dtype="fp32"))) == 3
+    with pytest.raises(EthoprismError, match="no embeddings from backbone 'effnet-lite0' with dtype bf16"):
+        EmbeddingStore(mixed).select(EntryFilter(dtype="bf16"))
+
+
+def test_disk_full_while_writing_a_chunk_keeps_the_store_valid(tmp_path, tiny_videoprism):
+    import errno
+
+    video = write_video(tmp_path / "v.mp4", n_frames=30, height=32, width=32)
+    store = EmbeddingStore(tmp_path / "s")
+
+    def full_disk(step):
+        if step == "chunk 1 written":
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    store.fault_hook = full_disk
+    with pytest.raises(
+        EthoprismError, match=r"chunk_000001.h5: cannot write to the store \(No space left on device\)"
+    ):
+        extract_video(video, tiny_videoprism, store, ClipSpec(**SPEC), chunk_frames=8)
+    assert store.entries() == [] and store.partials()[0].progress() == (1, 2)
+    assert not list((tmp_path / "s").rglob("*.tmp-*"))  # no temporary left behind
+    store.fault_hook = None
+    entry, hit = extract_video(video, tiny_videoprism, store, ClipSpec(**SPEC), chunk_frames=8)
+    assert not hit and entry.n_frames == 30 and store.partials() == []
+
+
+SHARE_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from conftest import TINY_CONFIGS
+from ethoprism.backbones import load_backbone
+from ethoprism.clips import ClipSpec
+from ethoprism.extract import extract_video
+from ethoprism.store import EmbeddingStore
+backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
+store = EmbeddingStore({store!r})
+store.fault_hook = lambda step: print(step, flush=True) if step.endswith("written") else None
+spec = ClipSpec(frames=4, overlap=0, size=36)
+extract_video({video!r}, backbone, store, spec, batch_size=1, chunk_frames=8, wait_s=0.05)
+"""
+
+
+def test_two_processes_share_one_video_without_double_work(tmp_path, tiny_videoprism):
+    video = str(write_video(tmp_path / "v.mp4", n_frames=120, height=32, width=32))
+    script = SHARE_SCRIPT.format(tests=os.path.dirname(__file__), store=str(tmp_path / "s"), video=video)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0].splitlines() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    chunks = [line for out in outputs for line in out if line.startswith("chunk")]
+    assert sorted(chunks) == sorted(f"chunk {i} written" for i in range(15))  # each of the 15 chunks once
+    assert sum(out.count("temporary-written") for out in outputs) == 1  # one process wrote the entry
+    (entry,) = EmbeddingStore(tmp_path / "s").entries()
+    reference, _ = extract_video(
+        video,
+        tiny_videoprism,
+        EmbeddingStore(tmp_path / "ref"),
+        ClipSpec(**SPEC),
+        batch_size=1,
+        chunk_frames=8,
+    )
+    np.testing.assert_array_equal(entry.embeddings(), reference.embeddings())

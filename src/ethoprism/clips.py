@@ -63,44 +63,84 @@ class ClipSpec:
 class ClipPlan:
     """Which source frames go into each clip and where each frame's embedding comes from.
 
-    ``clip_frames[c]`` are the source frame indices of clip ``c`` (clamped at the video ends, so
-    clips near the edges repeat the edge frame); ``source_clip[f], source_row[f]`` say which clip
-    and which row give frame ``f`` its embedding.
+    Clip ``c`` holds source frames ``starts[c] + offsets`` clamped to the video (clips near the
+    edges repeat the edge frame); ``source_clip[f], source_row[f]`` say which clip and which row
+    give frame ``f`` its embedding. Memory is linear in the video's length: clip frames are
+    computed for the clips asked (:meth:`frames_of`), never for all clips at once.
     """
 
-    clip_frames: np.ndarray  # int64 [n_clips, frames]
+    starts: np.ndarray  # int64 [n_clips], may be negative (centred clips at the start)
+    offsets: np.ndarray  # int64 [frames]
+    n_frames: int
     source_clip: np.ndarray  # int64 [n_frames]
     source_row: np.ndarray  # int64 [n_frames]
 
     @property
     def n_clips(self) -> int:
-        return int(self.clip_frames.shape[0])
+        return int(len(self.starts))
+
+    def frames_of(self, clips) -> np.ndarray:
+        """Source frames of the given clips, ``[len(clips), frames]``."""
+        starts = self.starts[np.asarray(clips, np.int64)]
+        return np.clip(starts[:, None] + self.offsets[None, :], 0, self.n_frames - 1)
+
+    @property
+    def clip_frames(self) -> np.ndarray:
+        """All clips' frames ``[n_clips, frames]`` (short videos and tests; long videos use
+        :meth:`frames_of`)."""
+        return self.frames_of(np.arange(self.n_clips))
+
+    def first_frame_needed(self) -> np.ndarray:
+        """``[n_clips]``: the first frame any clip from ``c`` onwards still needs (frames before it
+        can leave a decoding buffer)."""
+        first = np.clip(self.starts + self.offsets[0], 0, self.n_frames - 1)
+        return np.minimum.accumulate(first[::-1])[::-1]
+
+    def frames_by_clip(self) -> tuple[np.ndarray, np.ndarray]:
+        """(frames ordered by their source clip, where each clip's frames begin in that order
+        ``[n_clips + 1]``): clip ``c`` gives rows to ``order[bounds[c]:bounds[c + 1]]``."""
+        order = np.argsort(self.source_clip, kind="stable")
+        bounds = np.searchsorted(self.source_clip[order], np.arange(self.n_clips + 1))
+        return order, bounds
 
 
 def plan_clips(n_frames: int, spec: ClipSpec) -> ClipPlan:
+    """O(n) in time and memory: each frame considers only the few clips that can hold it."""
     if n_frames < 1:
         raise ValueError("a video needs at least one frame")
-    offsets = np.arange(spec.frames) * spec.frame_step
+    offsets = np.arange(spec.frames, dtype=np.int64) * spec.frame_step
+    frames = np.arange(n_frames, dtype=np.int64)
     if spec.protocol == "centered":
         centre_row = spec.frames // 2
-        starts = np.arange(n_frames) - offsets[centre_row]
-        clip_frames = np.clip(starts[:, None] + offsets[None, :], 0, n_frames - 1)
-        return ClipPlan(clip_frames, np.arange(n_frames), np.full(n_frames, centre_row))
+        return ClipPlan(
+            frames - offsets[centre_row],
+            offsets,
+            n_frames,
+            frames.copy(),
+            np.full(n_frames, centre_row, np.int64),
+        )
 
     span = (spec.frames - 1) * spec.frame_step + 1
     hop = (spec.frames - spec.overlap) * spec.frame_step
     last_start = max(n_frames - span, 0)
-    starts = list(range(0, last_start + 1, hop))
+    n_regular = last_start // hop + 1
+    starts = np.arange(n_regular, dtype=np.int64) * hop
     if starts[-1] != last_start:
-        starts.append(last_start)  # one more clip, aligned to the end, so no frame is left out
-    starts = np.asarray(starts)
-    clip_frames = np.clip(starts[:, None] + offsets[None, :], 0, n_frames - 1)
-    frames = np.arange(n_frames)
-    # position of each frame inside each clip, in rows (fractional between sampled rows)
-    position = (frames[None, :] - starts[:, None]) / spec.frame_step  # [clips, frames]
+        starts = np.append(starts, last_start)  # one more clip, aligned to the end, so no frame is left out
+    # clip c can hold frame f when (f - starts[c]) / step lies in [-0.5, frames - 0.5]: among the
+    # regular clips those are a run of at most ceil(span / hop) + 2 indices; the end-aligned clip
+    # is checked too. Candidates stay in increasing clip order, so ties go to the earlier clip as
+    # an argmin over all clips would.
+    width = -(-(span + spec.frame_step) // hop) + 2
+    lowest = np.maximum((frames - span - spec.frame_step) // hop, 0)
+    candidates = lowest[:, None] + np.arange(width)[None, :]
+    candidates = np.minimum(candidates, n_regular - 1)
+    if len(starts) > n_regular:  # the end-aligned clip, always last in clip order
+        candidates = np.concatenate([candidates, np.full((n_frames, 1), n_regular, np.int64)], axis=1)
+    position = (frames[:, None] - starts[candidates]) / spec.frame_step
     inside = (position >= -0.5) & (position <= spec.frames - 0.5)
-    distance_from_centre = np.where(inside, np.abs(position - (spec.frames - 1) / 2), np.inf)
-    source_clip = np.argmin(distance_from_centre, axis=0)
-    row = np.floor(position[source_clip, frames] + 0.5 - 1e-9).astype(np.int64)
-    source_row = np.clip(row, 0, spec.frames - 1)
-    return ClipPlan(clip_frames, source_clip, source_row)
+    distance = np.where(inside, np.abs(position - (spec.frames - 1) / 2), np.inf)
+    best = np.argmin(distance, axis=1)
+    source_clip = candidates[frames, best]
+    row = np.floor(position[frames, best] + 0.5 - 1e-9).astype(np.int64)
+    return ClipPlan(starts, offsets, n_frames, source_clip, np.clip(row, 0, spec.frames - 1))

@@ -1,11 +1,13 @@
 """Video -> clips -> backbone -> store, for one video at a time.
 
 Frames are decoded once, sequentially, already scaled to the clip size; a buffer keeps only the
-frames that clips still to be run need, so memory stays bounded however long the video is.
+frames that clips still to be run need, and results go to the store chunk by chunk, so memory
+stays bounded however long the video is and an interrupted run resumes mid-video.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 
 import ethoprism
 from ethoprism.backbones import Backbone
-from ethoprism.clips import ClipSpec, plan_clips
+from ethoprism.clips import ClipPlan, ClipSpec, plan_clips
 from ethoprism.errors import EthoprismError
 from ethoprism.provenance import Provenance, VideoInfo
 from ethoprism.store import EmbeddingStore, StoreEntry
@@ -47,6 +49,19 @@ def build_provenance(
     )
 
 
+def chunk_clips(plan: ClipPlan, batch_size: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """Clip ranges ``[c0, c1)`` of whole batches giving about ``chunk_frames`` frames each: the
+    unit that is written, resumed and shared between processes."""
+    frames_per_clip = plan.n_frames / plan.n_clips
+    per_chunk = batch_size * max(1, round(chunk_frames / (batch_size * frames_per_clip)))
+    return [(c, min(c + per_chunk, plan.n_clips)) for c in range(0, plan.n_clips, per_chunk)]
+
+
+def default_chunk_frames(token_step: int | None) -> int:
+    # token maps can be MBs each at large sizes: fewer frames per chunk keeps memory bounded
+    return 2048 if not token_step else max(64, min(2048, 64 * token_step))
+
+
 def extract_video(
     video: str | Path,
     backbone: Backbone,
@@ -55,9 +70,22 @@ def extract_video(
     batch_size: int = 4,
     token_step: int | None = None,
     progress: Progress | None = None,
+    chunk_frames: int | None = None,
+    wait_s: float = 1.0,
 ) -> tuple[StoreEntry, bool]:
-    """Embed every frame of ``video``; returns ``(entry, cache_hit)``."""
+    """Embed every frame of ``video``; returns ``(entry, cache_hit)``.
+
+    Work is written chunk by chunk (:class:`~ethoprism.store.PartialEntry`): memory does not grow
+    with the video, a killed run resumes from its last committed chunk with identical results,
+    and chunks another live process has claimed are left to it (this call waits for them)."""
     spec = spec or backbone.default_clip_spec()
+    for name, value in (
+        ("batch size", batch_size),
+        ("token step", token_step),
+        ("chunk frames", chunk_frames),
+    ):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise EthoprismError(f"{name} must be a positive whole number, not {value!r}")
     with VideoReader(video) as reader:
         provenance = build_provenance(backbone, spec, reader, token_step)
         cached = store.find(provenance)
@@ -65,103 +93,140 @@ def extract_video(
             if progress:
                 progress(cached.n_frames, cached.n_frames)
             return cached, True
-        embeddings, tokens, token_frames, clip_embeddings = _embed(
-            reader, backbone, spec, batch_size, token_step, progress
+        plan = plan_clips(reader.n_frames, spec)
+        partial = store.partial(
+            provenance,
+            chunk_clips(plan, batch_size, chunk_frames or default_chunk_frames(token_step)),
+            batch_size,
         )
-        plan = plan_clips(len(embeddings), spec)
-        extra = (
-            {}
-            if clip_embeddings is None
-            else {
-                "clip_embeddings": clip_embeddings,
-                "clip_frames": plan.clip_frames,
-                "frame_clip": plan.source_clip,
-            }
-        )
-        entry = store.write(provenance, embeddings, reader.timestamps, tokens, token_frames, extra)
+        embedder = _ChunkEmbedder(reader, backbone, spec, plan, partial, token_step)
+        while True:
+            done = partial.committed()
+            if progress:
+                progress(embedder.frames_in(done), plan.n_frames)
+            todo = [i for i in range(len(partial.chunks)) if i not in done]
+            if not todo:
+                break
+            worked = False
+            for index in todo:  # claim one chunk at a time, so processes sharing a video interleave
+                if index in partial.committed() or not partial.claim(index):
+                    continue
+                try:
+                    embedder.run(index)
+                except BaseException:
+                    partial.release(index)
+                    raise
+                worked = True
+                if progress:
+                    progress(embedder.frames_in(partial.committed()), plan.n_frames)
+            if not worked:  # every remaining chunk is being computed by another live process
+                if store.find(provenance) is not None:
+                    return store.find(provenance), True
+                time.sleep(wait_s)
+        while not partial.claim("final"):  # another process is writing the entry: wait for it
+            time.sleep(wait_s)
+            if store.find(provenance) is not None:
+                return store.find(provenance), True
+        if store.find(provenance) is not None:  # finished by another process meanwhile
+            return store.find(provenance), True
+        entry = partial.finish(reader.timestamps, plan if embedder.joint else None)
     return entry, False
 
 
-def _embed(
-    reader: VideoReader,
-    backbone: Backbone,
-    spec: ClipSpec,
-    batch_size: int,
-    token_step: int | None,
-    progress: Progress | None,
-):
-    n_frames = reader.n_frames
-    plan = plan_clips(n_frames, spec)
-    # first frame any clip from c onwards still needs: frames before it can leave the buffer
-    still_needed_from = np.minimum.accumulate(plan.clip_frames.min(axis=1)[::-1])[::-1]
-    frames_of_clip = [[] for _ in range(plan.n_clips)]
-    for frame, clip in enumerate(plan.source_clip):
-        frames_of_clip[clip].append(frame)
+class _ChunkEmbedder:
+    """Decodes frames once, in order, into a buffer that keeps only what pending clips need, and
+    turns a chunk of clips into the arrays the store commits."""
 
-    embeddings = np.zeros((n_frames, backbone.embed_dim), np.float32)
-    # video-text models also give one embedding per clip in their joint space (for text search)
-    joint = hasattr(backbone, "encode_with_clip_embedding")
-    clip_embeddings = None
-    token_frames = np.arange(0, n_frames, token_step) if token_step else None
-    tokens = None
-    buffer: dict[int, np.ndarray] = {}
-    next_clip, frames_decoded, frames_done = 0, 0, 0
+    def __init__(
+        self,
+        reader: VideoReader,
+        backbone: Backbone,
+        spec: ClipSpec,
+        plan: ClipPlan,
+        partial,
+        token_step: int | None,
+    ):
+        self.reader, self.backbone, self.spec, self.plan, self.partial = reader, backbone, spec, plan, partial
+        self.token_step = token_step
+        # video-text models also give one embedding per clip in their joint space (for text search)
+        self.joint = hasattr(backbone, "encode_with_clip_embedding")
+        self.order, self.bounds = plan.frames_by_clip()
+        self.still_needed_from = plan.first_frame_needed()
+        self.buffer: dict[int, np.ndarray] = {}
+        self.frames = None  # the decoding iterator
+        self.next_frame = 0  # the frame it yields next
 
-    def run_batch(clips: list[int]):
-        nonlocal tokens, frames_done, clip_embeddings
-        batch = (
-            np.stack([np.stack([buffer[f] for f in plan.clip_frames[c]]) for c in clips]).astype(np.float32)
-            / 255.0
+    def frames_in(self, chunks) -> int:
+        return int(
+            sum(
+                self.bounds[self.partial.chunks[i][1]] - self.bounds[self.partial.chunks[i][0]]
+                for i in chunks
+            )
         )
-        if joint:
-            out, pooled = backbone.encode_with_clip_embedding(batch)
-            if clip_embeddings is None:
-                clip_embeddings = np.zeros((plan.n_clips, pooled.shape[1]), np.float32)
-            clip_embeddings[clips] = pooled.cpu().numpy()
-            out = out.cpu().numpy()
-        else:
-            out = backbone.encode(batch).cpu().numpy()  # [B, T, h, w, D]
-        for slot, clip in enumerate(clips):
-            targets = np.asarray(frames_of_clip[clip], dtype=np.int64)
-            if not len(targets):
-                continue
-            rows = out[slot, plan.source_row[targets]]
-            embeddings[targets] = rows.mean(axis=(1, 2))
-            if token_frames is not None:
-                keep = targets % token_step == 0
-                if keep.any():
-                    if tokens is None:
-                        tokens = np.zeros((len(token_frames), *rows.shape[1:]), np.float16)
-                    tokens[targets[keep] // token_step] = rows[keep]
-            frames_done += len(targets)
-        if progress:
-            progress(frames_done, n_frames)
 
-    def drain(final: bool):
-        nonlocal next_clip
-        while next_clip < plan.n_clips:
-            ready = [
-                c
-                for c in range(next_clip, min(next_clip + batch_size, plan.n_clips))
-                if plan.clip_frames[c].max() < frames_decoded
-            ]
-            if not ready or (len(ready) < batch_size and not final and next_clip + len(ready) < plan.n_clips):
-                return
-            run_batch(ready)
-            next_clip += len(ready)
-            if next_clip < plan.n_clips:
-                for f in [f for f in buffer if f < still_needed_from[next_clip]]:
-                    del buffer[f]
+    def _ensure(self, last: int, first: int) -> None:
+        """Decode until frame ``last`` is buffered; restart decoding at ``first`` if it is behind."""
+        if self.frames is None or (first < self.next_frame and first not in self.buffer):
+            self.buffer.clear()
+            self.frames = self.reader.iter_frames(size=self.spec.size, square=self.spec.square, start=first)
+            self.next_frame = first
+        while self.next_frame <= last:
+            try:
+                frame = next(self.frames)
+            except StopIteration:
+                raise EthoprismError(
+                    f"video ends early: decoded {self.next_frame} of {self.plan.n_frames} frames "
+                    "(the chunks before are kept)",
+                    self.reader.path,
+                ) from None
+            except EthoprismError as exc:
+                raise EthoprismError(
+                    f"{exc.problem} at frame {self.next_frame} (the chunks before are kept)", self.reader.path
+                ) from exc
+            self.buffer[self.next_frame] = frame
+            self.next_frame += 1
 
-    for frame in reader.iter_frames(size=spec.size, square=spec.square):
-        if frames_decoded >= n_frames:
-            break
-        buffer[frames_decoded] = frame
-        frames_decoded += 1
-        drain(final=False)
-    if frames_decoded < n_frames:
-        raise EthoprismError(
-            f"video is truncated: decoded {frames_decoded} of {n_frames} frames", reader.path
-        )
-    drain(final=True)
-    return embeddings, tokens, token_frames, clip_embeddings
+    def run(self, index: int) -> None:
+        first_clip, end_clip = self.partial.chunks[index]
+        frames = self.order[self.bounds[first_clip] : self.bounds[end_clip]]
+        embeddings = np.zeros((len(frames), self.backbone.embed_dim), np.float32)
+        keep_tokens = frames[frames % self.token_step == 0] if self.token_step else np.zeros(0, np.int64)
+        tokens = None
+        clip_embeddings = None
+        row_of = {int(f): i for i, f in enumerate(frames)}
+        token_row_of = {int(f): i for i, f in enumerate(keep_tokens)}
+        for batch_start in range(first_clip, end_clip, self.partial.batch_size):
+            clips = np.arange(batch_start, min(batch_start + self.partial.batch_size, end_clip))
+            clip_frames = self.plan.frames_of(clips)
+            self._ensure(int(clip_frames.max()), int(self.still_needed_from[clips[0]]))
+            batch = np.stack([np.stack([self.buffer[int(f)] for f in row]) for row in clip_frames])
+            batch = batch.astype(np.float32) / 255.0
+            if self.joint:
+                out, pooled = self.backbone.encode_with_clip_embedding(batch)
+                if clip_embeddings is None:
+                    clip_embeddings = np.zeros((end_clip - first_clip, pooled.shape[1]), np.float32)
+                clip_embeddings[clips - first_clip] = pooled.cpu().numpy()
+                out = out.cpu().numpy()
+            else:
+                out = self.backbone.encode(batch).cpu().numpy()  # [B, T, h, w, D]
+            for slot, clip in enumerate(clips):
+                targets = self.order[self.bounds[clip] : self.bounds[clip + 1]]
+                if not len(targets):
+                    continue
+                rows = out[slot, self.plan.source_row[targets]]
+                embeddings[[row_of[int(f)] for f in targets]] = rows.mean(axis=(1, 2))
+                if self.token_step:
+                    kept = targets % self.token_step == 0
+                    if kept.any():
+                        if tokens is None:
+                            tokens = np.zeros((len(keep_tokens), *rows.shape[1:]), np.float16)
+                        tokens[[token_row_of[int(f)] for f in targets[kept]]] = rows[kept]
+            if clips[-1] + 1 < self.plan.n_clips:
+                for f in [f for f in self.buffer if f < self.still_needed_from[clips[-1] + 1]]:
+                    del self.buffer[f]
+        arrays = {"frames": frames, "embeddings": embeddings}
+        if tokens is not None:
+            arrays.update(token_frames=keep_tokens, tokens=tokens)
+        if clip_embeddings is not None:
+            arrays.update(clips=np.arange(first_clip, end_clip), clip_embeddings=clip_embeddings)
+        self.partial.commit(index, arrays)

@@ -9,6 +9,8 @@ of the files), the dtype, the clip spec, the token-map step and the video itself
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 
 from ethoprism.clips import ClipSpec
@@ -88,6 +90,20 @@ class Provenance:
     def cache_key(self) -> tuple:
         """Equal when a stored entry can stand for a new extraction of the same video."""
         return (*self.embedding_key, self.video.sha256, self.token_step)
+
+    @property
+    def embedding_variant(self) -> str:
+        """Short hash of the weights and dtype: names what is built on embeddings (an index)."""
+        key = json.dumps([self.weights.model_id, self.weights.revision, self.weights.sha256, self.dtype])
+        return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+    @property
+    def variant(self) -> str:
+        """Short hash of what else names an entry (weights, dtype, token maps): part of its file name."""
+        key = json.dumps(
+            [self.weights.model_id, self.weights.revision, self.weights.sha256, self.dtype, self.token_step]
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:8]
 
     def describe(self) -> str:
         return (

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from ethoprism.errors import EthoprismError
 from ethoprism.provenance import Provenance
 
 SUFFIX = ".h5"
+PARTS = ".parts"
 
 
 def _slug(text: str) -> str:
@@ -98,6 +100,37 @@ class StoreEntry:
         return None if tokens is None else (tokens, self._read("token_frames"))
 
 
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries of a store to use: a backbone and optionally its weights (hub id, local path,
+    or a sha256 prefix of 8+ characters) and dtype."""
+
+    backbone: str | None = None
+    weights: str | None = None
+    dtype: str | None = None
+
+    def accepts(self, provenance: Provenance) -> bool:
+        if self.dtype is not None and provenance.dtype not in (
+            self.dtype,
+            {"fp32": "float32", "bf16": "bfloat16"}.get(self.dtype),
+        ):
+            return False
+        if self.weights is None:
+            return True
+        info = provenance.weights
+        given = {self.weights, str(Path(self.weights).expanduser().resolve())}
+        return info.model_id in given or (
+            len(self.weights) >= 8 and (info.sha256 or "").startswith(self.weights)
+        )
+
+    def describe(self) -> str:
+        parts = [
+            f"weights {self.weights}" if self.weights else "",
+            f"dtype {self.dtype}" if self.dtype else "",
+        ]
+        return "".join(f" with {p}" for p in parts if p)
+
+
 class EmbeddingStore:
     # Fault injection for tests: called with the name of each step of a write ("temporary-written":
     # the entry is complete in its temporary file, not yet renamed), so a test can kill the process
@@ -110,9 +143,15 @@ class EmbeddingStore:
             raise EthoprismError("store path exists and is not a directory", self.root)
 
     def entry_path(self, provenance: Provenance) -> Path:
+        """One file per whole provenance: entries that differ in weights, dtype or token maps
+        coexist instead of replacing each other."""
         video = provenance.video
         folder = f"{_slug(Path(video.path).stem)}__{video.sha256[:12]}"
-        return self.root / folder / f"{_slug(provenance.backbone)}__{provenance.clip_spec.key}{SUFFIX}"
+        return (
+            self.root
+            / folder
+            / f"{_slug(provenance.backbone)}__{provenance.clip_spec.key}__{provenance.variant}{SUFFIX}"
+        )
 
     def entries(self) -> list[StoreEntry]:
         found = []
@@ -133,21 +172,26 @@ class EmbeddingStore:
         except (OSError, KeyError, ValueError, EthoprismError):
             return None
 
-    def select(self, backbone: str | None = None) -> list[StoreEntry]:
+    def select(self, backbone: str | EntryFilter | None = None) -> list[StoreEntry]:
         """The entries a head or an index works on: one backbone (``backbone`` or the only one),
-        and all of them made alike (weights, dtype, clip spec) — a mixture is refused, never
-        trained on silently."""
+        all made alike (weights, dtype, clip spec) — a mixture is refused, never trained on
+        silently; an :class:`EntryFilter` picks one kind by ``--weights``/``--dtype``. Of several
+        entries of one video that differ only in token maps, the one with the densest maps stands."""
+        wanted = backbone if isinstance(backbone, EntryFilter) else EntryFilter(backbone)
         entries = self.entries()
         if not entries:
             raise EthoprismError("store holds no embeddings (run `ethoprism extract` first)", self.root)
+        backbone = wanted.backbone
         if backbone is None:
             backbones = sorted({e.backbone for e in entries})
             if len(backbones) > 1:
                 raise EthoprismError(f"store holds several backbones {backbones}: pass --backbone", self.root)
             backbone = backbones[0]
-        chosen = [e for e in entries if e.backbone == backbone]
+        chosen = [e for e in entries if e.backbone == backbone and wanted.accepts(e.provenance)]
         if not chosen:
-            raise EthoprismError(f"store holds no embeddings from backbone '{backbone}'", self.root)
+            raise EthoprismError(
+                f"store holds no embeddings from backbone '{backbone}'{wanted.describe()}", self.root
+            )
         kinds = {}
         for entry in chosen:
             kinds.setdefault(entry.provenance.embedding_key, []).append(entry)
@@ -156,10 +200,17 @@ class EmbeddingStore:
                 f"{group[0].provenance.describe()} ({len(group)} videos)" for group in kinds.values()
             )
             raise EthoprismError(
-                f"store mixes {backbone} embeddings made differently, which cannot be used together: "
-                f"{described}. Keep one kind per store",
+                f"store holds {backbone} embeddings made differently, which cannot be used together: "
+                f"{described}. Pick one with --weights (model id, path or sha256 prefix) and/or --dtype",
                 self.root,
             )
+        densest = {}
+        for entry in chosen:
+            step = entry.provenance.token_step or 10**9
+            best = densest.get(entry.video_sha256)
+            if best is None or step < (best.provenance.token_step or 10**9):
+                densest[entry.video_sha256] = entry
+        chosen = [e for e in chosen if densest[e.video_sha256] is e]
         names = [e.video_name for e in chosen]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -174,41 +225,29 @@ class EmbeddingStore:
             return entry
         return None
 
-    def write(
-        self,
-        provenance: Provenance,
-        embeddings: np.ndarray,
-        timestamps: np.ndarray,
-        tokens: np.ndarray | None = None,
-        token_frames: np.ndarray | None = None,
-        extra: dict[str, np.ndarray] | None = None,
-    ) -> StoreEntry:
-        target = self.entry_path(provenance)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        with h5py.File(temporary, "w") as handle:
-            handle.create_dataset("embeddings", data=np.asarray(embeddings, np.float32), chunks=True)
-            handle.create_dataset("timestamps", data=np.asarray(timestamps, np.float64))
-            if tokens is not None:
-                handle.create_dataset(
-                    "tokens", data=np.asarray(tokens, np.float16), chunks=True, compression="lzf"
+    def partial(self, provenance: Provenance, chunks: list[tuple[int, int]], batch_size: int) -> PartialEntry:
+        """The entry being written in chunks (created, or resumed with the chunking it began with)."""
+        return PartialEntry(self, provenance, chunks, batch_size)
+
+    def partials(self) -> list[PartialEntry]:
+        """Entries begun and not finished (an interrupted or running extraction)."""
+        found = []
+        for manifest in sorted(self.root.glob(f"*/*{PARTS}/manifest.json")):
+            try:
+                data = json.loads(manifest.read_text())
+                provenance = Provenance.from_dict(data["provenance"], manifest)
+                found.append(
+                    PartialEntry(self, provenance, [tuple(c) for c in data["chunks"]], data["batch_size"])
                 )
-                handle.create_dataset("token_frames", data=np.asarray(token_frames, np.int64))
-            for name, array in (extra or {}).items():
-                handle.create_dataset(name, data=np.asarray(array))
-            handle.attrs["provenance"] = json.dumps(provenance.to_dict())
-            handle.attrs["complete"] = True
-            handle.flush()
-            os.fsync(handle.id.get_vfd_handle())
-        if self.fault_hook is not None:
-            self.fault_hook("temporary-written")
-        os.replace(temporary, target)
-        return StoreEntry(target, provenance)
+            except (OSError, ValueError, KeyError, TypeError, EthoprismError):
+                continue
+        return found
 
     def remove_debris(self) -> list[Path]:
-        """Delete temporaries left by interrupted runs whose process is gone."""
+        """Delete temporaries left by interrupted runs whose process is gone (committed chunks of
+        unfinished entries are kept: they are what a re-run resumes from)."""
         removed = []
-        for path in self.root.glob(f"*/*{SUFFIX}.tmp-*"):
+        for path in [*self.root.glob(f"*/*{SUFFIX}.tmp-*"), *self.root.glob(f"*/*{PARTS}/*.tmp-*")]:
             pid = path.name.rsplit("-", 1)[-1]
             if not pid.isdigit() or not _process_alive(int(pid)):
                 path.unlink(missing_ok=True)
@@ -224,3 +263,187 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class PartialEntry:
+    """An entry written in chunks of whole clip batches, so that memory stays bounded and a killed
+    extraction resumes where it stopped.
+
+    ``<entry>.parts/manifest.json`` records the provenance and the chunking (clip ranges, batch
+    size); each ``chunk_<i>.h5`` is written to a temporary, fsynced and renamed, so a chunk file
+    that exists is complete. A process claims a chunk (``chunk_<i>.claim``, created exclusively,
+    holding its pid) before computing it, so several processes — or Ray workers — share one
+    video without computing a chunk twice; a claim whose process is gone is taken over.
+    :meth:`finish` streams the chunks into the entry's single HDF5 file (temporary + rename) and
+    removes the parts.
+    """
+
+    def __init__(
+        self, store: EmbeddingStore, provenance: Provenance, chunks: list[tuple[int, int]], batch_size: int
+    ):
+        self.store, self.provenance = store, provenance
+        self.target = store.entry_path(provenance)
+        self.folder = self.target.with_name(self.target.name + PARTS)
+        manifest = self.folder / "manifest.json"
+        if manifest.exists():
+            try:
+                data = json.loads(manifest.read_text())
+                if Provenance.from_dict(data["provenance"]).cache_key == provenance.cache_key:
+                    chunks, batch_size = [tuple(c) for c in data["chunks"]], int(data["batch_size"])
+            except (ValueError, KeyError, TypeError, EthoprismError):
+                pass  # an unreadable manifest is rewritten below; its chunks are checked by shape on finish
+        self.chunks, self.batch_size = [(int(a), int(b)) for a, b in chunks], int(batch_size)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not manifest.exists():
+            _atomic_text(
+                manifest,
+                json.dumps(
+                    {"provenance": provenance.to_dict(), "chunks": self.chunks, "batch_size": self.batch_size}
+                ),
+            )
+
+    def _chunk(self, index: int) -> Path:
+        return self.folder / f"chunk_{index:06d}{SUFFIX}"
+
+    def committed(self) -> set[int]:
+        return {i for i in range(len(self.chunks)) if self._chunk(i).exists()}
+
+    def progress(self) -> tuple[int, int]:
+        return len(self.committed()), len(self.chunks)
+
+    def _claim_path(self, index: int | str) -> Path:
+        return self.folder / (f"chunk_{index:06d}.claim" if isinstance(index, int) else f"{index}.claim")
+
+    def claim(self, index: int | str) -> bool:
+        """Take chunk ``index`` (or the ``"final"`` consolidation) for this process; False if a
+        live process holds it."""
+        claim = self._claim_path(index)
+        for _ in range(2):
+            try:
+                handle = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileNotFoundError:  # the parts are gone: another process finished the entry
+                return False
+            except FileExistsError:
+                try:
+                    holder = int(claim.read_text() or 0)
+                except (OSError, ValueError):
+                    holder = 0
+                if holder == os.getpid():
+                    return True
+                if holder and _process_alive(holder):
+                    return False
+                claim.unlink(missing_ok=True)  # its process is gone: take it over
+                continue
+            with os.fdopen(handle, "w") as file:
+                file.write(str(os.getpid()))
+            return True
+        return False
+
+    def release(self, index: int | str) -> None:
+        self._claim_path(index).unlink(missing_ok=True)
+
+    def commit(self, index: int, arrays: dict[str, np.ndarray]) -> None:
+        """Write chunk ``index`` atomically: ``frames`` and their ``embeddings``, optionally
+        ``token_frames``/``tokens`` and ``clips``/``clip_embeddings``."""
+        path = self._chunk(index)
+        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            with h5py.File(temporary, "w") as handle:
+                for name, array in arrays.items():
+                    handle.create_dataset(name, data=array)
+                handle.flush()
+                os.fsync(handle.id.get_vfd_handle())
+            if self.store.fault_hook is not None:
+                self.store.fault_hook(f"chunk {index} written")
+            os.replace(temporary, path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise EthoprismError(
+                f"cannot write to the store ({exc.strerror or exc}); the chunks written before are kept", path
+            ) from exc
+        self.release(index)
+        if self.store.fault_hook is not None:
+            self.store.fault_hook(f"chunk {index} committed")
+
+    def finish(self, timestamps: np.ndarray, plan=None) -> StoreEntry:
+        """Stream every chunk into the entry's file; ``plan`` adds the clips' frames and each
+        frame's clip (video-text backbones, whose clip embeddings text search reads)."""
+        n_frames = self.provenance.video.n_frames
+        token_step = self.provenance.token_step
+        temporary = self.target.with_name(f"{self.target.name}.tmp-{os.getpid()}")
+        try:
+            with h5py.File(temporary, "w") as out:
+                out.create_dataset("timestamps", data=np.asarray(timestamps, np.float64))
+                written = np.zeros(n_frames, bool)
+                for index in range(len(self.chunks)):
+                    with h5py.File(self._chunk(index), "r") as chunk:
+                        frames = chunk["frames"][()]
+                        embeddings = chunk["embeddings"][()]
+                        if "embeddings" not in out:
+                            out.create_dataset(
+                                "embeddings",
+                                (n_frames, embeddings.shape[1]),
+                                np.float32,
+                                chunks=(min(n_frames, 4096), embeddings.shape[1]),
+                            )
+                        out["embeddings"][frames[0] : frames[-1] + 1] = _rows(embeddings, frames)
+                        written[frames] = True
+                        if "tokens" in chunk and len(chunk["token_frames"]):
+                            tokens = chunk["tokens"][()]
+                            positions = chunk["token_frames"][()] // token_step
+                            if "tokens" not in out:
+                                n_maps = len(range(0, n_frames, token_step))
+                                out.create_dataset(
+                                    "tokens",
+                                    (n_maps, *tokens.shape[1:]),
+                                    np.float16,
+                                    chunks=(1, *tokens.shape[1:]),
+                                    compression="lzf",
+                                )
+                            out["tokens"][positions[0] : positions[-1] + 1] = _rows(tokens, positions)
+                        if "clip_embeddings" in chunk:
+                            clips, vectors = chunk["clips"][()], chunk["clip_embeddings"][()]
+                            if "clip_embeddings" not in out:
+                                out.create_dataset(
+                                    "clip_embeddings", (plan.n_clips, vectors.shape[1]), np.float32
+                                )
+                            out["clip_embeddings"][clips[0] : clips[-1] + 1] = _rows(vectors, clips)
+                if not written.all():
+                    raise EthoprismError(
+                        f"chunks cover {int(written.sum())} of {n_frames} frames", self.folder
+                    )
+                if token_step:
+                    out.create_dataset(
+                        "token_frames", data=np.arange(0, n_frames, token_step, dtype=np.int64)
+                    )
+                if "clip_embeddings" in out:
+                    out.create_dataset("clip_frames", data=plan.clip_frames)
+                    out.create_dataset("frame_clip", data=plan.source_clip)
+                out.attrs["provenance"] = json.dumps(self.provenance.to_dict())
+                out.attrs["complete"] = True
+                out.flush()
+                os.fsync(out.id.get_vfd_handle())
+            if self.store.fault_hook is not None:
+                self.store.fault_hook("temporary-written")
+            os.replace(temporary, self.target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise EthoprismError(
+                f"cannot write to the store ({exc.strerror or exc}); the chunks written before are kept",
+                self.target,
+            ) from exc
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return StoreEntry(self.target, self.provenance)
+
+
+def _rows(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values`` (one row per ``index``) laid out over the contiguous range of ``index``."""
+    if len(index) and index[-1] - index[0] + 1 == len(index) and (np.diff(index) == 1).all():
+        return values
+    raise ValueError("a chunk's rows must be contiguous")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)

@@ -9,7 +9,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ethoprism.cli.common import HEAD_KINDS, LABELS_HELP, StepProgress, console, expand_videos, reports_errors
+from ethoprism.cli.common import (
+    HEAD_KINDS,
+    LABELS_HELP,
+    STORE_DTYPE_HELP,
+    STORE_WEIGHTS_HELP,
+    StepProgress,
+    console,
+    entry_filter,
+    expand_videos,
+    reports_errors,
+)
 from ethoprism.errors import EthoprismError
 
 
@@ -52,13 +62,17 @@ def train(
         help="Classes exclusive? auto (yes unless a labelled frame has two behaviours), yes, no.",
     ),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone in the store (if several)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
 ):
     """Train a head on stored embeddings and labels; thresholds are tuned on held-out training data."""
     from ethoprism.workflows import classify
 
-    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    data = classify.load_labelled(
+        store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
+    )
     path = classify.train(data, head, out, _postprocess(smooth, min_bout))
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -94,13 +108,17 @@ def evaluate(
     label_format: str = typer.Option("auto", "--format"),
     exclusive: str = typer.Option("auto", "--exclusive"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
+    weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     smooth: int = typer.Option(1, "--smooth"),
     min_bout: int = typer.Option(1, "--min-bout"),
 ):
     """Cross-validated (by video) mAP, macro accuracy, F1 and confusion matrix; report.html + metrics.json."""
     from ethoprism.workflows import classify
 
-    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    data = classify.load_labelled(
+        store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
+    )
     with StepProgress() as progress:
         report = classify.evaluate(
             data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress, split=split
@@ -121,11 +139,15 @@ def fewshot(
     label_format: str = typer.Option("auto", "--format"),
     exclusive: str = typer.Option("auto", "--exclusive"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
+    weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
 ):
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
     from ethoprism.workflows import classify
 
-    data = classify.load_labelled(store, labels, label_format, backbone, _exclusive_flag(exclusive))
+    data = classify.load_labelled(
+        store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
+    )
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
     Console().print(table.to_string(index=False))

@@ -27,6 +27,19 @@ LABELS_HELP = (
 TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
 
 
+def entry_filter(backbone: str | None, weights: str | None, dtype: str | None):
+    """Which embeddings of a store a command uses (``--backbone``, ``--weights``, ``--dtype``)."""
+    from ethoprism.store import EntryFilter
+
+    if weights is None and dtype is None:
+        return backbone
+    return EntryFilter(backbone, weights, dtype)
+
+
+STORE_WEIGHTS_HELP = "Use the store's embeddings made with these weights (model id, path or sha256 prefix)."
+STORE_DTYPE_HELP = "Use the store's embeddings made in this dtype (fp32, bf16)."
+
+
 def print_error(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
 

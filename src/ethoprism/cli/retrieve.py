@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ethoprism.cli.common import LABELS_HELP, TOKENIZER_HELP, console, reports_errors
+from ethoprism.cli.common import (
+    LABELS_HELP,
+    STORE_DTYPE_HELP,
+    STORE_WEIGHTS_HELP,
+    TOKENIZER_HELP,
+    console,
+    entry_filter,
+    reports_errors,
+)
 from ethoprism.errors import EthoprismError
 
 
@@ -19,13 +27,15 @@ def index(
     index_type: str = typer.Option("auto", "--index-type", help="auto, flat (exact), ivf, hnsw."),
     normalize: str = typer.Option("video", "--normalize", help="video (subtract each video's mean) or none."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild from scratch."),
+    weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
 ):
     """Build or extend the nearest-neighbour index of a store (new videos are appended)."""
     from ethoprism.retrieval import update_index
 
     if normalize not in ("video", "none"):
         raise EthoprismError(f"--normalize must be 'video' or 'none', not '{normalize}'")
-    built, added = update_index(store, backbone, index_type, normalize, rebuild)
+    built, added = update_index(store, entry_filter(backbone, weights, dtype), index_type, normalize, rebuild)
     console.print(
         f"index {built.folder}: {built.meta['kind']}, {built.ntotal} frames of {len(built.videos)} videos "
         f"({added} added)"
@@ -101,11 +111,15 @@ def evaluate_retrieval(
     max_queries: int = typer.Option(20, "--max-queries", help="Queries per behaviour."),
     label_format: str = typer.Option("auto", "--format"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
+    weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
 ):
     """Mean Hit@1/5/10 of retrieval by example, each labelled bout a query, against random."""
     from ethoprism.workflows import retrieve
 
-    summary = retrieve.evaluate_retrieval(store, labels, out, label_format, backbone, normalize, max_queries)
+    summary = retrieve.evaluate_retrieval(
+        store, labels, out, label_format, entry_filter(backbone, weights, dtype), normalize, max_queries
+    )
     table = Table(
         title=f"retrieval by example ({summary['n_queries']} queries, normalize={summary['normalize']})"
     )

@@ -114,7 +114,12 @@ class FrameIndex:
 
 
 def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
-    return store.root / "_index" / f"{entry.backbone}__{entry.provenance.clip_spec.key}"
+    provenance = entry.provenance
+    return (
+        store.root
+        / "_index"
+        / f"{entry.backbone}__{provenance.clip_spec.key}__{provenance.embedding_variant}"
+    )
 
 
 def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
@@ -143,7 +148,7 @@ def update_index(
     folder = index_folder(store, entries[0])
     existing = None
     if (folder / "index.faiss").exists() and not rebuild:
-        existing = open_index(store_dir, entries[0].backbone)
+        existing = open_index(store_dir, backbone)
         if existing.normalize != normalize:
             raise EthoprismError(
                 f"index was built with normalize={existing.normalize}; pass --rebuild to change it", folder

@@ -188,15 +188,24 @@ class VideoReader:
             rgb = _resize_exact(rgb, size)
         return rgb
 
-    def iter_frames(self, size: int | None = None, square: str = "crop") -> Iterator[np.ndarray]:
-        """Decode every frame in order as uint8 RGB ``[H, W, 3]`` (optionally made square at ``size``)."""
+    def iter_frames(
+        self, size: int | None = None, square: str = "crop", start: int = 0
+    ) -> Iterator[np.ndarray]:
+        """Decode every frame from ``start`` on, in order, as uint8 RGB ``[H, W, 3]`` (optionally made
+        square at ``size``). A later start seeks to the keyframe before it and decodes forward,
+        matching frames by presentation timestamp."""
         if square not in ("crop", "pad"):
             raise ValueError(f"square must be 'crop' or 'pad', not {square!r}")
+        first_pts = int(self.frame_pts[start]) if start else None
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             try:
+                if first_pts is not None:
+                    container.seek(first_pts, stream=stream, backward=True, any_frame=False)
                 for frame in container.decode(stream):
+                    if first_pts is not None and (frame.pts is None or frame.pts < first_pts):
+                        continue
                     yield self._to_rgb(frame, size, square)
             except av.error.FFmpegError as exc:
                 raise EthoprismError(f"video is damaged: decoding failed ({exc})", self.path) from exc

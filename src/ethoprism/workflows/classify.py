@@ -25,7 +25,7 @@ from ethoprism.io import read_labels
 from ethoprism.outputs import plots
 from ethoprism.outputs.report import write_html, write_metrics
 from ethoprism.outputs.tables import write_predictions
-from ethoprism.store import EmbeddingStore
+from ethoprism.store import EmbeddingStore, EntryFilter
 
 DEFAULT_POSTPROCESS = {"smooth": 1, "min_bout": 1}
 Progress = Callable[[str, int, int], None]
@@ -57,7 +57,22 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
 
 def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
     model, meta = load_head(head_path)
-    entries = EmbeddingStore(store_dir).select(backbone or meta["embeddings"].get("backbone"))
+    trained = meta["embeddings"]
+    weights = trained.get("weights") or {}
+    # the store's embeddings made like the head's training embeddings, if it holds several kinds
+    wanted = EntryFilter(
+        backbone or trained.get("backbone"),
+        weights.get("sha256") or weights.get("model_id"),
+        trained.get("dtype"),
+    )
+    try:
+        entries = EmbeddingStore(store_dir).select(wanted)
+    except EthoprismError as exc:
+        raise EthoprismError(
+            f"head was trained on embeddings from other weights or another backbone than the store holds "
+            f"({exc.problem})",
+            head_path,
+        ) from exc
     for entry in entries:
         check_embeddings_match(meta, entry.provenance, str(head_path))
     data = build_dataset(entries, None, meta["behaviors"], require_labels=False)
