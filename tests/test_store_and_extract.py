@@ -149,6 +149,12 @@ def test_kill_9_mid_video_resumes_from_the_last_committed_chunk(tmp_path, tiny_v
     assert [e.video_name for e in entries] == ["a.mp4"]  # a partial entry is never taken for a finished one
     (partial,) = store.partials()
     assert partial.progress() == (3, 5)  # 40 frames in chunks of 8: chunks 0-2 committed
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    shown = CliRunner().invoke(app, ["info", str(tmp_path / "store")]).output
+    assert "1 partial" in shown and "b.mp4" in shown and "3/5 chunks committed" in shown
     stamp = entries[0].path.stat().st_mtime_ns
     entry, hit = extract_video(
         videos[0], tiny_videoprism, store, ClipSpec(**SPEC), batch_size=1, token_step=2

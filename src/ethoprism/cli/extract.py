@@ -81,12 +81,26 @@ def info(
 
     if not store.is_dir():
         raise EthoprismError("store folder does not exist", store)
-    entries = EmbeddingStore(store).entries()
+    target = EmbeddingStore(store)
+    entries, partials = target.entries(), target.partials()
     if as_json:
-        print(json.dumps([{"file": str(e.path), **e.provenance.to_dict()} for e in entries], indent=2))
+        records = [{"file": str(e.path), "complete": True, **e.provenance.to_dict()} for e in entries]
+        records += [
+            {
+                "file": str(p.target),
+                "complete": False,
+                "chunks_done": p.progress()[0],
+                "chunks": p.progress()[1],
+                **p.provenance.to_dict(),
+            }
+            for p in partials
+        ]
+        print(json.dumps(records, indent=2))
         return
     out = Console()
-    out.print(f"[bold]{store}[/]: {len(entries)} entries")
+    out.print(
+        f"[bold]{store}[/]: {len(entries)} entries" + (f", {len(partials)} partial" if partials else "")
+    )
     for e in entries:
         p = e.provenance
         spec, video = p.clip_spec, p.video
@@ -115,6 +129,13 @@ def info(
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)
         out.print()
+    for partial in partials:
+        done, total = partial.progress()
+        out.print(
+            f"[bold yellow]partial[/]: {Path(partial.provenance.video.path).name} with "
+            f"{partial.provenance.backbone}, {done}/{total} chunks committed "
+            f"(run the same `ethoprism extract` to resume) in {partial.folder}"
+        )
 
 
 def backbones():
