@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 PROTOCOLS = ("tiled", "centered")
+PLAN_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -132,15 +133,20 @@ def plan_clips(n_frames: int, spec: ClipSpec) -> ClipPlan:
     # is checked too. Candidates stay in increasing clip order, so ties go to the earlier clip as
     # an argmin over all clips would.
     width = -(-(span + spec.frame_step) // hop) + 2
-    lowest = np.maximum((frames - span - spec.frame_step) // hop, 0)
-    candidates = lowest[:, None] + np.arange(width)[None, :]
-    candidates = np.minimum(candidates, n_regular - 1)
-    if len(starts) > n_regular:  # the end-aligned clip, always last in clip order
-        candidates = np.concatenate([candidates, np.full((n_frames, 1), n_regular, np.int64)], axis=1)
-    position = (frames[:, None] - starts[candidates]) / spec.frame_step
-    inside = (position >= -0.5) & (position <= spec.frames - 0.5)
-    distance = np.where(inside, np.abs(position - (spec.frames - 1) / 2), np.inf)
-    best = np.argmin(distance, axis=1)
-    source_clip = candidates[frames, best]
-    row = np.floor(position[frames, best] + 0.5 - 1e-9).astype(np.int64)
-    return ClipPlan(starts, offsets, n_frames, source_clip, np.clip(row, 0, spec.frames - 1))
+    source_clip = np.empty(n_frames, np.int64)
+    source_row = np.empty(n_frames, np.int64)
+    for first in range(0, n_frames, PLAN_BLOCK):  # blocks keep the working arrays small for 24 h videos
+        block = frames[first : first + PLAN_BLOCK]
+        lowest = np.maximum((block - span - spec.frame_step) // hop, 0)
+        candidates = np.minimum(lowest[:, None] + np.arange(width)[None, :], n_regular - 1)
+        if len(starts) > n_regular:  # the end-aligned clip, always last in clip order
+            candidates = np.concatenate([candidates, np.full((len(block), 1), n_regular, np.int64)], axis=1)
+        position = (block[:, None] - starts[candidates]) / spec.frame_step
+        inside = (position >= -0.5) & (position <= spec.frames - 0.5)
+        distance = np.where(inside, np.abs(position - (spec.frames - 1) / 2), np.inf)
+        best = np.argmin(distance, axis=1)
+        rows = np.arange(len(block))
+        source_clip[first : first + len(block)] = candidates[rows, best]
+        source_row[first : first + len(block)] = np.floor(position[rows, best] + 0.5 - 1e-9)
+    np.clip(source_row, 0, spec.frames - 1, out=source_row)
+    return ClipPlan(starts, offsets, n_frames, source_clip, source_row)

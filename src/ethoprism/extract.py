@@ -20,6 +20,7 @@ from ethoprism.errors import EthoprismError
 from ethoprism.provenance import Provenance, VideoInfo
 from ethoprism.store import EmbeddingStore, StoreEntry
 from ethoprism.video import VideoReader
+from ethoprism.video.reader import prefetch
 
 Progress = Callable[[int, int], None]
 
@@ -100,37 +101,47 @@ def extract_video(
             batch_size,
         )
         embedder = _ChunkEmbedder(reader, backbone, spec, plan, partial, token_step)
-        while True:
-            done = partial.committed()
-            if progress:
-                progress(embedder.frames_in(done), plan.n_frames)
-            todo = [i for i in range(len(partial.chunks)) if i not in done]
-            if not todo:
-                break
-            worked = False
-            for index in todo:  # claim one chunk at a time, so processes sharing a video interleave
-                if index in partial.committed() or not partial.claim(index):
-                    continue
-                try:
-                    embedder.run(index)
-                except BaseException:
-                    partial.release(index)
-                    raise
-                worked = True
-                if progress:
-                    progress(embedder.frames_in(partial.committed()), plan.n_frames)
-            if not worked:  # every remaining chunk is being computed by another live process
-                if store.find(provenance) is not None:
-                    return store.find(provenance), True
-                time.sleep(wait_s)
-        while not partial.claim("final"):  # another process is writing the entry: wait for it
-            time.sleep(wait_s)
-            if store.find(provenance) is not None:
-                return store.find(provenance), True
-        if store.find(provenance) is not None:  # finished by another process meanwhile
-            return store.find(provenance), True
+        try:
+            entry = _run_chunks(store, provenance, plan, partial, embedder, progress, wait_s)
+        finally:
+            embedder.close()
+        if entry is not None:
+            return entry, True
         entry = partial.finish(reader.timestamps, plan if embedder.joint else None)
     return entry, False
+
+
+def _run_chunks(store, provenance, plan, partial, embedder, progress, wait_s) -> StoreEntry | None:
+    """Compute every chunk not committed yet (claiming each); -> the entry if another process
+    finished it meanwhile, else None once this process may write it."""
+    while True:
+        done = partial.committed()
+        if progress:
+            progress(embedder.frames_in(done), plan.n_frames)
+        todo = [i for i in range(len(partial.chunks)) if i not in done]
+        if not todo:
+            break
+        worked = False
+        for index in todo:  # claim one chunk at a time, so processes sharing a video interleave
+            if index in partial.committed() or not partial.claim(index):
+                continue
+            try:
+                embedder.run(index)
+            except BaseException:
+                partial.release(index)
+                raise
+            worked = True
+            if progress:
+                progress(embedder.frames_in(partial.committed()), plan.n_frames)
+        if not worked:  # every remaining chunk is being computed by another live process
+            if store.find(provenance) is not None:
+                return store.find(provenance)
+            time.sleep(wait_s)
+    while not partial.claim("final"):  # another process is writing the entry: wait for it
+        time.sleep(wait_s)
+        if store.find(provenance) is not None:
+            return store.find(provenance)
+    return store.find(provenance)  # finished by another process meanwhile, or None
 
 
 class _ChunkEmbedder:
@@ -156,6 +167,11 @@ class _ChunkEmbedder:
         self.frames = None  # the decoding iterator
         self.next_frame = 0  # the frame it yields next
 
+    def close(self) -> None:
+        if self.frames is not None:
+            self.frames.close()
+            self.frames = None
+
     def frames_in(self, chunks) -> int:
         return int(
             sum(
@@ -168,7 +184,11 @@ class _ChunkEmbedder:
         """Decode until frame ``last`` is buffered; restart decoding at ``first`` if it is behind."""
         if self.frames is None or (first < self.next_frame and first not in self.buffer):
             self.buffer.clear()
-            self.frames = self.reader.iter_frames(size=self.spec.size, square=self.spec.square, start=first)
+            if self.frames is not None:
+                self.frames.close()
+            self.frames = prefetch(
+                self.reader.iter_frames(size=self.spec.size, square=self.spec.square, start=first)
+            )
             self.next_frame = first
         while self.next_frame <= last:
             try:

@@ -14,10 +14,12 @@ video, and gives an exact frame count where container headers are missing or wro
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from queue import Full, Queue
 
 import av
 import numpy as np
@@ -53,6 +55,44 @@ class VideoMetadata:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def prefetch(frames: Iterator[np.ndarray], depth: int = 64) -> Iterator[np.ndarray]:
+    """Run ``frames`` (decoding) in a background thread, ``depth`` frames ahead, so the model does
+    not wait for the decoder (FFmpeg releases the GIL while it decodes and converts). Errors
+    reach the consumer at the frame where they happened."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        queue.put(frame, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, daemon=True, name="ethoprism-decoder")
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
