@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ethoprism.errors import EthoprismError
@@ -41,7 +42,8 @@ STORE_DTYPE_HELP = "Use the store's embeddings made in this dtype (fp32, bf16)."
 
 
 def print_error(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message is the user's file names and values: never rich markup
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def reports_errors(command):

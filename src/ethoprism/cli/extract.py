@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ethoprism.cli.common import EXIT_BAD_INPUT, StepProgress, expand_videos, print_error, reports_errors
+from ethoprism.cli.common import (
+    EXIT_BAD_INPUT,
+    StepProgress,
+    console,
+    expand_videos,
+    print_error,
+    reports_errors,
+)
 from ethoprism.errors import EthoprismError
 
 
@@ -41,6 +48,15 @@ def extract(
     compile_model: bool = typer.Option(
         False, "--compile", help="torch.compile the backbone (faster on long videos)."
     ),
+    ray: Optional[str] = typer.Option(
+        None,
+        "--ray",
+        help="Run on a Ray cluster: auto (the running one), local (start one here) or its address.",
+    ),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Ray workers (default: one per CPU or GPU)."
+    ),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs each Ray worker asks for."),
 ):
     """Embed every frame of each video with a frozen backbone and keep the result in STORE."""
     from ethoprism.backbones import load_backbone
@@ -48,23 +64,51 @@ def extract(
     from ethoprism.workflows.extract import clip_spec, extract_videos
 
     paths = expand_videos(videos)
-    model = load_backbone(
-        backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model
-    )
-    spec = clip_spec(model, protocol, frames, frame_step, size, square, overlap)
-    with StepProgress(rate=True) as progress:
-        results = extract_videos(
-            paths,
-            model,
-            EmbeddingStore(store),
-            spec,
-            batch_size,
-            token_step,
-            progress=lambda video, done, total: progress(video.name, done, total),
+    if ray is not None:
+        from ethoprism.workflows.extract import extract_videos_ray
+
+        options = {
+            "protocol": protocol,
+            "frames": frames,
+            "frame_step": frame_step,
+            "size": size,
+            "square": square,
+            "overlap": overlap,
+        }
+        with StepProgress(rate=True) as progress:
+            results = extract_videos_ray(
+                paths,
+                EmbeddingStore(store),
+                backbone,
+                weights,
+                revision,
+                dtype,
+                options,
+                batch_size,
+                token_step,
+                ray,
+                workers,
+                gpus_per_worker,
+                progress=lambda done, total: progress("all videos", done, total),
+            )
+    else:
+        model = load_backbone(
+            backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model
         )
-        for result in results:
-            state = "failed" if result.error else ("cached" if result.cached else "stored")
-            progress.describe(result.video.name, f"{result.video.name} ({state})")
+        spec = clip_spec(model, protocol, frames, frame_step, size, square, overlap)
+        with StepProgress(rate=True) as progress:
+            results = extract_videos(
+                paths,
+                model,
+                EmbeddingStore(store),
+                spec,
+                batch_size,
+                token_step,
+                progress=lambda video, done, total: progress(video.name, done, total),
+            )
+    for result in results:
+        state = "failed" if result.error else ("cached" if result.cached else "stored")
+        console.print(f"{result.video.name}: {state}")
     failures = [r.error for r in results if r.error]
     for failure in failures:
         print_error(failure)

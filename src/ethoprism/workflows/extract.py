@@ -75,3 +75,182 @@ def extract_videos(
             continue
         results.append(Extracted(Path(video), entry, cached))
     return results
+
+
+# -- Ray: many machines, one store ------------------------------------------------------------
+RAY_MISSING = "--ray needs Ray: pip install -e \".[ray]\" (or pip install 'ray>=2.9')"
+
+
+class _ChunkWorker:
+    """One Ray actor: loads the backbone once, then embeds whole chunks of any video and commits
+    them to the shared store (the store's chunk claims keep two workers off one chunk)."""
+
+    def __init__(self, backbone: str, weights, revision, device, dtype, store_root: str, config=None):
+        from ethoprism.backbones import load_backbone
+
+        self.backbone = load_backbone(
+            backbone, weights, revision=revision, config=config, device=device, dtype=dtype
+        )
+        self.store = EmbeddingStore(store_root)
+
+    def describe(self) -> dict:
+        return {
+            "name": self.backbone.name,
+            "weights": self.backbone.weights.to_dict(),
+            "dtype": self.backbone.dtype_name,
+        }
+
+    def default_spec(self, protocol: str):
+        return self.backbone.default_clip_spec(protocol)
+
+    def run(self, video: str, provenance: dict, chunks: list, batch_size: int, index: int) -> int:
+        """Embed chunk ``index`` of ``video`` unless it is committed or claimed; -> frames done."""
+        from ethoprism.clips import plan_clips
+        from ethoprism.extract import _ChunkEmbedder
+        from ethoprism.provenance import Provenance
+        from ethoprism.video import VideoReader
+
+        provenance = Provenance.from_dict(provenance)
+        partial = self.store.partial(provenance, [tuple(c) for c in chunks], batch_size)
+        with VideoReader(video) as reader:
+            plan = plan_clips(provenance.video.n_frames, provenance.clip_spec)
+            embedder = _ChunkEmbedder(
+                reader, self.backbone, provenance.clip_spec, plan, partial, provenance.token_step
+            )
+            try:
+                if index not in partial.committed() and partial.claim(index):
+                    try:
+                        embedder.run(index)
+                    except BaseException:
+                        partial.release(index)
+                        raise
+            finally:
+                embedder.close()
+            return embedder.frames_in([index])
+
+
+def extract_videos_ray(
+    videos: list[Path],
+    store: EmbeddingStore,
+    backbone: str = "effnet-lite0",
+    weights=None,
+    revision=None,
+    dtype: str = "fp32",
+    spec_options: dict | None = None,
+    batch_size: int = 4,
+    token_step: int | None = None,
+    address: str = "auto",
+    workers: int | None = None,
+    gpus_per_worker: float = 0.0,
+    chunk_frames: int | None = None,
+    max_retries: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+    config: dict | None = None,
+) -> list[Extracted]:
+    """The same store as :func:`extract_videos`, computed by a pool of Ray actors (one model load
+    each) over chunks of whole clips of every video; finished chunks are never redone when a
+    worker fails and its task is retried. ``address``: ``auto`` (a running cluster), ``local``
+    (start one on this machine) or a cluster address. ``progress(frames done, frames total)``."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError as exc:
+        raise EthoprismError(RAY_MISSING) from exc
+    from ethoprism.clips import ClipSpec, plan_clips
+    from ethoprism.extract import build_provenance, chunk_clips, default_chunk_frames
+    from ethoprism.provenance import WeightsInfo
+    from ethoprism.video import VideoReader
+
+    if not ray.is_initialized():
+        try:
+            ray.init(
+                address=None if address == "local" else address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise EthoprismError(
+                f"cannot reach a Ray cluster at '{address}' ({exc}); start one (`ray start --head`) "
+                "or pass --ray local"
+            ) from exc
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    n_workers = workers or max(
+        1, cpus if not gpus_per_worker else int(ray.cluster_resources().get("GPU", 1) / gpus_per_worker)
+    )
+    device = "cuda" if gpus_per_worker else "cpu"
+    actor = ray.remote(
+        num_cpus=1, num_gpus=gpus_per_worker, max_restarts=max_retries, max_task_retries=max_retries
+    )(_ChunkWorker)
+    pool_actors = [
+        actor.remote(backbone, weights, revision, device, dtype, str(store.root), config)
+        for _ in range(n_workers)
+    ]
+    described = ray.get(pool_actors[0].describe.remote())
+    default = ray.get(pool_actors[0].default_spec.remote((spec_options or {}).get("protocol", "tiled")))
+    options = {k: v for k, v in (spec_options or {}).items() if v is not None}
+    spec = ClipSpec(**{**default.to_dict(), **options})
+
+    class _Described:  # what build_provenance reads of a backbone
+        name, dtype_name = described["name"], described["dtype"]
+        weights = WeightsInfo.from_dict(described["weights"])
+
+    store.remove_debris()
+    results, jobs, total = [], [], 0
+    for video in videos:
+        try:
+            with VideoReader(video) as reader:
+                provenance = build_provenance(_Described, spec, reader, token_step)
+                timestamps = reader.timestamps
+        except EthoprismError as exc:
+            results.append(Extracted(Path(video), None, error=str(exc)))
+            continue
+        cached = store.find(provenance)
+        if cached is not None:
+            results.append(Extracted(Path(video), cached, cached=True))
+            continue
+        plan = plan_clips(provenance.video.n_frames, spec)
+        partial = store.partial(
+            provenance,
+            chunk_clips(plan, batch_size, chunk_frames or default_chunk_frames(token_step)),
+            batch_size,
+        )
+        jobs.append((Path(video), provenance, partial, plan, timestamps))
+        total += provenance.video.n_frames
+    pool = ActorPool(pool_actors)
+    tasks = [
+        (str(v), p.to_dict(), part.chunks, part.batch_size, i)
+        for v, p, part, _, _ in jobs
+        for i in range(len(part.chunks))
+        if i not in part.committed()
+    ]
+    done = sum(p.video.n_frames - _frames_left(part, plan) for _, p, part, plan, _ in jobs)
+    if progress:
+        progress(done, total)
+    try:
+        for frames in pool.map_unordered(lambda a, task: a.run.remote(*task), tasks):
+            done += frames
+            if progress:
+                progress(done, total)
+    except ray.exceptions.RayError as exc:
+        raise EthoprismError(
+            f"a Ray worker failed ({exc.__class__.__name__}); finished chunks are kept, run again to resume"
+        ) from exc
+    for video, _, partial, plan, timestamps in jobs:
+        results.append(
+            Extracted(video, partial.finish(timestamps, plan if _has_clip_embeddings(partial) else None))
+        )
+    return results
+
+
+def _frames_left(partial, plan) -> int:
+    order, bounds = plan.frames_by_clip()
+    committed = partial.committed()
+    return int(sum(bounds[b] - bounds[a] for i, (a, b) in enumerate(partial.chunks) if i not in committed))
+
+
+def _has_clip_embeddings(partial) -> bool:
+    import h5py
+
+    with h5py.File(partial.folder / "chunk_000000.h5", "r") as chunk:
+        return "clip_embeddings" in chunk

@@ -1,0 +1,85 @@
+"""Extraction on a local Ray instance (2 CPUs) gives the very store a single process gives."""
+
+import numpy as np
+import pytest
+
+from conftest import TINY_CONFIGS, write_video
+from ethoprism.backbones import load_backbone
+from ethoprism.clips import ClipSpec
+from ethoprism.extract import extract_video
+from ethoprism.store import EmbeddingStore
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_extraction_equals_the_single_process_store(tmp_path, local_ray):
+    from ethoprism.workflows.extract import extract_videos_ray
+
+    videos = [
+        write_video(tmp_path / "a.mp4", n_frames=45, seed=1),
+        write_video(tmp_path / "b.mp4", n_frames=70, seed=2),
+    ]
+    store = EmbeddingStore(tmp_path / "ray")
+    seen = []
+    options = {"frames": 4, "overlap": 1, "size": 36}
+    tiny = TINY_CONFIGS["videoprism-b"]
+    results = extract_videos_ray(
+        videos,
+        store,
+        "videoprism-b",
+        "random",
+        dtype="fp32",
+        spec_options=options,
+        batch_size=2,
+        token_step=5,
+        workers=2,
+        chunk_frames=8,
+        config=tiny,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert [r.error for r in results] == [None, None] and seen[-1] == (115, 115)
+    reference = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
+    # the random tiny config must match the one the workers built
+    assert results[0].entry.provenance.weights.model_id == reference.weights.model_id
+    single = EmbeddingStore(tmp_path / "single")
+    for video, result in zip(videos, results):
+        expected, _ = extract_video(
+            video,
+            reference,
+            single,
+            ClipSpec(frames=4, overlap=1, size=36),
+            batch_size=2,
+            token_step=5,
+            chunk_frames=8,
+        )
+        np.testing.assert_array_equal(result.entry.embeddings(), expected.embeddings())
+        np.testing.assert_array_equal(result.entry.tokens()[0], expected.tokens()[0])
+    assert store.partials() == []
+    # a second run finds everything cached
+    again = extract_videos_ray(
+        videos, store, "videoprism-b", "random", spec_options=options, batch_size=2, token_step=5, config=tiny
+    )
+    assert all(r.cached for r in again)
+
+
+def test_ray_missing_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    video = write_video(tmp_path / "v.mp4", n_frames=5)
+    result = CliRunner().invoke(
+        app, ["extract", str(video), "--store", str(tmp_path / "s"), "--ray", "local"]
+    )
+    assert result.exit_code == 2 and 'pip install -e ".[ray]"' in result.output
+    assert "Traceback" not in result.output
