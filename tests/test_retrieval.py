@@ -295,3 +295,21 @@ def test_cli_search_with_lighting_augmentation(long_recording, tmp_path):
     assert not np.allclose(table.score, plain.score, atol=1e-4)  # the flag changes the query
     result = runner.invoke(app, ["search", str(long_recording["store"]), "--text", "x", "--augment-lighting"])
     assert result.exit_code == 2
+
+
+def test_ivf_index_is_built_entry_by_entry(synthetic_store, tmp_path, monkeypatch):
+    import shutil
+
+    from ethoprism.retrieval import index as index_module
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    monkeypatch.setattr(index_module, "TRAINING_SAMPLE", 300)  # a sample, not the whole store
+    built, added = update_index(store, index_type="ivf", rebuild=True)
+    assert built.meta["kind"] == "ivf" and built.ntotal == 600 and added == 4
+    sample = index_module._training_sample(EmbeddingStore(store).select(), "video", 600)
+    assert len(sample) == 300
+    # every frame finds itself first (8-bit quantisation keeps the nearest neighbour here)
+    vectors = index_module.prepare(EmbeddingStore(store).select()[0].embeddings(), "video")
+    _, ids = built.search(vectors[:20], 1)
+    assert (ids[:, 0] == np.arange(20)).mean() > 0.9

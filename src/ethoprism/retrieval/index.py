@@ -133,6 +133,21 @@ def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
     return FrameIndex(folder, faiss.read_index(str(folder / "index.faiss")), videos, meta)
 
 
+TRAINING_SAMPLE = 200_000
+
+
+def _training_sample(entries, normalize: str, total: int) -> np.ndarray:
+    """Up to ``TRAINING_SAMPLE`` vectors drawn evenly from every entry, read one entry at a time,
+    so IVF training never needs the whole store in memory."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for entry in entries:
+        x = prepare(entry.embeddings(), normalize)
+        take = min(len(x), max(1, round(TRAINING_SAMPLE * len(x) / total)))
+        parts.append(x[np.sort(rng.choice(len(x), take, replace=False))])
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
 def update_index(
     store_dir,
     backbone: str | None = None,
@@ -140,7 +155,8 @@ def update_index(
     normalize: str = "video",
     rebuild: bool = False,
 ) -> tuple[FrameIndex, int]:
-    """Create or extend the index; returns (index, number of videos added)."""
+    """Create or extend the index, streaming the store entry by entry (only an IVF training sample
+    is held at once); returns (index, number of videos added)."""
     if index_type not in INDEX_TYPES:
         raise EthoprismError(f"unknown index type '{index_type}'; choose one of {INDEX_TYPES}")
     store = EmbeddingStore(store_dir)
@@ -157,14 +173,13 @@ def update_index(
     new = [e for e in entries if e.video_sha256 not in known]
     if existing is not None and not new:
         return existing, 0
-    vectors = [prepare(e.embeddings(), normalize) for e in new]
     if existing is None:
-        total = sum(len(v) for v in vectors)
+        total = sum(e.n_frames for e in new)
         kind = ("flat" if total < EXACT_LIMIT else "ivf") if index_type == "auto" else index_type
-        training = np.concatenate(vectors) if kind == "ivf" else None
-        if training is not None and len(training) > 200_000:
-            training = training[np.random.default_rng(0).choice(len(training), 200_000, replace=False)]
-        index = build_faiss(kind, vectors[0].shape[1], total, training)
+        training = _training_sample(new, normalize, total) if kind == "ivf" else None
+        dim = int(prepare(new[0].embeddings()[:1], "none").shape[1])
+        index = build_faiss(kind, dim, total, training)
+        del training
         existing = FrameIndex(
             folder,
             index,
@@ -174,10 +189,11 @@ def update_index(
                 "normalize": normalize,
                 "backbone": entries[0].backbone,
                 "clip_spec": entries[0].provenance.clip_spec.to_dict(),
-                "dim": int(vectors[0].shape[1]),
+                "dim": dim,
             },
         )
-    for entry, x in zip(new, vectors):
+    for entry in new:  # one video's vectors in memory at a time
+        x = prepare(entry.embeddings(), normalize)
         start = existing.ntotal
         existing.index.add(x)
         existing.videos.append(
