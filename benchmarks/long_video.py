@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--token-step", type=int, default=None)
     parser.add_argument("--kill-at", type=float, default=0.8)
     parser.add_argument("--skip-extract", action="store_true")
+    parser.add_argument("--skip-resume", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     results = {"plan": plan_rows(args.fps), "extract": [], "resume": None}
@@ -138,22 +139,23 @@ def main() -> None:
                 print(results["extract"][-1], file=sys.stderr, flush=True)
                 longest = (video, seconds)
             video, full_seconds = longest
-            store = folder / "store_resume"
-            reached = kill_at(video, store, args.token_step, args.kill_at)
-            start = time.perf_counter()
-            subprocess.run(
-                extract_cmd(video, store, args.token_step),
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            resume_seconds = time.perf_counter() - start
-            results["resume"] = {
-                "killed_at": reached,
-                "resume_s": resume_seconds,
-                "full_s": full_seconds,
-                "ratio": resume_seconds / full_seconds,
-            }
+            if not args.skip_resume:
+                store = folder / "store_resume"
+                reached = kill_at(video, store, args.token_step, args.kill_at)
+                start = time.perf_counter()
+                subprocess.run(
+                    extract_cmd(video, store, args.token_step),
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                resume_seconds = time.perf_counter() - start
+                results["resume"] = {
+                    "killed_at": reached,
+                    "resume_s": resume_seconds,
+                    "full_s": full_seconds,
+                    "ratio": resume_seconds / full_seconds,
+                }
         tokens = f", token maps every {args.token_step} frames" if args.token_step else ""
         print(f"\nextraction, effnet-lite0 at 224 px{tokens}, {args.fps} fps video\n")
         print("| length | frames | seconds | frames/s | peak RSS MB |\n| --- | --- | --- | --- | --- |")
@@ -168,10 +170,11 @@ def main() -> None:
             f"{last['rss_mb'] / first['rss_mb']:.3f}"
         )
         r = results["resume"]
-        print(
-            f"killed at {r['killed_at']:.0%} of the chunks; resume {r['resume_s']:.0f} s vs full run "
-            f"{r['full_s']:.0f} s = {r['ratio']:.0%}"
-        )
+        if r:
+            print(
+                f"killed at {r['killed_at']:.0%} of the chunks; resume {r['resume_s']:.0f} s vs full run "
+                f"{r['full_s']:.0f} s = {r['ratio']:.0%}"
+            )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=float))
 
