@@ -122,3 +122,13 @@ def test_globs_and_options(tmp_path):
 def test_info_on_missing_store(tmp_path):
     result = runner.invoke(app, ["info", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "store folder does not exist" in result.output
+
+
+@pytest.mark.parametrize("option", [["--batch-size", "0"], ["--batch-size", "-1"], ["--token-step", "0"]])
+def test_numeric_options_are_validated_before_anything_is_stored(tmp_path, option):
+    video = write_video(tmp_path / "v.mp4", n_frames=5)
+    result = runner.invoke(
+        app, ["extract", str(video), "--store", str(tmp_path / "s"), "--size", "32", *option]
+    )
+    assert result.exit_code == 2 and "must be a positive whole number" in result.output
+    assert not list((tmp_path / "s").rglob("*.h5"))  # no all-zero entry marked complete
