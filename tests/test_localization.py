@@ -588,3 +588,54 @@ def test_localisation_trains_and_scores_labelled_frames_only(tmp_path):
     assert metrics["ap50"] == pytest.approx(
         0.1, abs=0.01
     )  # one of ten labelled animals found, no false alarm
+
+
+class _Trap:
+    """Unpickling this touches a marker file: the stand-in for code a crafted file would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_pose_files_that_would_run_code_are_refused_unread(tmp_path):
+    import warnings
+
+    import h5py
+
+    marker = tmp_path / "code_ran"
+    # an object index: pandas stores it pickled, and unpickles it when reading
+    table = _dlc_table(
+        "DLC_resnet50",
+        None,
+        ["snout", "tail"],
+        ["x", "y", "likelihood"],
+        [[1, 2, 1, 3, 4, 1], [5, 6, 1, 7, 8, 1]],
+    )
+    trapped = table.set_axis(pd.Index([_Trap(marker), _Trap(marker)], dtype=object))
+    path = tmp_path / "videoDLC_resnet50.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trapped.to_hdf(path, key="df_with_missing", mode="w")
+    with pytest.raises(
+        EthoprismError, match="refusing a pose file that would run code.*pickled Python objects"
+    ):
+        boxes_from_pose(path)
+    assert not marker.exists()
+    # a pickled attribute that imports something (PyTables unpickles attributes of table files)
+    table.to_hdf(path, key="df_with_missing", mode="w", format="table")
+    import pickle
+
+    with h5py.File(path, "r+") as handle:
+        handle["df_with_missing"].attrs["info"] = np.bytes_(pickle.dumps(_Trap(marker), protocol=0))
+    with pytest.raises(EthoprismError, match="attribute 'info'.*would import or call Python code"):
+        boxes_from_pose(path)
+    assert not marker.exists()
+    # DeepLabCut's own layouts (fixed and table) still read
+    for fmt in ("fixed", "table"):
+        table.to_hdf(path, key="df_with_missing", mode="w", format=fmt)
+        assert len(boxes_from_pose(path).boxes) == 2
