@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -346,3 +347,30 @@ def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path):
         json.loads((tmp_path / "v" / "metrics.json").read_text())["heads"]["linear"]["metrics"]["n_frames"]
         == 600
     )
+
+
+def test_videos_sharing_a_stem_get_their_own_outputs(tmp_path):
+    from conftest import write_video
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.outputs.tables import output_stems
+    from ethoprism.store import EmbeddingStore
+
+    assert output_stems(["clip.mp4", "clip.mkv", "other.mp4"]) == {
+        "clip.mp4": "clip_mp4",
+        "clip.mkv": "clip_mkv",
+        "other.mp4": "other",
+    }
+    backbone = load_backbone("effnet-lite0")
+    store = EmbeddingStore(tmp_path / "store")
+    for suffix, seed in ((".mp4", 1), (".mkv", 2)):
+        video = write_video(tmp_path / f"clip{suffix}", n_frames=24, seed=seed)
+        extract_video(video, backbone, store, ClipSpec(frames=8, size=32, overlap=0))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,behavior,start_frame,end_frame\nclip.mp4,groom,0,11\nclip.mkv,groom,12,23\n")
+    head = classify.train(classify.load_labelled(store.root, labels), "linear", tmp_path / "head")
+    written = classify.predict(store.root, head, tmp_path / "pred")
+    files = {Path(w["frames_csv"]).name for w in written}
+    assert files == {"clip_mp4.frames.csv", "clip_mkv.frames.csv"}
+    assert {pd.read_csv(tmp_path / "pred" / f).video.iloc[0] for f in files} == {"clip.mp4", "clip.mkv"}

@@ -639,3 +639,15 @@ def test_pose_files_that_would_run_code_are_refused_unread(tmp_path):
     for fmt in ("fixed", "table"):
         table.to_hdf(path, key="df_with_missing", mode="w", format=fmt)
         assert len(boxes_from_pose(path).boxes) == 2
+
+
+def test_render_never_overwrites_its_input(tmp_path):
+    from conftest import write_video
+
+    video = write_video(tmp_path / "v.mp4", n_frames=4)
+    before = video.read_bytes()
+    result = runner.invoke(app, ["render", str(video), "--out", str(video)])
+    assert result.exit_code == 2 and "--out is the input video" in result.output
+    assert video.read_bytes() == before
+    result = runner.invoke(app, ["render", str(video), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--out is a folder" in result.output

@@ -103,7 +103,11 @@ def render_files(video, out, boxes_path=None, predictions_path=None, max_frames:
     """:func:`render` from the files ``localize predict`` and ``predict`` write."""
     from ethoprism.errors import EthoprismError
 
-    video = Path(video)
+    video, out = Path(video), Path(out)
+    if out.exists() and out.resolve() == video.resolve():
+        raise EthoprismError("--out is the input video: it would be overwritten; choose another file", out)
+    if out.is_dir():
+        raise EthoprismError("--out is a folder; give the .mp4 file to write", out)
     box_table = frame_table = None
     if boxes_path is not None:
         if not Path(boxes_path).exists():

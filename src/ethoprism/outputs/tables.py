@@ -46,6 +46,14 @@ def bouts_table(
     return pd.DataFrame(rows, columns=BOUT_COLUMNS).sort_values(["start_frame", "behavior"], kind="stable")
 
 
+def output_stems(videos: list[str]) -> dict[str, str]:
+    """The name each video's output files start with: its stem, or — where two videos share a
+    stem (``clip.mp4``, ``clip.mkv``) — its whole name with the dot made ``_``, so no output
+    overwrites another."""
+    stems = [Path(v).stem for v in videos]
+    return {v: (s if stems.count(s) == 1 else Path(v).name.replace(".", "_")) for v, s in zip(videos, stems)}
+
+
 def write_predictions(
     out_dir: str | Path,
     video: str,
@@ -54,11 +62,13 @@ def write_predictions(
     pred: np.ndarray,
     behaviors: list[str],
     fps: float,
+    stem: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``<stem>.frames.csv|.parquet``, ``<stem>.bouts.csv`` and ``<stem>.boris.tsv``."""
+    """Write ``<stem>.frames.csv|.parquet``, ``<stem>.bouts.csv`` and ``<stem>.boris.tsv``
+    (``stem``: from :func:`output_stems` when several videos are written together)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(video).stem
+    stem = stem or Path(video).stem
     frames = frame_table(video, times, proba, pred, behaviors)
     bouts = bouts_table(video, times, proba, pred, behaviors)
     paths = {

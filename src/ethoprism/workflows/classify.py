@@ -24,7 +24,7 @@ from ethoprism.heads import check_embeddings_match, load_head, make_head, save_h
 from ethoprism.io import read_labels
 from ethoprism.outputs import plots
 from ethoprism.outputs.report import write_html, write_metrics
-from ethoprism.outputs.tables import write_predictions
+from ethoprism.outputs.tables import output_stems, write_predictions
 from ethoprism.store import EmbeddingStore, EntryFilter
 
 DEFAULT_POSTPROCESS = {"smooth": 1, "min_bout": 1}
@@ -79,13 +79,21 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
     data.exclusive = model.exclusive
     proba, pred = predict_dataset(model, data)
     written = []
+    stems = output_stems(data.videos)
     for index, video in enumerate(data.videos):
         rows = data.groups == index
         paths = write_predictions(
-            out_dir, video, data.times[rows], proba[rows], pred[rows], data.behaviors, data.fps[index]
+            out_dir,
+            video,
+            data.times[rows],
+            proba[rows],
+            pred[rows],
+            data.behaviors,
+            data.fps[index],
+            stems[video],
         )
         plots.ethogram(
-            Path(out_dir) / f"{Path(video).stem}.ethogram.png",
+            Path(out_dir) / f"{stems[video]}.ethogram.png",
             data.times[rows],
             pred[rows],
             data.behaviors,
@@ -152,6 +160,7 @@ def evaluate(
                 result["pred"][rows],
                 data.behaviors,
                 data.fps[index],
+                output_stems(data.videos)[video],
             )
         m = result["metrics"]
         summary_rows.append(

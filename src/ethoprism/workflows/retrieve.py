@@ -100,16 +100,23 @@ def zero_shot_predictions(
     tokenizer: str | None = None,
 ) -> list[dict]:
     """Per-frame tables and bouts from behaviour names (VideoPrism video-text models)."""
-    from ethoprism.outputs.tables import write_predictions
+    from ethoprism.outputs.tables import output_stems, write_predictions
     from ethoprism.retrieval.text import zero_shot
 
     name, model = _text_backbone(store, backbone, weights, tokenizer)
     texts = model.embed_texts([prompt.format(b.replace("_", " ")) for b in behaviors]).numpy()
     written = []
-    for video, (times, proba) in zero_shot(store, texts, behaviors, backbone=name).items():
+    scored = zero_shot(store, texts, behaviors, backbone=name)
+    stems = output_stems(list(scored))
+    for video, (times, proba) in scored.items():
         pred = (proba == proba.max(axis=1, keepdims=True)).astype(np.int8)
         fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 30.0
-        written.append({"video": video, **write_predictions(out, video, times, proba, pred, behaviors, fps)})
+        written.append(
+            {
+                "video": video,
+                **write_predictions(out, video, times, proba, pred, behaviors, fps, stems[video]),
+            }
+        )
     return written
 
 
