@@ -225,7 +225,7 @@ def test_evaluate_retrieval_uses_the_index_as_built(synthetic_store, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(synthetic_store["store"], store)
     assert runner.invoke(app, ["index", str(store), "--normalize", "none", "--rebuild"]).exit_code == 0
-    built = (store / "_index").rglob("index.faiss").__next__()
+    built = next((store / "_index").rglob("index-*.faiss"))
     before = built.read_bytes()
     result = runner.invoke(
         app,
@@ -313,3 +313,43 @@ def test_ivf_index_is_built_entry_by_entry(synthetic_store, tmp_path, monkeypatc
     vectors = index_module.prepare(EmbeddingStore(store).select()[0].embeddings(), "video")
     _, ids = built.search(vectors[:20], 1)
     assert (ids[:, 0] == np.arange(20)).mean() > 0.9
+
+
+def test_index_commits_atomically_and_survives_a_moved_store(synthetic_store, tmp_path, monkeypatch):
+    import shutil
+
+    from ethoprism.retrieval import index as index_module
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    moved_away = sorted(store.glob("video_03*"))[0]
+    parked = tmp_path / "parked"
+    shutil.move(moved_away, parked)
+    first, _ = update_index(store)
+    assert first.ntotal == 450
+    # a kill between writing the new version and committing it leaves the old version in force
+    shutil.move(parked, store / moved_away.name)
+
+    def die(step):
+        raise KeyboardInterrupt(step)
+
+    monkeypatch.setattr(index_module, "INDEX_FAULT_HOOK", die)
+    with pytest.raises(KeyboardInterrupt):
+        update_index(store)
+    monkeypatch.setattr(index_module, "INDEX_FAULT_HOOK", None)
+    assert open_index(store).ntotal == 450  # not a half-extended pair
+    _, added = update_index(store)  # extending again works, with no duplicate
+    assert added == 1 and open_index(store).ntotal == 600
+    # the store moved elsewhere, searched from another working directory
+    moved = tmp_path / "elsewhere" / "store"
+    shutil.move(store, moved)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    index = open_index("store")
+    results = query_by_example(index, ["video_00.mp4:10-20"], k=3)
+    assert len(results) == 3
+    # a damaged manifest is a clear error
+    (next((moved / "_index").iterdir()) / "current.json").write_text(
+        '{"version": 99, "ntotal": 1, "videos": 1}'
+    )
+    with pytest.raises(EthoprismError, match="unreadable.*--rebuild"):
+        open_index("store")

@@ -3,8 +3,9 @@
 Vectors are L2-normalised, so inner product is cosine similarity. ``normalize="video"``
 subtracts each video's mean embedding first, which removes what is constant within a recording
 (lighting, camera, arena) and is ethoprism's default guard against the lighting sensitivity the
-paper reports. The index lives in ``STORE/_index/<backbone>__<spec>/`` (``index.faiss``,
-``videos.json``) and is incremental: videos already indexed (by content hash) are skipped, new
+paper reports. The index lives in ``STORE/_index/<backbone>__<spec>__<weights>/``
+(``index-<v>.faiss``, ``videos-<v>.json`` and ``current.json`` naming the committed version) and
+is incremental: videos already indexed (by content hash) are skipped, new
 ones are appended. Index type: exact (``flat``) below ``EXACT_LIMIT`` vectors, else IVF with 8-bit
 scalar quantisation (``ivf``), or ``hnsw``; chosen when the index is created, overridable.
 """
@@ -23,6 +24,8 @@ from ethoprism.errors import EthoprismError
 from ethoprism.store import EmbeddingStore, StoreEntry
 
 EXACT_LIMIT = 200_000
+CURRENT = "current.json"
+INDEX_FAULT_HOOK = None  # tests: called between the steps of a commit
 INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 
 
@@ -70,7 +73,7 @@ class IndexedVideo:
     n_frames: int
     fps: float
     path: str
-    timestamps_path: str  # store entry file (timestamps, embeddings)
+    timestamps_path: str  # store entry file (timestamps, embeddings), relative to the store
 
 
 class FrameIndex:
@@ -103,14 +106,32 @@ class FrameIndex:
         queries = normalise_rows(np.atleast_2d(queries))
         return self.index.search(queries, int(min(k, self.ntotal)))
 
+    def entry_file(self, video: int) -> Path:
+        """The store entry of indexed video ``video`` (paths are kept relative to the store, so a
+        moved store or another working directory still searches)."""
+        return self.folder.parent.parent / self.videos[video].timestamps_path
+
     def save(self) -> None:
+        """Commit atomically: the vectors and the video map are written under a new version
+        number, then ``current.json`` — naming that version, with its vector count — replaces the
+        old one in one rename. A kill at any point leaves the previous version in force."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f"index.faiss.tmp-{os.getpid()}"
-        faiss.write_index(self.index, str(temporary))
-        os.replace(temporary, self.folder / "index.faiss")
-        meta = {**self.meta, "videos": [v.__dict__ for v in self.videos]}
-        (self.folder / "videos.json.tmp").write_text(json.dumps(meta, indent=2))
-        os.replace(self.folder / "videos.json.tmp", self.folder / "videos.json")
+        version = int(self.meta.get("version", 0)) + 1
+        pid = os.getpid()
+        faiss.write_index(self.index, str(self.folder / f"index-{version}.faiss.tmp-{pid}"))
+        os.replace(self.folder / f"index-{version}.faiss.tmp-{pid}", self.folder / f"index-{version}.faiss")
+        meta = {**self.meta, "version": version, "videos": [v.__dict__ for v in self.videos]}
+        (self.folder / f"videos-{version}.json.tmp-{pid}").write_text(json.dumps(meta, indent=2))
+        os.replace(self.folder / f"videos-{version}.json.tmp-{pid}", self.folder / f"videos-{version}.json")
+        if INDEX_FAULT_HOOK is not None:
+            INDEX_FAULT_HOOK("version-written")
+        current = {"version": version, "ntotal": self.ntotal, "videos": len(self.videos)}
+        (self.folder / f"current.json.tmp-{pid}").write_text(json.dumps(current))
+        os.replace(self.folder / f"current.json.tmp-{pid}", self.folder / CURRENT)
+        self.meta["version"] = version
+        for old in [*self.folder.glob("index*.faiss"), *self.folder.glob("videos*.json")]:
+            if old.name not in (f"index-{version}.faiss", f"videos-{version}.json"):
+                old.unlink(missing_ok=True)
 
 
 def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
@@ -122,15 +143,37 @@ def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
     )
 
 
+def _index_exists(folder: Path) -> bool:
+    return (folder / CURRENT).exists() or (folder / "index.faiss").exists()
+
+
 def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
     store = EmbeddingStore(store_dir)
     entries = store.select(backbone)
     folder = index_folder(store, entries[0])
-    if not (folder / "index.faiss").exists():
+    if not _index_exists(folder):
         raise EthoprismError("no index for this store yet: run `ethoprism index STORE`", store.root)
-    meta = json.loads((folder / "videos.json").read_text())
-    videos = [IndexedVideo(**v) for v in meta.pop("videos")]
-    return FrameIndex(folder, faiss.read_index(str(folder / "index.faiss")), videos, meta)
+    rebuild = "rebuild it with `ethoprism index STORE --rebuild`"
+    try:
+        if (folder / CURRENT).exists():
+            current = json.loads((folder / CURRENT).read_text())
+            names = f"index-{current['version']}.faiss", f"videos-{current['version']}.json"
+        else:  # an index written before versioned commits
+            current, names = None, ("index.faiss", "videos.json")
+        meta = json.loads((folder / names[1]).read_text())
+        vectors = faiss.read_index(str(folder / names[0]))
+        videos = [IndexedVideo(**v) for v in meta.pop("videos")]
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise EthoprismError(
+            f"index files are unreadable ({exc.__class__.__name__}): {rebuild}", folder
+        ) from exc
+    if current is not None and (current["ntotal"] != vectors.ntotal or current["videos"] != len(videos)):
+        raise EthoprismError(f"index files disagree with their manifest: {rebuild}", folder)
+    if videos and videos[-1].start + videos[-1].n_frames != vectors.ntotal:
+        raise EthoprismError(
+            f"index's video map does not cover its {vectors.ntotal} vectors: {rebuild}", folder
+        )
+    return FrameIndex(folder, vectors, videos, meta)
 
 
 TRAINING_SAMPLE = 200_000
@@ -163,7 +206,7 @@ def update_index(
     entries = store.select(backbone)
     folder = index_folder(store, entries[0])
     existing = None
-    if (folder / "index.faiss").exists() and not rebuild:
+    if _index_exists(folder) and not rebuild:
         existing = open_index(store_dir, backbone)
         if existing.normalize != normalize:
             raise EthoprismError(
@@ -204,7 +247,7 @@ def update_index(
                 len(x),
                 entry.fps,
                 str(entry.video_path),
-                str(entry.path),
+                str(entry.path.relative_to(store.root)),
             )
         )
     existing._starts = np.array([v.start for v in existing.videos], np.int64)

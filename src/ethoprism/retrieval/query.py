@@ -50,12 +50,12 @@ def parse_segment(text: str, index: FrameIndex) -> Segment:
 
 
 def _timestamps(index: FrameIndex, video: int) -> np.ndarray:
-    with h5py.File(index.videos[video].timestamps_path, "r") as handle:
+    with h5py.File(index.entry_file(video), "r") as handle:
         return handle["timestamps"][()]
 
 
 def _prepared_video(index: FrameIndex, video: int) -> np.ndarray:
-    with h5py.File(index.videos[video].timestamps_path, "r") as handle:
+    with h5py.File(index.entry_file(video), "r") as handle:
         return prepare(handle["embeddings"][()], index.normalize)
 
 
@@ -175,8 +175,8 @@ def clip_vector(index: FrameIndex, clip: str | Path, backbone) -> np.ndarray:
         # a short clip has no recording mean of its own (it would cancel the behaviour); centre it
         # on the average recording of the index instead
         means = []
-        for video in index.videos:
-            with h5py.File(video.timestamps_path, "r") as handle:
+        for video in range(len(index.videos)):
+            with h5py.File(index.entry_file(video), "r") as handle:
                 means.append(handle["embeddings"][()].mean(axis=0))
         vectors = vectors - np.mean(means, axis=0)
     return normalise_rows(normalise_rows(vectors).mean(axis=0, keepdims=True))[0]
@@ -203,7 +203,7 @@ def augmented_vector(index: FrameIndex, segment: Segment, backbone, variants=LIG
     frames_idx = np.arange(segment.start, segment.end + 1)
     with VideoReader(info.path) as reader:
         frames = reader.read_frames(frames_idx, size=spec.size, square=spec.square).astype(np.float32) / 255
-    with h5py.File(info.timestamps_path, "r") as handle:
+    with h5py.File(index.entry_file(segment.video), "r") as handle:
         video_mean = handle["embeddings"][()].mean(axis=0) if index.normalize == "video" else 0.0
     parts = []
     for _, gain, contrast, gamma in variants:
