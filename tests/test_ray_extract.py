@@ -83,3 +83,53 @@ def test_ray_missing_says_how_to_install_it(tmp_path, monkeypatch):
     )
     assert result.exit_code == 2 and 'pip install -e ".[ray]"' in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_is_replaced_and_no_committed_chunk_is_redone(tmp_path, local_ray, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from ethoprism.workflows.extract import extract_videos_ray
+
+    ray.shutdown()  # a fresh instance whose workers inherit the fault settings
+    log = tmp_path / "steps.log"
+    monkeypatch.setenv("ETHOPRISM_FAULT_LOG", str(log))
+    monkeypatch.setenv("ETHOPRISM_FAULT_KILL_AT", "chunk 4 committed")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={
+            "env_vars": {"ETHOPRISM_FAULT_LOG": str(log), "ETHOPRISM_FAULT_KILL_AT": "chunk 4 committed"}
+        },
+    )
+    video = write_video(tmp_path / "v.mp4", n_frames=96, seed=3)
+    options = {"frames": 4, "overlap": 0, "size": 36}
+    tiny = TINY_CONFIGS["videoprism-b"]
+    (result,) = extract_videos_ray(
+        [video],
+        EmbeddingStore(tmp_path / "ray"),
+        "videoprism-b",
+        "random",
+        spec_options=options,
+        batch_size=1,
+        workers=2,
+        chunk_frames=8,
+        config=tiny,
+    )
+    steps = log.read_text().splitlines()
+    killed = [line.split()[0] for line in steps if line.endswith("chunk 4 committed")]
+    assert len(killed) == 1  # the worker died right after committing chunk 4 ...
+    written = [line.split(" ", 1)[1] for line in steps if line.endswith("written") and "chunk" in line]
+    assert sorted(written) == sorted(
+        f"chunk {i} written" for i in range(12)
+    )  # ... and no chunk was computed twice
+    expected, _ = extract_video(
+        video,
+        load_backbone("videoprism-b", "random", config=tiny),
+        EmbeddingStore(tmp_path / "one"),
+        ClipSpec(**options),
+        batch_size=1,
+        chunk_frames=8,
+    )
+    np.testing.assert_array_equal(result.entry.embeddings(), expected.embeddings())

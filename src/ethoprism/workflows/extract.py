@@ -92,6 +92,7 @@ class _ChunkWorker:
             backbone, weights, revision=revision, config=config, device=device, dtype=dtype
         )
         self.store = EmbeddingStore(store_root)
+        self.store.fault_hook = _worker_fault_hook()
 
     def describe(self) -> dict:
         return {
@@ -127,6 +128,26 @@ class _ChunkWorker:
             finally:
                 embedder.close()
             return embedder.frames_in([index])
+
+
+def _worker_fault_hook():
+    """Fault injection for tests, as ``EmbeddingStore.fault_hook`` in one process: a worker logs its
+    write steps to ``ETHOPRISM_FAULT_LOG`` and kills itself (SIGKILL) at ``ETHOPRISM_FAULT_KILL_AT``."""
+    import os
+    import signal
+
+    log, kill_at = os.environ.get("ETHOPRISM_FAULT_LOG"), os.environ.get("ETHOPRISM_FAULT_KILL_AT")
+    if not log and not kill_at:
+        return None
+
+    def hook(step: str) -> None:
+        if log:
+            with open(log, "a") as file:
+                file.write(f"{os.getpid()} {step}\n")
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
 
 
 def extract_videos_ray(
