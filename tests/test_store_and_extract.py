@@ -295,3 +295,28 @@ def test_two_processes_share_one_video_without_double_work(tmp_path, tiny_videop
         chunk_frames=8,
     )
     np.testing.assert_array_equal(entry.embeddings(), reference.embeddings())
+
+
+@pytest.mark.parametrize("damage", ["nan", "rows"])
+def test_entries_whose_arrays_disagree_with_provenance_are_refused(synthetic_store, tmp_path, damage):
+    import shutil
+
+    import h5py
+
+    from ethoprism.workflows import classify
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    damaged = sorted(store.glob("*/*.h5"))[1]
+    with h5py.File(damaged, "r+") as handle:
+        embeddings = handle["embeddings"][()]
+        del handle["embeddings"]
+        if damage == "nan":
+            embeddings[7] = np.nan
+        handle.create_dataset("embeddings", data=embeddings if damage == "nan" else embeddings[:-5])
+    expected = (
+        "NaN or infinite values \\(frame 7\\)" if damage == "nan" else "do not cover the video's 150 frames"
+    )
+    with pytest.raises(EthoprismError, match=expected) as info:
+        classify.load_labelled(store, synthetic_store["labels"])
+    assert damaged.name in str(info.value)

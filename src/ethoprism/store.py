@@ -81,7 +81,24 @@ class StoreEntry:
             return handle[name][()] if name in handle else None
 
     def embeddings(self) -> np.ndarray:
-        return self._read("embeddings")
+        """``[n_frames, D]`` float32; an entry whose array disagrees with its provenance (rows
+        other than the video's frames, NaN or infinite values) is refused, never half-used."""
+        embeddings = self._read("embeddings")
+        if embeddings is None or embeddings.ndim != 2 or len(embeddings) != self.n_frames:
+            shape = None if embeddings is None else embeddings.shape
+            raise EthoprismError(
+                f"stored embeddings {shape} do not cover the video's {self.n_frames} frames: "
+                "delete this entry and extract again",
+                self.path,
+            )
+        if not np.isfinite(embeddings).all():
+            bad = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
+            raise EthoprismError(
+                f"stored embeddings hold NaN or infinite values (frame {bad}): delete this entry "
+                "and extract again",
+                self.path,
+            )
+        return embeddings
 
     def timestamps(self) -> np.ndarray:
         return self._read("timestamps")
