@@ -268,3 +268,48 @@ def test_groups_reach_sequence_heads_through_sklearn_metadata_routing():
             direct.predict_proba(StandardScaler().fit(X).transform(X), groups=groups),
             atol=1e-5,
         )
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda m: m.update(head="svm"), "head: Input should be"),
+        (lambda m: m.pop("behaviors"), "behaviors: Field required"),
+        (lambda m: m.update(surprise=1), "surprise: Extra inputs are not permitted"),
+        (lambda m: m.update(behaviors=["a", "b"]), "2 behaviours but thresholds of shape \\(3,\\)"),
+        (lambda m: m["params"].update(colour="red"), "params \\['colour'\\] are not parameters"),
+        (lambda m: m.update(n_features_in=-4), "n_features_in: Input should be greater than 0"),
+        (lambda m: m["postprocess"].update(smooth=0), "postprocess.smooth"),
+    ],
+)
+def test_head_files_are_validated_before_use(tmp_path, damage, message):
+    import json
+
+    X, Y, groups = blobs()
+    provenance = {"backbone": "b", "clip_spec": {}, "weights": {}}
+    path = save_head(
+        ThresholdedHead(LinearProbe()).fit(X, Y, groups=groups), tmp_path / "h", ["a", "b", "c"], provenance
+    )
+    meta = json.loads(path.read_text())
+    damage(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(EthoprismError, match=message) as info:
+        load_head(path)
+    assert "h.json" in str(info.value)
+
+
+def test_torch_head_weights_must_fit_their_parameters(tmp_path):
+    import json
+
+    X, Y, groups = blobs()
+    path = save_head(
+        ThresholdedHead(MLPHead(epochs=1)).fit(X, Y, groups=groups),
+        tmp_path / "m",
+        ["a", "b", "c"],
+        {"backbone": "b", "clip_spec": {}, "weights": {}},
+    )
+    meta = json.loads(path.read_text())
+    meta["params"]["hidden"] = 64  # the stored weights are 256 wide
+    path.write_text(json.dumps(meta))
+    with pytest.raises(EthoprismError, match="does not fit its parameters"):
+        load_head(path)

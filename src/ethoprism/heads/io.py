@@ -4,17 +4,20 @@ embeddings the head was trained on). A head refuses embeddings from another back
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import ethoprism
 from ethoprism.errors import EthoprismError
 from ethoprism.heads.decision import ThresholdedHead
 from ethoprism.heads.linear import LinearProbe
 from ethoprism.heads.torch_heads import AttentiveProbe, MLPHead, TemporalHead
-from ethoprism.io.model_files import load_model, save_model
+from ethoprism.io.model_files import load_model, model_paths, save_model
 from ethoprism.provenance import Provenance
 
 HEADS = {"linear": LinearProbe, "mlp": MLPHead, "attentive": AttentiveProbe, "temporal": TemporalHead}
@@ -51,28 +54,96 @@ def save_head(model: ThresholdedHead, path, behaviors: list[str], embedding_prov
     return save_model(path, tensors, meta)
 
 
+class _Postprocess(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    smooth: int = Field(1, ge=1)
+    min_bout: int = Field(1, ge=1)
+
+
+class HeadFile(BaseModel):
+    """The JSON half of a head file, validated before anything is built from it."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["ethoprism-head/1"]
+    ethoprism_version: str
+    head: Literal["linear", "mlp", "attentive", "temporal"]
+    params: dict
+    behaviors: list[str] = Field(min_length=1)
+    n_features_in: int = Field(gt=0)
+    postprocess: _Postprocess = _Postprocess()
+    embeddings: dict
+
+
+def _validated(meta: dict, tensors: dict, where) -> HeadFile:
+    try:
+        header = HeadFile.model_validate(meta)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise EthoprismError(f"head file does not fit: {field}: {first['msg']}", where) from None
+    known = set(inspect.signature(HEADS[header.head]).parameters)
+    unknown = sorted(set(header.params) - known)
+    if unknown:
+        raise EthoprismError(
+            f"head file does not fit: params {unknown} are not parameters of the {header.head} head", where
+        )
+    n_behaviors = len(header.behaviors)
+    thresholds = tensors.get("thresholds_")
+    if thresholds is None or tuple(thresholds.shape) != (n_behaviors,):
+        raise EthoprismError(
+            f"head file does not fit: {n_behaviors} behaviours but thresholds of shape "
+            f"{None if thresholds is None else tuple(thresholds.shape)}",
+            where,
+        )
+    if header.head == "linear":
+        rows = n_behaviors + (1 if header.params.get("exclusive", True) else 0)
+        for name, shape in (
+            ("coef_", (rows, header.n_features_in)),
+            ("intercept_", (rows,)),
+            ("mean_", (header.n_features_in,)),
+            ("scale_", (header.n_features_in,)),
+        ):
+            if name not in tensors or tuple(tensors[name].shape) != shape:
+                found = tuple(tensors[name].shape) if name in tensors else None
+                raise EthoprismError(
+                    f"head file does not fit: {name} has shape {found}, expected {shape} "
+                    f"for {n_behaviors} behaviours",
+                    where,
+                )
+    return header
+
+
 def load_head(path) -> tuple[ThresholdedHead, dict]:
-    """-> (fitted :class:`ThresholdedHead`, metadata dict)."""
+    """-> (fitted :class:`ThresholdedHead`, metadata dict). The file is validated first (its JSON
+    against :class:`HeadFile`, its arrays against the behaviours it names)."""
     tensors, meta = load_model(path, HEAD_FORMAT, "head")
-    params = meta["params"]
+    header = _validated(meta, tensors, model_paths(path)[0])
+    params = dict(header.params)
     if "dilations" in params:
         params["dilations"] = tuple(params["dilations"])
-    head = HEADS[meta["head"]](**params)
-    head.n_features_in_ = meta["n_features_in"]
-    head.n_behaviors_ = len(meta["behaviors"])
-    head.classes_ = np.arange(head.n_behaviors_)
-    if isinstance(head, LinearProbe):
-        for name in ("mean_", "scale_", "coef_", "intercept_"):
-            setattr(head, name, tensors[name].numpy())
-    else:
-        head.state_ = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
+    try:
+        head = HEADS[header.head](**params)
+        head.n_features_in_ = header.n_features_in
+        head.n_behaviors_ = len(header.behaviors)
+        head.classes_ = np.arange(head.n_behaviors_)
+        if isinstance(head, LinearProbe):
+            for name in ("mean_", "scale_", "coef_", "intercept_"):
+                setattr(head, name, tensors[name].numpy())
+        else:
+            head.state_ = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
+            head._restored_module()  # the weights must fit the network the parameters describe
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise EthoprismError(
+            f"head file does not fit its parameters ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0][:200]})",
+            model_paths(path)[0],
+        ) from None
     thresholds = tensors["thresholds_"].numpy()
-    postprocess = meta.get("postprocess") or {}
     model = ThresholdedHead(
         head,
         thresholds=thresholds.tolist(),
-        smooth=int(postprocess.get("smooth", 1)),
-        min_bout=int(postprocess.get("min_bout", 1)),
+        smooth=header.postprocess.smooth,
+        min_bout=header.postprocess.min_bout,
     )
     model.head_, model.thresholds_, model.n_features_in_ = head, thresholds, head.n_features_in_
     model.classes_ = head.classes_
