@@ -135,13 +135,15 @@ def _run_chunks(store, provenance, plan, partial, embedder, progress, wait_s) ->
             if progress:
                 progress(embedder.frames_in(partial.committed()), plan.n_frames)
         if not worked:  # every remaining chunk is being computed by another live process
-            if store.find(provenance) is not None:
-                return store.find(provenance)
+            finished = store.find(provenance)
+            if finished is not None:
+                return finished
             time.sleep(wait_s)
     while not partial.claim("final"):  # another process is writing the entry: wait for it
         time.sleep(wait_s)
-        if store.find(provenance) is not None:
-            return store.find(provenance)
+        finished = store.find(provenance)
+        if finished is not None:
+            return finished
     return store.find(provenance)  # finished by another process meanwhile, or None
 
 

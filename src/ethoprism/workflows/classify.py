@@ -148,6 +148,7 @@ def evaluate(
         )
         report["heads"][kind] = {"metrics": result["metrics"]}
         predictions = out_dir / f"predictions_{kind}"
+        stems = output_stems(data.videos)
         for index, video in enumerate(data.videos):
             rows = data.groups == index
             if not result["scored"][rows].any():
@@ -160,7 +161,7 @@ def evaluate(
                 result["pred"][rows],
                 data.behaviors,
                 data.fps[index],
-                output_stems(data.videos)[video],
+                stems[video],
             )
         m = result["metrics"]
         summary_rows.append(

@@ -99,6 +99,8 @@ class _ChunkWorker:
             "name": self.backbone.name,
             "weights": self.backbone.weights.to_dict(),
             "dtype": self.backbone.dtype_name,
+            # video-text models also store clip embeddings, which the entry's finish needs the plan for
+            "joint": hasattr(self.backbone, "encode_with_clip_embedding"),
         }
 
     def default_spec(self, protocol: str):
@@ -258,20 +260,11 @@ def extract_videos_ray(
             f"a Ray worker failed ({exc.__class__.__name__}); finished chunks are kept, run again to resume"
         ) from exc
     for video, _, partial, plan, timestamps in jobs:
-        results.append(
-            Extracted(video, partial.finish(timestamps, plan if _has_clip_embeddings(partial) else None))
-        )
+        results.append(Extracted(video, partial.finish(timestamps, plan if described["joint"] else None)))
     return results
 
 
 def _frames_left(partial, plan) -> int:
-    order, bounds = plan.frames_by_clip()
+    _, bounds = plan.frames_by_clip()
     committed = partial.committed()
     return int(sum(bounds[b] - bounds[a] for i, (a, b) in enumerate(partial.chunks) if i not in committed))
-
-
-def _has_clip_embeddings(partial) -> bool:
-    import h5py
-
-    with h5py.File(partial.folder / "chunk_000000.h5", "r") as chunk:
-        return "clip_embeddings" in chunk
