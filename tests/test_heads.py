@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -103,7 +105,7 @@ def test_save_load_without_pickle(tmp_path, head):
         "weights": {"model_id": "m", "sha256": "abc"},
     }
     meta_path = save_head(model, tmp_path / "head", ["a", "b", "c"], provenance)
-    assert meta_path.with_suffix(".safetensors").exists()
+    assert meta_path.with_name(json.loads(meta_path.read_text())["weights_file"]).exists()
     loaded, meta = load_head(meta_path)
     np.testing.assert_allclose(
         loaded.predict_proba(X, groups=groups), model.predict_proba(X, groups=groups), atol=1e-6

@@ -86,15 +86,19 @@ def test_truncated_video_is_an_error_and_store_is_untouched(tmp_path, tiny_video
     assert len(store.entries()) == 1
 
 
-def test_half_written_files_are_not_entries(tmp_path):
+def test_half_written_files_are_not_entries_and_damaged_entries_are_named(tmp_path):
     store = EmbeddingStore(tmp_path)
     folder = tmp_path / "video__abc"
     folder.mkdir()
-    (folder / "effnet-lite0__x.h5").write_bytes(b"\x89HDF\r\n garbage")
     (folder / "effnet-lite0__y.h5.tmp-999999999").write_bytes(b"partial")
     assert store.entries() == []
     removed = store.remove_debris()
     assert [p.name for p in removed] == ["effnet-lite0__y.h5.tmp-999999999"]
+    # a committed name that cannot be read is damage: refused by name, never silently skipped
+    (folder / "effnet-lite0__x.h5").write_bytes(b"\x89HDF\r\n garbage")
+    with pytest.raises(EthoprismError, match="damaged store entry") as caught:
+        store.entries()
+    assert caught.value.path.endswith("effnet-lite0__x.h5")
 
 
 KILL_SCRIPT = """

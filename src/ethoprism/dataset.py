@@ -87,6 +87,15 @@ def build_dataset(
         times.append(entry.timestamps())
         videos.append(entry.video_name)
         fps.append(entry.fps)
+    if labels and require_labels:
+        present = np.concatenate(Y).max(axis=0) if len(behaviors) else np.array([])
+        absent = [b for b, p in zip(behaviors, present) if p < 1]
+        if absent:
+            raise EthoprismError(
+                f"behaviour(s) {absent} are never present in the labelled frames: a head cannot learn "
+                "them; label some frames or leave them out",
+                labels[0].source or None,
+            )
     splits = {name: label.extra["split"] for name, label in by_name.items() if "split" in label.extra}
     return FrameDataset(
         np.concatenate(X).astype(np.float32),

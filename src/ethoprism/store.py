@@ -171,11 +171,21 @@ class EmbeddingStore:
         )
 
     def entries(self) -> list[StoreEntry]:
+        """Every finished entry. Entries are committed by a rename, so a ``*.h5`` that cannot be
+        read is damage (a truncated copy, a bad disk), never work in progress: it is refused with
+        its name rather than skipped, which would silently drop a video from training."""
+        if self.root.exists() and not self.root.is_dir():
+            raise EthoprismError("store path is not a folder", self.root)
         found = []
         for path in sorted(self.root.glob(f"*/*{SUFFIX}")):
             entry = self.open(path)
-            if entry is not None:
-                found.append(entry)
+            if entry is None:
+                raise EthoprismError(
+                    "damaged store entry (unreadable or not marked complete): delete it and extract "
+                    "its video again",
+                    path,
+                )
+            found.append(entry)
         return found
 
     @staticmethod

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ethoprism.clips import ClipSpec
+from ethoprism.errors import EthoprismError
 from ethoprism.provenance import WeightsInfo  # noqa: F401  (re-exported)
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -25,7 +26,23 @@ def pick_device(device: str | None = None) -> torch.device:
     """``None``/``"auto"`` -> CUDA when present, else CPU."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise EthoprismError(f"unknown device '{device}'; use auto, cpu, cuda or cuda:N") from exc
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EthoprismError(
+                f"device '{device}' asked for, but CUDA is not available here "
+                f"(torch {torch.__version__}); use --device cpu"
+            )
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise EthoprismError(
+                f"device '{device}' does not exist: {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif chosen.type not in ("cpu", "mps"):
+        raise EthoprismError(f"device '{device}' is not supported; use auto, cpu or cuda[:N]")
+    return chosen
 
 
 def pick_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
@@ -34,7 +51,7 @@ def pick_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     if dtype is None:
         return torch.float32
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+        raise EthoprismError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
     return DTYPES[dtype]
 
 

@@ -15,16 +15,19 @@ from ethoprism.cli.common import (
     STORE_DTYPE_HELP,
     STORE_WEIGHTS_HELP,
     StepProgress,
+    at_least,
     console,
     entry_filter,
     expand_videos,
+    known_heads,
+    output_folder,
     reports_errors,
 )
 from ethoprism.errors import EthoprismError
 
 
 def _postprocess(smooth: int, min_bout: int) -> dict:
-    return {"smooth": smooth, "min_bout": min_bout}
+    return {"smooth": at_least(1, "--smooth", smooth), "min_bout": at_least(1, "--min-bout", min_bout)}
 
 
 def _exclusive_flag(value: str) -> bool | None:
@@ -70,10 +73,12 @@ def train(
     """Train a head on stored embeddings and labels; thresholds are tuned on held-out training data."""
     from ethoprism.workflows import classify
 
+    known_heads([head])
+    postprocess = _postprocess(smooth, min_bout)
     data = classify.load_labelled(
         store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
     )
-    path = classify.train(data, head, out, _postprocess(smooth, min_bout))
+    path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
     )
@@ -87,6 +92,7 @@ def predict(
     """Per-frame predictions, bouts, BORIS events file and an ethogram for every stored video."""
     from ethoprism.workflows import classify
 
+    output_folder(out)
     for item in classify.predict(store, head, out):
         console.print(f"{item['video']}: {item['frames_csv']}, {item['bouts_csv']}, {item['boris']}")
 
@@ -116,13 +122,15 @@ def evaluate(
     """Cross-validated (by video) mAP, macro accuracy, F1 and confusion matrix; report.html + metrics.json."""
     from ethoprism.workflows import classify
 
+    output_folder(out)
+    known_heads(heads)
+    at_least(2, "--folds", folds)
+    postprocess = _postprocess(smooth, min_bout)
     data = classify.load_labelled(
         store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
     )
     with StepProgress() as progress:
-        report = classify.evaluate(
-            data, heads, out, folds, _postprocess(smooth, min_bout), progress=progress, split=split
-        )
+        report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
     print_summary(report)
 
 
@@ -145,6 +153,11 @@ def fewshot(
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
     from ethoprism.workflows import classify
 
+    output_folder(out)
+    known_heads(heads)
+    for k in shots:
+        at_least(1, "--shots", k)
+    at_least(1, "--seeds", seeds)
     data = classify.load_labelled(
         store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
     )
@@ -173,6 +186,14 @@ def demo(
     """End to end, offline, on CPU: data -> embeddings -> heads -> few-shot -> report.html."""
     from ethoprism.workflows.demo import run_demo
 
+    output_folder(out)
+    known_heads(heads)
+    at_least(2, "--n-videos", n_videos)
+    at_least(32, "--n-frames", n_frames)
+    at_least(1, "--seeds", seeds)
+    at_least(16, "--size", size)
+    if labels is not None and not videos:
+        raise EthoprismError("--labels needs --videos (the synthetic set brings its own labels)", labels)
     with StepProgress() as progress:
         report = run_demo(
             out,

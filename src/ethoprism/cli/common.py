@@ -54,8 +54,38 @@ def reports_errors(command):
         except EthoprismError as exc:
             print_error(str(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as exc:
+            # the disk or the file system said no (read-only, full, a file where a folder should be):
+            # the user's to fix, with the path the system names
+            where = exc.filename or "file system"
+            print_error(f"{where}: {exc.strerror or exc}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper
+
+
+def at_least(minimum: int, option: str, value):
+    """``value`` unless it is below ``minimum`` (None passes: the option's default applies)."""
+    if value is not None and value < minimum:
+        raise EthoprismError(f"{option} must be at least {minimum}, not {value}")
+    return value
+
+
+def known_heads(kinds: list[str]) -> list[str]:
+    """Refuse an unknown head name before any work is done."""
+    from ethoprism.heads.io import HEADS
+
+    for kind in kinds:
+        if kind not in HEADS:
+            raise EthoprismError(f"unknown head '{kind}'; choose one of: {', '.join(HEADS)}")
+    return kinds
+
+
+def output_folder(path: Path, option: str = "--out") -> Path:
+    """A folder to write into: it may exist as a folder, never as a file."""
+    if path.exists() and not path.is_dir():
+        raise EthoprismError(f"{option} must be a folder, but a file is there", path)
+    return path
 
 
 def expand_videos(patterns: list[str]) -> list[Path]:

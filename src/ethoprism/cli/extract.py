@@ -13,6 +13,7 @@ from rich.table import Table
 from ethoprism.cli.common import (
     EXIT_BAD_INPUT,
     StepProgress,
+    at_least,
     console,
     expand_videos,
     print_error,
@@ -63,6 +64,16 @@ def extract(
     from ethoprism.store import EmbeddingStore
     from ethoprism.workflows.extract import clip_spec, extract_videos
 
+    for option, minimum, value in (
+        ("--frames", 1, frames),
+        ("--frame-step", 1, frame_step),
+        ("--size", 16, size),
+        ("--overlap", 0, overlap),
+        ("--workers", 1, workers),
+    ):
+        at_least(minimum, option, value)
+    if gpus_per_worker < 0:
+        raise EthoprismError(f"--gpus-per-worker must be at least 0, not {gpus_per_worker}")
     paths = expand_videos(videos)
     if ray is not None:
         from ethoprism.workflows.extract import extract_videos_ray

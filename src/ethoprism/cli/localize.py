@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ethoprism.cli.common import console, reports_errors
+from ethoprism.cli.common import at_least, console, output_folder, reports_errors
 
 localize_app = typer.Typer(no_args_is_help=True, help="Animal boxes from frozen spatial tokens.")
 
@@ -33,6 +33,7 @@ def localize_train(
     """Train the box head on stored token maps (labelled frames only)."""
     from ethoprism.workflows import localize
 
+    at_least(1, "--epochs", epochs)
     path = localize.train(store, boxes, out, localize.parse_frames(frames), video, epochs=epochs)
     console.print(f"box head written: {path}")
 
@@ -53,6 +54,8 @@ def localize_predict(
     """Predict boxes (with identities linked across frames) for every stored video."""
     from ethoprism.workflows import localize
 
+    output_folder(out)
+    at_least(1, "--smooth", smooth)
     table = localize.predict(store, head, localize.parse_frames(frames), smooth=smooth)
     localize.write_predictions(table, out, store)
     console.print(f"{len(table)} boxes on {table.frame.nunique() if len(table) else 0} frames -> {out}")
@@ -97,6 +100,7 @@ def render(
     """Write a browser-playable mp4 with boxes, identities, behaviour labels and an ethogram strip."""
     from ethoprism.outputs.render import render_files
 
+    at_least(1, "--max-frames", max_frames)
     console.print(f"written {render_files(video, out, boxes, predictions, max_frames)}")
 
 

@@ -14,8 +14,10 @@ from ethoprism.cli.common import (
     STORE_DTYPE_HELP,
     STORE_WEIGHTS_HELP,
     TOKENIZER_HELP,
+    at_least,
     console,
     entry_filter,
+    output_folder,
     reports_errors,
 )
 from ethoprism.errors import EthoprismError
@@ -72,6 +74,10 @@ def search(
     """Find the segments most like an example (or a text) in every indexed video."""
     from ethoprism.workflows import retrieve
 
+    at_least(1, "--k", k)
+    at_least(0, "--exclude", exclude)
+    if out:
+        output_folder(out)
     results = retrieve.search(
         store, example, clip, text, k, backbone, weights, tokenizer, exclude, augment_lighting
     )
@@ -94,6 +100,7 @@ def zero_shot(
     """Zero-shot behaviour classification from behaviour names (VideoPrism video-text models)."""
     from ethoprism.workflows import retrieve
 
+    output_folder(out)
     retrieve.zero_shot_predictions(store, behaviors, out, prompt, backbone, weights, tokenizer)
     console.print(f"zero-shot predictions in {out}")
 
@@ -117,6 +124,8 @@ def evaluate_retrieval(
     """Mean Hit@1/5/10 of retrieval by example, each labelled bout a query, against random."""
     from ethoprism.workflows import retrieve
 
+    output_folder(out)
+    at_least(1, "--max-queries", max_queries)
     summary = retrieve.evaluate_retrieval(
         store, labels, out, label_format, entry_filter(backbone, weights, dtype), normalize, max_queries
     )

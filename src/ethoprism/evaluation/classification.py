@@ -125,7 +125,11 @@ def cross_validate(
         videos = np.unique(data.groups)
         if len(videos) < 2:
             raise EthoprismError("cross-validation needs at least two labelled videos")
-        splitter = LeaveOneGroupOut() if n_splits is None or n_splits >= len(videos) else GroupKFold(n_splits)
+        if n_splits is not None and not 2 <= n_splits <= len(videos):
+            raise EthoprismError(
+                f"--folds {n_splits}: needs 2 to {len(videos)} folds, one per labelled video at most"
+            )
+        splitter = LeaveOneGroupOut() if n_splits is None or n_splits == len(videos) else GroupKFold(n_splits)
         splits = list(splitter.split(data.X, groups=data.groups))
         splitter_name = type(splitter).__name__
     scored = np.zeros(len(data.groups), bool)

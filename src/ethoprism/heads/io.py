@@ -1,4 +1,4 @@
-"""Saving and loading heads without pickle: ``<name>.safetensors`` (arrays) + ``<name>.json``
+"""Saving and loading heads without pickle: ``<name>.json`` + its arrays (safetensors)
 (class, hyper-parameters, behaviours, thresholds, post-processing and the provenance of the
 embeddings the head was trained on). A head refuses embeddings from another backbone."""
 
@@ -72,6 +72,8 @@ class HeadFile(BaseModel):
     n_features_in: int = Field(gt=0)
     postprocess: _Postprocess = _Postprocess()
     embeddings: dict
+    weights_file: str | None = None
+    weights_sha256: str | None = None
 
 
 def _validated(meta: dict, tensors: dict, where) -> HeadFile:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.io.tables import read_table, require_columns
+from ethoprism.io.tables import finite_numbers, read_table, require_columns
 from ethoprism.labels.model import VideoLabels
 from ethoprism.video.reader import nearest_frames
 
@@ -38,6 +38,24 @@ def _times_to_frames(
     step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 1.0 / (fps or 30.0)
     # one time past the last frame: a STOP at the very end of the video maps there (STOP is exclusive)
     return nearest_frames(times, np.append(timestamps, timestamps[-1] + step))
+
+
+def _check_within_media(times, n_frames: int, fps, timestamps, media: str, path) -> None:
+    """An event after the video's end (one frame's slack: STOP is exclusive) means the export
+    belongs to another video or another frame rate; clamping it would label the wrong frames."""
+    if timestamps is not None and len(timestamps):
+        stamps = np.asarray(timestamps, np.float64)
+        step = float(np.median(np.diff(stamps))) if len(stamps) > 1 else 1.0 / (fps or 30.0)
+        end = float(stamps[-1]) + step
+    else:
+        step, end = 1.0 / fps, n_frames / fps
+    late = times > end + step / 2
+    if late.any():
+        raise EthoprismError(
+            f"event at {times[late][0]:g} s is past the end of media '{media}' ({end:g} s, "
+            f"{n_frames} frames): is the export for another video or frame rate?",
+            path,
+        )
 
 
 def looks_like_events(head: pd.DataFrame) -> bool:
@@ -75,11 +93,19 @@ def _events_table(path: Path) -> pd.DataFrame:
     if status_column is None:
         raise EthoprismError("not a BORIS tabular events export: no START/STOP/POINT status column", path)
     media_column = next((c for c in MEDIA_COLUMNS if c in table.columns), None)
-    media = table[media_column].astype(str).map(lambda m: Path(m).name) if media_column else path.stem
-    try:
-        times = pd.to_numeric(table["Time"]).to_numpy(np.float64)
-    except (ValueError, TypeError) as exc:
-        raise EthoprismError(f"non-numeric Time values ({exc})", path) from exc
+    if media_column:
+        missing = table[media_column].isna() | (
+            table[media_column].astype(object).astype(str).str.strip() == ""
+        )
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0])
+            raise EthoprismError(f"row {row + 1} names no media file ('{media_column}')", path)
+        media = table[media_column].astype(object).astype(str).map(lambda m: Path(m).name)
+    else:
+        media = path.stem
+    times = finite_numbers(table["Time"], path, "Time values")
+    if (times < 0).any():
+        raise EthoprismError(f"negative event time {times[times < 0][0]:g} s", path)
     return table.assign(
         status_=table[status_column].astype(str).str.upper(),
         media_=media,
@@ -117,7 +143,12 @@ def read_boris_events(
     for (media, who), events in table.groupby(["media_", "subject_"], sort=True):
         video_fps = fps
         if video_fps is None and "FPS" in events.columns:
-            video_fps = float(pd.to_numeric(events["FPS"], errors="coerce").dropna().iloc[0])
+            stated = pd.to_numeric(events["FPS"], errors="coerce").dropna()
+            if stated.empty or not np.isfinite(stated.iloc[0]) or stated.iloc[0] <= 0:
+                raise EthoprismError(
+                    f"the FPS column is empty or not a positive number for media '{media}'", path
+                )
+            video_fps = float(stated.iloc[0])
         if (not video_fps or video_fps <= 0) and timestamps is None:
             raise EthoprismError(f"no frame rate for media '{media}': pass fps or keep the FPS column", path)
         frames = n_frames
@@ -128,6 +159,7 @@ def read_boris_events(
             if duration_column is None:
                 raise EthoprismError(f"frame count of media '{media}' unknown: pass the video", path)
             frames = int(round(float(pd.to_numeric(events[duration_column]).iloc[0]) * video_fps))
+        _check_within_media(events["time_"].to_numpy(), frames, video_fps, timestamps, media, path)
         targets = np.zeros((frames, len(behaviors)), np.int8)
         open_since: dict[str, float] = {}
         for row in events.sort_values("time_", kind="stable").itertuples():
@@ -199,7 +231,9 @@ def read_boris_binary(
     values = table[behavior_columns].to_numpy()
     if not np.isin(values, (0, 1)).all():
         raise EthoprismError("BORIS binary table values must be 0 or 1", path)
-    sample_times = pd.to_numeric(table[time_column]).to_numpy(np.float64)
+    sample_times = finite_numbers(table[time_column], path, "time values")
+    if (sample_times < 0).any() or (np.diff(sample_times) <= 0).any():
+        raise EthoprismError("the time column must start at 0 or later and increase row by row", path)
     if timestamps is None:
         if not fps:
             raise EthoprismError(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
-from ethoprism.io.tables import read_table, require_columns
+from ethoprism.io.tables import read_table, require_columns, whole_numbers
 from ethoprism.labels.model import VideoLabels
 
 COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
@@ -26,11 +26,12 @@ def read_bouts_csv(
     path = Path(path)
     table = read_table(path)
     require_columns(table, COLUMNS, path, "bouts CSV")
-    try:
-        starts = pd.to_numeric(table["start_frame"]).astype(int)
-        ends = pd.to_numeric(table["end_frame"]).astype(int)
-    except (ValueError, TypeError) as exc:
-        raise EthoprismError(f"start_frame/end_frame must be integers ({exc})", path) from exc
+    starts = whole_numbers(table["start_frame"], path, "start_frame values")
+    ends = whole_numbers(table["end_frame"], path, "end_frame values")
+    missing_name = table["behavior"].isna() | (table["behavior"].astype(str).str.strip() == "")
+    if missing_name.any():
+        row = int(np.flatnonzero(missing_name.to_numpy())[0])
+        raise EthoprismError(f"row {row + 1} has no behaviour name", path)
     names = behaviors or sorted(table["behavior"].astype(str).unique())
     unknown = sorted(set(table["behavior"].astype(str)) - set(names))
     if unknown:

@@ -11,37 +11,74 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
 from ethoprism.errors import EthoprismError
 from ethoprism.io.tables import read_json
 from ethoprism.labels.boxes import BoxLabels, box_labels
 
 
+class _Image(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: StrictInt | StrictStr
+    file_name: str = Field(min_length=1)
+    frame: StrictInt | None = Field(None, ge=0)
+    frame_index: StrictInt | None = Field(None, ge=0)
+    frame_idx: StrictInt | None = Field(None, ge=0)
+
+    def frame_number(self) -> int | None:
+        return next((f for f in (self.frame, self.frame_index, self.frame_idx) if f is not None), None)
+
+
+class _Annotation(BaseModel):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    image_id: StrictInt | StrictStr
+    bbox: list[float] = Field(min_length=4, max_length=4)
+    track_id: StrictInt = -1
+
+    @field_validator("bbox")
+    @classmethod
+    def _positive_size(cls, bbox):
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise ValueError("width and height must not be negative")
+        return bbox
+
+
+class _Coco(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    images: list[_Image]
+    annotations: list[_Annotation]
+
+
 def read_coco(path: str | Path) -> BoxLabels:
-    """Every COCO image is a labelled frame; one without annotations holds no animal."""
+    """Every COCO image is a labelled frame; one without annotations holds no animal. The file is
+    validated against a schema first (whole frame numbers, four finite box numbers, ...)."""
     path = Path(path)
     data = read_json(path, "box file")
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise EthoprismError("not a COCO file: needs 'images' and 'annotations'", path)
+    try:
+        coco = _Coco.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise EthoprismError(f"COCO file does not fit: {where}: {first['msg']}", path) from None
     images = {}
-    for image in data["images"]:
-        frame = next((image[k] for k in ("frame", "frame_index", "frame_idx") if k in image), None)
-        if frame is None or "file_name" not in image or "id" not in image:
-            raise EthoprismError(f"COCO image {image.get('id')} lacks id, file_name or frame", path)
-        images[image["id"]] = (Path(image["file_name"]).name, int(frame))
+    for image in coco.images:
+        frame = image.frame_number()
+        if frame is None:
+            raise EthoprismError(f"COCO image {image.id} has no frame number (frame)", path)
+        images[image.id] = (Path(image.file_name).name, frame)
     rows = []
-    for annotation in data["annotations"]:
-        if annotation.get("image_id") not in images:
+    for number, annotation in enumerate(coco.annotations):
+        if annotation.image_id not in images:
             raise EthoprismError(
-                f"annotation {annotation.get('id')} refers to unknown image {annotation.get('image_id')}",
+                f"annotation {number} refers to unknown image {annotation.image_id}",
                 path,
             )
-        bbox = annotation.get("bbox")
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise EthoprismError(f"annotation {annotation.get('id')} has no [x, y, w, h] bbox", path)
-        video, frame = images[annotation["image_id"]]
-        x, y, w, h = map(float, bbox)
-        rows.append((video, frame, int(annotation.get("track_id", -1)), x, y, x + w, y + h))
+        video, frame = images[annotation.image_id]
+        x, y, w, h = annotation.bbox
+        rows.append((video, frame, annotation.track_id, x, y, x + w, y + h))
     return box_labels(rows, images.values())
 
 

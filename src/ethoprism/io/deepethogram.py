@@ -36,6 +36,8 @@ def read_deepethogram(path: str | Path, video: str | None = None, fps: float | N
     if not np.isin(values, (-1, 0, 1)).all():
         raise EthoprismError("DeepEthogram labels must be 0, 1 or -1", path)
     behaviors = [c for c in table.columns if c.lower() not in BACKGROUND_NAMES]
+    if not behaviors:
+        raise EthoprismError("DeepEthogram label file has no behaviour columns besides background", path)
     unlabelled = (values == -1).any(axis=1)
     targets = table[behaviors].to_numpy(np.int8).copy()
     targets[unlabelled] = -1

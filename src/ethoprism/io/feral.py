@@ -33,18 +33,22 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
     data = read_json(path, "label file")
     if not isinstance(data, dict) or "labels" not in data or "class_names" not in data:
         raise EthoprismError("not a FERAL label file: needs 'class_names' and 'labels'", path)
+    if not isinstance(data["class_names"], dict):
+        raise EthoprismError("FERAL 'class_names' must map integer ids to names", path)
     try:
         classes = {int(k): str(v) for k, v in data["class_names"].items()}
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise EthoprismError("FERAL 'class_names' must map integer ids to names", path) from exc
+    if not isinstance(data["labels"], dict):
+        raise EthoprismError("FERAL 'labels' must map each video to its per-frame labels", path)
     multilabel = bool(data.get("is_multilabel", False))
     behavior_ids = [k for k in sorted(classes) if classes[k].lower() not in BACKGROUND_NAMES and k != 0]
     behaviors = [classes[k] for k in behavior_ids]
     videos = []
     for video, frames in data["labels"].items():
-        array = np.asarray(frames)
+        array = _frame_array(frames, video, path)
         if multilabel:
-            if array.ndim != 2 or array.shape[1] != len(classes):
+            if array.ndim != 2 or array.shape[1] != len(classes) or not np.isin(array, (-1, 0, 1)).all():
                 raise EthoprismError(
                     f"multi-label frames of '{video}' must be 0/1 vectors of length {len(classes)}", path
                 )
@@ -55,7 +59,7 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
                 raise EthoprismError(f"frames of '{video}' must be one class id each", path)
             unknown = sorted(set(array.tolist()) - set(classes) - {-1})
             if unknown:
-                raise EthoprismError(f"'{video}' uses class ids {unknown} not in class_names", path)
+                raise EthoprismError(f"'{video}' uses class ids {unknown[:5]} not in class_names", path)
             targets = (array[:, None] == np.asarray(behavior_ids)[None, :]).astype(np.int8)
             targets[array == -1] = -1
         videos.append(
@@ -70,3 +74,18 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
         if label.video in split_of:
             label.extra["split"] = split_of[label.video]
     return videos, splits
+
+
+def _frame_array(frames, video: str, path: Path) -> np.ndarray:
+    """Per-frame labels as an int64 array; ragged, non-numeric or fractional values are errors."""
+    if not isinstance(frames, list) or not frames:
+        raise EthoprismError(f"labels of '{video}' must be a non-empty list with one entry per frame", path)
+    try:
+        array = np.asarray(frames, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise EthoprismError(
+            f"labels of '{video}' must be numbers (class ids, or equal-length 0/1 vectors)", path
+        ) from None
+    if not np.isfinite(array).all() or (array != np.round(array)).any() or (np.abs(array) > 2**31).any():
+        raise EthoprismError(f"labels of '{video}' must be whole class ids", path)
+    return array.astype(np.int64)

@@ -14,13 +14,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.base import BaseEstimator
 from torch import nn
 
 import ethoprism
 from ethoprism.errors import EthoprismError
 from ethoprism.heads.training import optimise
-from ethoprism.io.model_files import load_model, save_model
+from ethoprism.io.model_files import load_model, model_paths, save_model
+
+
+class BoxHeadFile(BaseModel):
+    """The JSON half of a box head file."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: str
+    ethoprism_version: str
+    params: dict
+    grid: list[int] = Field(min_length=2, max_length=2)
+    n_features_in: int = Field(gt=0)
+    input_size: int = Field(gt=0)
+    embeddings: dict
+    weights_file: str | None = None
+    weights_sha256: str | None = None
 
 
 class _Net(nn.Module):
@@ -202,14 +218,34 @@ class BoxHead(BaseEstimator):
 
     @classmethod
     def load(cls, path) -> tuple[BoxHead, dict]:
+        """-> (fitted head, metadata); the JSON is validated against :class:`BoxHeadFile` and the
+        arrays must fit the network its parameters describe."""
         state, meta = load_model(path, BOX_HEAD_FORMAT, "box head")
-        head = cls(**meta["params"])
-        head.grid_, head.n_features_in_, head.input_size_ = (
-            tuple(meta["grid"]),
-            meta["n_features_in"],
-            meta["input_size"],
-        )
-        head.state_ = state
+        where = model_paths(path)[0]
+        try:
+            header = BoxHeadFile.model_validate(meta)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "the file"
+            raise EthoprismError(f"box head file does not fit: {field}: {first['msg']}", where) from None
+        unknown = sorted(set(header.params) - set(cls().get_params()))
+        if unknown:
+            raise EthoprismError(f"box head file does not fit: unknown params {unknown}", where)
+        try:
+            head = cls(**header.params)
+            head.grid_, head.n_features_in_, head.input_size_ = (
+                tuple(header.grid),
+                header.n_features_in,
+                header.input_size,
+            )
+            head.state_ = state
+            head._network()
+        except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+            raise EthoprismError(
+                f"box head file does not fit its parameters ({exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0][:200]})",
+                where,
+            ) from None
         return head, meta
 
     def __getstate__(self):

@@ -102,6 +102,7 @@ def render(
 def render_files(video, out, boxes_path=None, predictions_path=None, max_frames: int | None = None) -> Path:
     """:func:`render` from the files ``localize predict`` and ``predict`` write."""
     from ethoprism.errors import EthoprismError
+    from ethoprism.outputs.tables import read_box_table, read_frame_table
 
     video, out = Path(video), Path(out)
     if out.exists() and out.resolve() == video.resolve():
@@ -112,36 +113,11 @@ def render_files(video, out, boxes_path=None, predictions_path=None, max_frames:
     if boxes_path is not None:
         if not Path(boxes_path).exists():
             raise EthoprismError("box file does not exist", boxes_path)
-        box_table = read_boxes_table(boxes_path)
+        box_table = read_box_table(boxes_path)
         box_table = box_table[box_table.video == video.name] if "video" in box_table else box_table
     if predictions_path is not None:
         predictions_path = Path(predictions_path)
         if not predictions_path.exists():
             raise EthoprismError("prediction table does not exist", predictions_path)
-        frame_table = (
-            pd.read_parquet(predictions_path)
-            if predictions_path.suffix == ".parquet"
-            else pd.read_csv(predictions_path)
-        )
+        frame_table = read_frame_table(predictions_path)
     return render(video, out, box_table, frame_table, max_frames=max_frames)
-
-
-def read_boxes_table(path) -> pd.DataFrame:
-    """Predicted boxes from ``boxes.csv`` or a COCO results JSON written by ``localize predict``."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    records = pd.read_json(path)
-    boxes = pd.DataFrame(
-        {
-            "video": records["video"],
-            "frame": records["frame"],
-            "track": records.get("track_id", -1),
-            "x0": records.bbox.str[0],
-            "y0": records.bbox.str[1],
-            "x1": records.bbox.str[0] + records.bbox.str[2],
-            "y1": records.bbox.str[1] + records.bbox.str[3],
-            "score": records["score"],
-        }
-    )
-    return boxes

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ethoprism.errors import EthoprismError
 from ethoprism.io.boris import write_boris_events
+from ethoprism.io.tables import finite_numbers, read_json, read_table, whole_numbers
 from ethoprism.labels.model import bouts_from_mask
 
 BOUT_COLUMNS = ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "score"]
@@ -83,3 +85,81 @@ def write_predictions(
     duration = float(times[-1] + 1.0 / fps) if len(times) else 0.0
     write_boris_events(bouts, paths["boris"], fps=fps, media_file=video, duration_s=duration)
     return paths
+
+
+BOX_COLUMNS = ["frame", "x0", "y0", "x1", "y1"]
+
+
+def read_box_table(path) -> pd.DataFrame:
+    """Predicted boxes from ``boxes.csv`` or a COCO results JSON (``localize predict``), checked:
+    whole non-negative frames, finite corners, one box per (video, frame, track)."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        boxes = _coco_results(path)
+    else:
+        boxes = read_table(path, "box table")
+    missing = [c for c in BOX_COLUMNS if c not in boxes.columns]
+    if missing:
+        raise EthoprismError(f"not a box table (boxes.csv): missing column(s) {missing}", path)
+    boxes = boxes.copy()
+    boxes["frame"] = whole_numbers(boxes["frame"], path, "frame numbers")
+    if (boxes["frame"] < 0).any():
+        raise EthoprismError("frame numbers must not be negative", path)
+    for column in ("x0", "y0", "x1", "y1"):
+        boxes[column] = finite_numbers(boxes[column], path, f"{column} values")
+    boxes["track"] = whole_numbers(boxes["track"], path, "track ids") if "track" in boxes else -1
+    if "score" in boxes:
+        boxes["score"] = finite_numbers(boxes["score"], path, "scores")
+    keys = [c for c in ("video", "frame", "track") if c in boxes.columns]
+    tracked = boxes[boxes["track"] >= 0]
+    duplicated = tracked.duplicated(keys)
+    if duplicated.any():
+        row = tracked[duplicated].iloc[0]
+        raise EthoprismError(f"two boxes for track {row['track']} on frame {row['frame']}", path)
+    return boxes
+
+
+def _coco_results(path: Path) -> pd.DataFrame:
+    records = read_json(path, "box table")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise EthoprismError("not COCO results (a list of detections)", path)
+    if not records:
+        raise EthoprismError("COCO results hold no detections", path)
+    bad = [i for i, r in enumerate(records) if not isinstance(r.get("bbox"), list) or len(r["bbox"]) != 4]
+    if bad:
+        raise EthoprismError(f"detection {bad[0]} has no [x, y, w, h] bbox", path)
+    table = pd.DataFrame.from_records(records)
+    bbox = pd.DataFrame(table.pop("bbox").tolist(), columns=["x", "y", "w", "h"]).apply(
+        pd.to_numeric, errors="coerce"
+    )
+    return table.assign(
+        track=table.get("track_id", -1), x0=bbox.x, y0=bbox.y, x1=bbox.x + bbox.w, y1=bbox.y + bbox.h
+    )
+
+
+def read_frame_table(path) -> pd.DataFrame:
+    """A per-frame prediction table (``<video>.frames.csv|.parquet`` from ``predict``), checked:
+    whole, unique, non-negative frames and 0/1 decision columns."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        try:
+            table = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise EthoprismError(f"unreadable parquet table ({exc})", path) from exc
+    else:
+        table = read_table(path, "prediction table")
+    if "frame" not in table.columns:
+        raise EthoprismError("not a per-frame prediction table: no 'frame' column", path)
+    table = table.copy()
+    table["frame"] = whole_numbers(table["frame"], path, "frame numbers")
+    if (table["frame"] < 0).any() or table["frame"].duplicated().any():
+        raise EthoprismError("frame numbers must be non-negative and each appear once", path)
+    behaviors = [c for c in table.columns if f"{c}_prob" in table.columns]
+    if not behaviors:
+        raise EthoprismError("no behaviour columns (<behaviour> next to <behaviour>_prob)", path)
+    for name in behaviors:
+        values = pd.to_numeric(table[name], errors="coerce")
+        if not values.isin([0, 1]).all():
+            raise EthoprismError(f"decision column '{name}' must hold 0/1", path)
+        table[name] = values.astype(np.int8)
+    return table

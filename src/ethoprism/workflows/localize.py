@@ -159,11 +159,11 @@ def evaluate(
     ``frames`` (default: from the first to the last predicted frame of each video). Frames where
     nothing was detected count: their animals are misses."""
     from ethoprism.localization.evaluate import coco_ap
-    from ethoprism.outputs.render import read_boxes_table
+    from ethoprism.outputs.tables import read_box_table
 
     entries = _entries_by_name(store_dir, backbone)
     truth = _boxes_for(entries, read_boxes(boxes_path, video), boxes_path)
-    predicted = read_boxes_table(predictions_path)
+    predicted = read_box_table(predictions_path)
     evaluated = set()
     for name in set(truth.frames.video) & set(entries):
         mine = predicted.frame[predicted.video == name]

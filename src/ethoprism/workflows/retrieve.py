@@ -153,6 +153,10 @@ def evaluate_retrieval(
             f"--normalize {normalize}`",
             existing.folder,
         )
+    if not any((label.targets == 1).any() for label in label_list):
+        raise EthoprismError(
+            "the labels hold no behaviour bout to use as a query", label_list[0].source or None
+        )
     index, _ = update_index(
         store, backbone, normalize=existing.normalize if existing else normalize or "video"
     )
