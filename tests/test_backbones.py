@@ -225,3 +225,63 @@ def test_bf16_on_cpu():
     fp32 = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu")
     frames = np.random.rand(1, 4, 36, 36, 3)
     torch.testing.assert_close(backbone.encode(frames), fp32.encode(frames), atol=0.15, rtol=0.1)
+
+
+def test_bf16_on_cpu_at_another_size_and_frame_count():
+    """Positional tables are interpolated in fp32 then cast: bf16 at a size and clip length
+    other than the checkpoint's ran into a missing bf16 kernel before."""
+    config = TINY_CONFIGS["videoprism-b"]
+    torch.manual_seed(0)
+    bf16 = load_backbone("videoprism-b", "random", config=config, device="cpu", dtype="bf16")
+    torch.manual_seed(0)
+    fp32 = load_backbone("videoprism-b", "random", config=config, device="cpu", dtype="fp32")
+    video = torch.rand(1, 6, 54, 54, 3)
+    got, expected = bf16.encode(video), fp32.encode(video)
+    assert got.shape == expected.shape == (1, 6, 3, 3, 32)
+    assert (got - expected).abs().max() < 0.05 * expected.abs().max()
+
+
+def test_fp32_position_tables_equal_the_transformers_interpolation():
+    from transformers.models.videoprism import modeling_videoprism as reference
+
+    backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu")
+    spatial = backbone.model.spatial_embeddings
+    temporal = backbone.model.temporal_embeddings
+    tokens = torch.zeros(1, 9, 32)
+    expected = reference.VideoPrismSpatialEmbeddings.interpolate_pos_encoding(spatial, tokens, 54, 54)
+    torch.testing.assert_close(spatial.interpolate_pos_encoding(tokens, 54, 54), expected, rtol=0, atol=0)
+    assert spatial.interpolate_pos_encoding(tokens, 54, 54) is spatial.interpolate_pos_encoding(
+        tokens, 54, 54
+    )
+    frames = torch.zeros(9, 7, 32)
+    expected = reference.VideoPrismTemporalEmbeddings.interpolate_pos_encoding(temporal, frames)
+    torch.testing.assert_close(temporal.interpolate_pos_encoding(frames), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("softcap", [None, 50.0, 2.0])
+def test_fused_attention_matches_the_eager_path(softcap):
+    from ethoprism.backbones.models import _softcap_attention, eager_softcap_attention, flex_softcap_attention
+
+    q, k, v = (torch.randn(2, 3, 40, 16) * 3 for _ in range(3))
+    expected = eager_softcap_attention(q, k, v, None, 0.25, softcap)
+    fused, _ = _softcap_attention(None, q, k, v, None, scaling=0.25, softcap=softcap)  # what CPU runs
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+    if softcap is not None:  # the CUDA path's FlexAttention, run uncompiled on CPU
+        torch.testing.assert_close(
+            flex_softcap_attention(q, k, v, 0.25, softcap, compiled=False), expected, atol=1e-5, rtol=1e-5
+        )
+
+
+def test_embed_rows_reduces_on_the_device_what_encode_returns():
+    backbone = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"], device="cpu")
+    clips = torch.randint(0, 256, (2, 4, 36, 36, 3), dtype=torch.uint8)
+    tokens = backbone.encode(clips.float() / 255)  # the float path gives the same tokens
+    slots, rows = np.array([0, 0, 1, 1, 1]), np.array([0, 3, 1, 2, 3])
+    out = backbone.embed_rows(clips, slots, rows, token_rows=np.array([1, 4]), grid=1)
+    selected = tokens[slots, rows]
+    np.testing.assert_allclose(out["embeddings"], selected.mean(dim=(1, 2)).numpy(), atol=1e-5)
+    assert out["tokens"].dtype == np.float16 and out["tokens"].shape == (2, 2, 2, 32)
+    np.testing.assert_allclose(out["tokens"], selected[[1, 4]].numpy(), atol=2e-2, rtol=2e-3)
+    np.testing.assert_allclose(out["grid_tokens"][:, 0, 0], out["embeddings"], atol=2e-2, rtol=2e-3)
+    assert backbone.dtype == torch.float32  # auto: fp32 on CPU
+    assert backbone.auto_batch_size(4, 36) == 4

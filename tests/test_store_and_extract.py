@@ -324,3 +324,24 @@ def test_entries_whose_arrays_disagree_with_provenance_are_refused(synthetic_sto
     with pytest.raises(EthoprismError, match=expected) as info:
         classify.load_labelled(store, synthetic_store["labels"])
     assert damaged.name in str(info.value)
+
+
+def test_token_grid_keeps_every_frames_pooled_map_beside_unchanged_embeddings(tmp_path, tiny_videoprism):
+    video = write_video(tmp_path / "v.mp4", n_frames=22, height=40, width=40)
+    spec = ClipSpec(frames=4, overlap=1, size=36)
+    plain, _ = extract_video(video, tiny_videoprism, EmbeddingStore(tmp_path / "a"), spec, batch_size=2)
+    gridded, _ = extract_video(
+        video, tiny_videoprism, EmbeddingStore(tmp_path / "b"), spec, batch_size=3, token_step=1, token_grid=2
+    )
+    assert gridded.provenance.token_grid == 2 and plain.provenance.token_grid is None
+    assert gridded.path.name != plain.path.name
+    np.testing.assert_allclose(gridded.embeddings(), plain.embeddings(), atol=1e-6)
+    grids = gridded.grid_tokens()
+    assert grids.shape == (22, 2, 2, 32) and grids.dtype == np.float16
+    tokens, token_frames = gridded.tokens()  # a 36 px input has a 2x2 token map: the grid is the map
+    np.testing.assert_array_equal(grids[token_frames], tokens)
+    np.testing.assert_array_equal(gridded.grid_tokens(np.array([3, 7])), grids[[3, 7]])
+    assert plain.grid_tokens() is None
+    # a grid of 1 is the pooled embedding itself
+    one, _ = extract_video(video, tiny_videoprism, EmbeddingStore(tmp_path / "c"), spec, token_grid=1)
+    np.testing.assert_allclose(one.grid_tokens()[:, 0, 0], one.embeddings(), atol=2e-2, rtol=2e-3)

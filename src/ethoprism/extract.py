@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import ethoprism
 from ethoprism.backbones import Backbone
@@ -27,7 +28,11 @@ Progress = Callable[[int, int], None]
 
 
 def build_provenance(
-    backbone: Backbone, spec: ClipSpec, reader: VideoReader, token_step: int | None
+    backbone: Backbone,
+    spec: ClipSpec,
+    reader: VideoReader,
+    token_step: int | None,
+    token_grid: int | None = None,
 ) -> Provenance:
     meta = reader.metadata
     video = VideoInfo(
@@ -48,6 +53,7 @@ def build_provenance(
         video=video,
         token_step=token_step,
         ethoprism_version=ethoprism.__version__,
+        token_grid=token_grid,
     )
 
 
@@ -74,6 +80,7 @@ def extract_video(
     progress: Progress | None = None,
     chunk_frames: int | None = None,
     wait_s: float = 1.0,
+    token_grid: int | None = None,
 ) -> tuple[StoreEntry, bool]:
     """Embed every frame of ``video``; returns ``(entry, cache_hit)``.
 
@@ -85,11 +92,12 @@ def extract_video(
         ("batch size", batch_size),
         ("token step", token_step),
         ("chunk frames", chunk_frames),
+        ("token grid", token_grid),
     ):
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
             raise EthoprismError(f"{name} must be a positive whole number, not {value!r}")
     with VideoReader(video) as reader:
-        provenance = build_provenance(backbone, spec, reader, token_step)
+        provenance = build_provenance(backbone, spec, reader, token_step, token_grid)
         cached = store.find(provenance)
         if cached is not None:
             if progress:
@@ -209,47 +217,64 @@ class _ChunkEmbedder:
             self.buffer[self.next_frame] = frame
             self.next_frame += 1
 
-    def run(self, index: int) -> None:
-        first_clip, end_clip = self.partial.chunks[index]
-        frames = self.order[self.bounds[first_clip] : self.bounds[end_clip]]
-        embeddings = np.zeros((len(frames), self.backbone.embed_dim), np.float32)
-        keep_tokens = frames[frames % self.token_step == 0] if self.token_step else np.zeros(0, np.int64)
-        tokens = None
-        clip_embeddings = None
-        row_of = {int(f): i for i, f in enumerate(frames)}
-        token_row_of = {int(f): i for i, f in enumerate(keep_tokens)}
+    def _batches(self, first_clip: int, end_clip: int):
+        """``(clips, uint8 batch)`` for each batch of the chunk: frames gathered from the decode
+        buffer (pinned when the model is on a GPU, so the copy to it is asynchronous). Runs in a
+        background thread (:func:`prefetch`), so the model never waits for this host work."""
+        pin = self.backbone.device.type == "cuda"
         for batch_start in range(first_clip, end_clip, self.partial.batch_size):
             clips = np.arange(batch_start, min(batch_start + self.partial.batch_size, end_clip))
             clip_frames = self.plan.frames_of(clips)
             self._ensure(int(clip_frames.max()), int(self.still_needed_from[clips[0]]))
-            batch = np.stack([np.stack([self.buffer[int(f)] for f in row]) for row in clip_frames])
-            batch = batch.astype(np.float32) / 255.0
-            if self.joint:
-                out, pooled = self.backbone.encode_with_clip_embedding(batch)
-                if clip_embeddings is None:
-                    clip_embeddings = np.zeros((end_clip - first_clip, pooled.shape[1]), np.float32)
-                clip_embeddings[clips - first_clip] = pooled.cpu().numpy()
-                out = out.cpu().numpy()
-            else:
-                out = self.backbone.encode(batch).cpu().numpy()  # [B, T, h, w, D]
-            for slot, clip in enumerate(clips):
-                targets = self.order[self.bounds[clip] : self.bounds[clip + 1]]
-                if not len(targets):
-                    continue
-                rows = out[slot, self.plan.source_row[targets]]
-                embeddings[[row_of[int(f)] for f in targets]] = rows.mean(axis=(1, 2))
-                if self.token_step:
-                    kept = targets % self.token_step == 0
-                    if kept.any():
-                        if tokens is None:
-                            tokens = np.zeros((len(keep_tokens), *rows.shape[1:]), np.float16)
-                        tokens[[token_row_of[int(f)] for f in targets[kept]]] = rows[kept]
+            batch = torch.from_numpy(
+                np.stack([np.stack([self.buffer[int(f)] for f in row]) for row in clip_frames])
+            )
             if clips[-1] + 1 < self.plan.n_clips:
                 for f in [f for f in self.buffer if f < self.still_needed_from[clips[-1] + 1]]:
                     del self.buffer[f]
+            yield clips, batch.pin_memory() if pin else batch
+
+    def run(self, index: int) -> None:
+        first_clip, end_clip = self.partial.chunks[index]
+        frames = self.order[self.bounds[first_clip] : self.bounds[end_clip]]
+        grid = self.partial.provenance.token_grid
+        embeddings = np.zeros((len(frames), self.backbone.embed_dim), np.float32)
+        keep_tokens = frames[frames % self.token_step == 0] if self.token_step else np.zeros(0, np.int64)
+        tokens = grid_tokens = clip_embeddings = None
+        row_of = {int(f): i for i, f in enumerate(frames)}
+        token_row_of = {int(f): i for i, f in enumerate(keep_tokens)}
+        batches = prefetch(self._batches(first_clip, end_clip), depth=2)
+        try:
+            for clips, batch in batches:
+                # the frames each clip of the batch stands for, and which of them keep token maps
+                targets = [self.order[self.bounds[c] : self.bounds[c + 1]] for c in clips]
+                slots = np.concatenate([np.full(len(t), k) for k, t in enumerate(targets)]).astype(np.int64)
+                targets = np.concatenate(targets).astype(np.int64)
+                if not len(targets):
+                    continue
+                kept = np.flatnonzero(targets % self.token_step == 0) if self.token_step else None
+                out = self.backbone.embed_rows(batch, slots, self.plan.source_row[targets], kept, grid)
+                embeddings[[row_of[int(f)] for f in targets]] = out["embeddings"]
+                if "tokens" in out:
+                    if tokens is None:
+                        tokens = np.zeros((len(keep_tokens), *out["tokens"].shape[1:]), np.float16)
+                    tokens[[token_row_of[int(f)] for f in targets[kept]]] = out["tokens"]
+                if "grid_tokens" in out:
+                    if grid_tokens is None:
+                        grid_tokens = np.zeros((len(frames), *out["grid_tokens"].shape[1:]), np.float16)
+                    grid_tokens[[row_of[int(f)] for f in targets]] = out["grid_tokens"]
+                if "clip_embeddings" in out:
+                    if clip_embeddings is None:
+                        width = out["clip_embeddings"].shape[1]
+                        clip_embeddings = np.zeros((end_clip - first_clip, width), np.float32)
+                    clip_embeddings[clips - first_clip] = out["clip_embeddings"]
+        finally:
+            batches.close()
         arrays = {"frames": frames, "embeddings": embeddings}
         if tokens is not None:
             arrays.update(token_frames=keep_tokens, tokens=tokens)
+        if grid_tokens is not None:
+            arrays.update(grid_tokens=grid_tokens)
         if clip_embeddings is not None:
             arrays.update(clips=np.arange(first_clip, end_clip), clip_embeddings=clip_embeddings)
         self.partial.commit(index, arrays)

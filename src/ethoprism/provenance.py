@@ -73,6 +73,7 @@ class Provenance:
     video: VideoInfo
     token_step: int | None = None
     ethoprism_version: str = ""
+    token_grid: int | None = None  # every frame's token map pooled to g x g (spatio-temporal heads)
 
     @property
     def embedding_key(self) -> tuple:
@@ -89,7 +90,7 @@ class Provenance:
     @property
     def cache_key(self) -> tuple:
         """Equal when a stored entry can stand for a new extraction of the same video."""
-        return (*self.embedding_key, self.video.sha256, self.token_step)
+        return (*self.embedding_key, self.video.sha256, self.token_step, self.token_grid)
 
     @property
     def embedding_variant(self) -> str:
@@ -100,9 +101,16 @@ class Provenance:
     @property
     def variant(self) -> str:
         """Short hash of what else names an entry (weights, dtype, token maps): part of its file name."""
-        key = json.dumps(
-            [self.weights.model_id, self.weights.revision, self.weights.sha256, self.dtype, self.token_step]
-        )
+        parts = [
+            self.weights.model_id,
+            self.weights.revision,
+            self.weights.sha256,
+            self.dtype,
+            self.token_step,
+        ]
+        if self.token_grid:  # only then: the names of entries without grids stay as they were
+            parts.append(f"grid{self.token_grid}")
+        key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:8]
 
     def describe(self) -> str:
@@ -120,6 +128,7 @@ class Provenance:
             "clip_spec": self.clip_spec.to_dict(),
             "clip_spec_key": self.clip_spec.key,
             "token_step": self.token_step,
+            "token_grid": self.token_grid,
             "video": asdict(self.video),
         }
 
@@ -145,6 +154,7 @@ class Provenance:
                 ),
                 token_step=None if data.get("token_step") is None else int(data["token_step"]),
                 ethoprism_version=str(data.get("ethoprism_version", "")),
+                token_grid=None if data.get("token_grid") is None else int(data["token_grid"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EthoprismError(

@@ -116,6 +116,21 @@ class StoreEntry:
         tokens = self._read("tokens")
         return None if tokens is None else (tokens, self._read("token_frames"))
 
+    def grid_tokens(self, frames: np.ndarray | None = None) -> np.ndarray | None:
+        """Every frame's token map pooled to g x g: fp16 ``[n_frames, g, g, D]`` (``--token-grid``),
+        or only the rows ``frames`` (sorted), read without loading the rest."""
+        with h5py.File(self.path, "r") as handle:
+            if "grid_tokens" not in handle:
+                return None
+            grids = handle["grid_tokens"]
+            if len(grids) != self.n_frames:
+                raise EthoprismError(
+                    f"stored grid tokens cover {len(grids)} of {self.n_frames} frames: delete this entry "
+                    "and extract again",
+                    self.path,
+                )
+            return grids[()] if frames is None else grids[np.asarray(frames)]
+
 
 @dataclass(frozen=True)
 class EntryFilter:
@@ -428,6 +443,16 @@ class PartialEntry:
                                     compression="lzf",
                                 )
                             out["tokens"][positions[0] : positions[-1] + 1] = _rows(tokens, positions)
+                        if "grid_tokens" in chunk:
+                            grids = chunk["grid_tokens"][()]
+                            if "grid_tokens" not in out:
+                                out.create_dataset(
+                                    "grid_tokens",
+                                    (n_frames, *grids.shape[1:]),
+                                    np.float16,
+                                    chunks=(min(n_frames, 64), *grids.shape[1:]),
+                                )
+                            out["grid_tokens"][frames[0] : frames[-1] + 1] = _rows(grids, frames)
                         if "clip_embeddings" in chunk:
                             clips, vectors = chunk["clips"][()], chunk["clip_embeddings"][()]
                             if "clip_embeddings" not in out:

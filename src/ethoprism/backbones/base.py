@@ -45,13 +45,15 @@ def pick_device(device: str | None = None) -> torch.device:
     return chosen
 
 
-def pick_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device | None = None) -> torch.dtype:
+    """``None``/``"auto"``: bf16 on CUDA (tensor cores, half the memory traffic), fp32 elsewhere
+    (CPUs without bf16 units run it slower than fp32)."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype is None:
-        return torch.float32
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
     if dtype not in DTYPES:
-        raise EthoprismError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+        raise EthoprismError(f"dtype must be auto or one of {sorted(DTYPES)}, not {dtype!r}")
     return DTYPES[dtype]
 
 
@@ -87,7 +89,11 @@ class Backbone:
         compile: bool = False,
     ):
         self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype)
+        self.dtype = pick_dtype(dtype, self.device)
+        if self.device.type == "cuda" and self.dtype == torch.float32:
+            # fp32 asked for on a GPU: TF32 tensor cores (10-bit mantissa products, fp32 sums)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
         self.weights = weights
         self.input_size = input_size
@@ -124,11 +130,17 @@ class Backbone:
         return {"backbone": self.name, "weights": self.weights.to_dict(), "dtype": self.dtype_name}
 
     def _prepare(self, frames) -> torch.Tensor:
-        """-> normalised ``[B, T, 3, S, S]`` on the model's device and dtype."""
-        x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+        """RGB ``[B, T, H, W, 3]`` (uint8 0-255, or float in [0, 1]) -> normalised
+        ``[B, T, 3, S, S]`` on the model's device and dtype. uint8 frames travel to the device as
+        they are (a quarter of the bytes; ``non_blocking`` from pinned memory) and become floats
+        there."""
+        x = frames if torch.is_tensor(frames) else torch.from_numpy(np.ascontiguousarray(frames))
         if x.ndim != 5 or x.shape[-1] != 3:
             raise ValueError(f"frames must be [B, T, H, W, 3], got {tuple(x.shape)}")
-        x = x.to(self.device, torch.float32)
+        if x.dtype == torch.uint8:
+            x = x.to(self.device, non_blocking=True).float().div_(255.0)
+        else:
+            x = x.to(self.device, torch.float32)
         batch, time, height, width, _ = x.shape
         x = x.permute(0, 1, 4, 2, 3).reshape(batch * time, 3, height, width)
         size = self._input_hw(height, width)
@@ -149,6 +161,58 @@ class Backbone:
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _tokens_and_clip_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens and, for video-text models, each clip's embedding in the joint space."""
+        return self._tokens(x), None
+
+    @torch.inference_mode()
+    def embed_rows(
+        self,
+        clips,
+        slots: np.ndarray,
+        rows: np.ndarray,
+        token_rows: np.ndarray | None = None,
+        grid: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """One forward pass over ``clips`` (``[B, T, H, W, 3]``), reduced on the device so only
+        what is kept crosses back to the host:
+
+        * ``embeddings``: float32 ``[n, D]``, the spatial mean of the tokens of frame
+          ``rows[i]`` of clip ``slots[i]``;
+        * ``tokens``: fp16 ``[m, h, w, D]``, the full token maps of the selected rows
+          ``token_rows`` (indices into ``slots``/``rows``), when given;
+        * ``grid_tokens``: fp16 ``[n, g, g, D]``, every selected frame's token map average-pooled
+          to ``grid`` x ``grid``, when ``grid`` is given;
+        * ``clip_embeddings``: float32 ``[B, D']`` for video-text models."""
+        tokens, clip_embedding = self._tokens_and_clip_embedding(self._prepare(clips))
+        slots_t = torch.as_tensor(np.asarray(slots), device=tokens.device)
+        rows_t = torch.as_tensor(np.asarray(rows), device=tokens.device)
+        selected = tokens[slots_t, rows_t]  # [n, h, w, D]
+        out = {"embeddings": selected.float().mean(dim=(1, 2)).cpu().numpy()}
+        if token_rows is not None and len(token_rows):
+            keep = torch.as_tensor(np.asarray(token_rows), device=tokens.device)
+            out["tokens"] = selected[keep].to(torch.float16).cpu().numpy()
+        if grid:
+            pooled = F.adaptive_avg_pool2d(selected.permute(0, 3, 1, 2).float(), grid)
+            out["grid_tokens"] = pooled.permute(0, 2, 3, 1).to(torch.float16).cpu().numpy()
+        if clip_embedding is not None:
+            out["clip_embeddings"] = clip_embedding.float().cpu().numpy()
+        return out
+
+    def auto_batch_size(self, frames: int, size: int, limit: int = 64) -> int:
+        """Clips per forward pass: 4 on CPU (larger batches do not run faster there); on CUDA as
+        many as 60 % of the free device memory holds, from the peak memory of a probe pass."""
+        if self.device.type != "cuda":
+            return 4
+        torch.cuda.synchronize(self.device)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        probe = torch.zeros((2, frames, size, size, 3), dtype=torch.uint8)
+        self.embed_rows(probe, np.repeat(np.arange(2), frames), np.tile(np.arange(frames), 2))
+        per_clip = max(1, (torch.cuda.max_memory_allocated(self.device) - before) / 2)
+        return int(max(1, min(limit, 0.6 * free // per_clip)))
 
     @torch.inference_mode()
     def frame_embeddings(self, frames) -> torch.Tensor:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ethoprism.backbones import videoprism_flax
 from ethoprism.backbones.base import Backbone, WeightsInfo, hash_files
@@ -165,8 +167,42 @@ class VideoPrismBackbone(Backbone):
 def _softcap_attention(
     module, query, key, value, attention_mask, dropout=0.0, scaling=None, softcap=None, **kwargs
 ):
-    """VideoPrism's eager attention (logit soft-capping rules out SDPA) with in-place element-wise
-    ops: same result, fewer full-size temporaries. Inference only (no dropout, no weights out)."""
+    """VideoPrism's attention, inference only (no dropout, no weights out). Without a mask it runs
+    fused: ``scaled_dot_product_attention`` when there is no soft-cap, FlexAttention with the
+    tanh soft-cap as its score modifier on CUDA (compiled once) — both equal to the eager path
+    (``tests/test_backbones.py`` checks the parity). Otherwise, the eager path below."""
+    if attention_mask is None and FUSED_ATTENTION:
+        if softcap is None:
+            out = F.scaled_dot_product_attention(query, key, value, scale=scaling)
+            return out.transpose(1, 2), None
+        if query.is_cuda:
+            return flex_softcap_attention(query, key, value, scaling, softcap, compiled=True), None
+    return eager_softcap_attention(query, key, value, attention_mask, scaling, softcap), None
+
+
+FUSED_ATTENTION = os.environ.get("ETHOPRISM_ATTENTION", "fused") != "eager"
+_COMPILED_FLEX = None
+
+
+def flex_softcap_attention(query, key, value, scaling, softcap, compiled: bool = True):
+    """Soft-capped attention through FlexAttention (``[B, H, L, d]`` in, ``[B, L, H, d]`` out)."""
+    global _COMPILED_FLEX
+    from torch.nn.attention.flex_attention import flex_attention
+
+    def soft_cap(score, batch, head, q_index, k_index):
+        return torch.tanh(score / softcap) * softcap
+
+    if compiled:
+        if _COMPILED_FLEX is None:
+            _COMPILED_FLEX = torch.compile(flex_attention, dynamic=False)
+        attend = _COMPILED_FLEX
+    else:
+        attend = flex_attention
+    return attend(query, key, value, score_mod=soft_cap, scale=scaling).transpose(1, 2)
+
+
+def eager_softcap_attention(query, key, value, attention_mask, scaling, softcap):
+    """The reference path, with in-place element-wise ops (fewer full-size temporaries)."""
     scores = torch.matmul(query * scaling, key.transpose(2, 3))
     if softcap is not None:
         scores.div_(softcap).tanh_().mul_(softcap)
@@ -177,7 +213,7 @@ def _softcap_attention(
         else:
             scores = scores + attention_mask
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    return torch.matmul(probs, value).transpose(1, 2), None
+    return torch.matmul(probs, value).transpose(1, 2)
 
 
 def _use_fast_inference_ops(model) -> None:
@@ -193,6 +229,53 @@ def _use_fast_inference_ops(model) -> None:
     for module in model.modules():
         if module.__class__.__name__ == "VideoPrismMLP" and module.config.hidden_act == "gelu_python":
             module.activation_fn = torch.nn.GELU()
+        if module.__class__.__name__ == "VideoPrismSpatialEmbeddings":
+            module.interpolate_pos_encoding = _SpatialPositions(module)
+        if module.__class__.__name__ == "VideoPrismTemporalEmbeddings":
+            module.interpolate_pos_encoding = _TemporalPositions(module)
+
+
+class _SpatialPositions:
+    """The spatial position table resized to the input's patch grid as the official code does:
+    interpolated in fp32 (bf16 has no antialiased-interpolation kernel, and rounding the table
+    before resizing loses precision), then cast to the model's dtype; cached per grid, device and
+    dtype, since the frozen table never changes."""
+
+    def __init__(self, module):
+        self.module, self.cache = module, {}
+
+    def __call__(self, embeddings: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        table = self.module.position_embeddings
+        rows, cols = height // self.module.patch_size[0], width // self.module.patch_size[1]
+        if embeddings.shape[1] == table.shape[1] and height == width:
+            return table
+        key = (rows, cols, table.device, table.dtype)
+        if key not in self.cache:
+            dim, side = table.shape[-1], round(table.shape[1] ** 0.5)
+            grid = table.detach().float().reshape(1, side, side, dim).permute(0, 3, 1, 2)
+            grid = F.interpolate(grid, size=(rows, cols), mode="bilinear", antialias=True)
+            self.cache[key] = grid.permute(0, 2, 3, 1).reshape(1, -1, dim).to(table.dtype)
+        return self.cache[key]
+
+
+class _TemporalPositions:
+    """The temporal position table resized to the clip's frame count, in fp32 then cast; cached."""
+
+    def __init__(self, module):
+        self.module, self.cache = module, {}
+
+    def __call__(self, embeddings: torch.Tensor) -> torch.Tensor:
+        table = self.module.position_embeddings
+        frames, dim = embeddings.shape[1], embeddings.shape[-1]
+        if frames == table.shape[1]:
+            return table
+        key = (frames, table.device, table.dtype)
+        if key not in self.cache:
+            resized = F.interpolate(
+                table.detach().float().unsqueeze(1), size=(frames, dim), mode="bilinear", antialias=True
+            )
+            self.cache[key] = resized.squeeze(1).to(table.dtype)
+        return self.cache[key]
 
 
 def _load_strict(model: torch.nn.Module, state: dict, path) -> None:

@@ -203,11 +203,9 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
     def _forward_target(self):
         return self.model.video_model.vision_model
 
-    @torch.inference_mode()
-    def encode_with_clip_embedding(self, frames) -> tuple[torch.Tensor, torch.Tensor]:
+    def _tokens_and_clip_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One vision pass giving both the tokens ``[B, T, h, w, D]`` and the L2-normalised
         video-text embedding ``[B, D]`` of each clip (what text search compares against)."""
-        x = self._prepare(frames)
         batch, time, _, height, width = x.shape
         hidden = self.forward_fn(pixel_values_videos=x, interpolate_pos_encoding=True).last_hidden_state
         tokens = hidden.reshape(batch, time, height // self.patch, width // self.patch, -1)
@@ -215,7 +213,12 @@ class VideoPrismLvTBackbone(VideoPrismBackbone):
         for layer in video.auxiliary_layers:
             hidden = layer(hidden)
         pooled = video.head_layernorm(video.head(hidden)[0]).reshape(batch, -1)
-        return tokens.float(), torch.nn.functional.normalize(pooled.float(), dim=-1)
+        return tokens, torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+    @torch.inference_mode()
+    def encode_with_clip_embedding(self, frames) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, clip_embedding = self._tokens_and_clip_embedding(self._prepare(frames))
+        return tokens.float(), clip_embedding
 
     @torch.inference_mode()
     def video_embedding(self, frames) -> torch.Tensor:

@@ -56,7 +56,9 @@ def print_summary(report: dict) -> None:
 def train(
     store: Path = typer.Argument(..., help="Embedding store folder."),
     labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
-    out: Path = typer.Option(..., "--out", help="Head file to write (<out>.json + <out>.safetensors)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Head file to write (<out>.json + its arrays, <out>.<hash>.safetensors)."
+    ),
     head: str = typer.Option("linear", "--head", help=f"Head: {HEAD_KINDS}."),
     label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
     exclusive: str = typer.Option(

@@ -43,9 +43,16 @@ def extract(
     token_step: Optional[int] = typer.Option(
         None, "--token-step", help="Also store spatial token maps every N frames."
     ),
+    token_grid: Optional[int] = typer.Option(
+        None,
+        "--token-grid",
+        help="Also store every frame's token map pooled to G x G (for --head attentive-tokens).",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
-    dtype: str = typer.Option("fp32", "--dtype", help="fp32 or bf16."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Clips per forward pass."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
+    batch_size: str = typer.Option(
+        "4", "--batch-size", help="Clips per forward pass, or auto (from free GPU memory; 4 on CPU)."
+    ),
     compile_model: bool = typer.Option(
         False, "--compile", help="torch.compile the backbone (faster on long videos)."
     ),
@@ -64,7 +71,9 @@ def extract(
     from ethoprism.store import EmbeddingStore
     from ethoprism.workflows.extract import clip_spec, extract_videos
 
+    batch_size = _batch_size(batch_size)
     for option, minimum, value in (
+        ("--token-grid", 1, token_grid),
         ("--frames", 1, frames),
         ("--frame-step", 1, frame_step),
         ("--size", 16, size),
@@ -101,12 +110,16 @@ def extract(
                 workers,
                 gpus_per_worker,
                 progress=lambda done, total: progress("all videos", done, total),
+                token_grid=token_grid,
             )
     else:
         model = load_backbone(
             backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model
         )
         spec = clip_spec(model, protocol, frames, frame_step, size, square, overlap)
+        if batch_size == "auto":
+            batch_size = model.auto_batch_size(spec.frames, spec.size)
+            console.print(f"batch size: {batch_size} clips")
         with StepProgress(rate=True) as progress:
             results = extract_videos(
                 paths,
@@ -116,6 +129,7 @@ def extract(
                 batch_size,
                 token_step,
                 progress=lambda video, done, total: progress(video.name, done, total),
+                token_grid=token_grid,
             )
     for result in results:
         state = "failed" if result.error else ("cached" if result.cached else "stored")
@@ -125,6 +139,15 @@ def extract(
         print_error(failure)
     if failures:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise EthoprismError(f"--batch-size must be a whole number or auto, not '{text}'") from None
 
 
 def info(
@@ -181,6 +204,7 @@ def info(
             f"{spec.size} px {spec.square}, overlap {spec.overlap}",
         )
         table.add_row("token maps", f"every {p.token_step} frames" if p.token_step else "no")
+        table.add_row("token grid", f"{p.token_grid}x{p.token_grid}, every frame" if p.token_grid else "no")
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)
         out.print()

@@ -21,7 +21,9 @@ def localize_train(
     boxes: Path = typer.Option(
         ..., "--boxes", help="COCO JSON, SLEAP .slp or DeepLabCut file (boxes from pose)."
     ),
-    out: Path = typer.Option(..., "--out", help="Box head to write (.json + .safetensors)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Box head to write (<out>.json + its arrays, <out>.<hash>.safetensors)."
+    ),
     frames: Optional[str] = typer.Option(
         None, "--frames", help="Train on these frames only, e.g. 0-1049 or 0-299,600-1499."
     ),

@@ -115,6 +115,17 @@ class FrameIndex:
         """Commit atomically: the vectors and the video map are written under a new version
         number, then ``current.json`` — naming that version, with its vector count — replaces the
         old one in one rename. A kill at any point leaves the previous version in force."""
+        try:
+            self._write_version()
+        except (OSError, RuntimeError) as exc:  # faiss reports file errors as RuntimeError
+            for temporary in self.folder.glob(f"*.tmp-{os.getpid()}"):
+                temporary.unlink(missing_ok=True)
+            reason = (
+                exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).rsplit(": ", 1)[-1]
+            )
+            raise EthoprismError(f"cannot write the index ({reason})", self.folder) from None
+
+    def _write_version(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         version = int(self.meta.get("version", 0)) + 1
         pid = os.getpid()

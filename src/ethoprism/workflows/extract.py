@@ -56,6 +56,7 @@ def extract_videos(
     batch_size: int = 4,
     token_step: int | None = None,
     progress: Callable[[Path, int, int], None] | None = None,
+    token_grid: int | None = None,
 ) -> list[Extracted]:
     """Embed each video (finished entries are cache hits); ``progress(video, done, total)`` in frames."""
     store.remove_debris()
@@ -68,7 +69,14 @@ def extract_videos(
 
         try:
             entry, cached = extract_video(
-                video, backbone, store, spec, batch_size=batch_size, token_step=token_step, progress=update
+                video,
+                backbone,
+                store,
+                spec,
+                batch_size=batch_size,
+                token_step=token_step,
+                progress=update,
+                token_grid=token_grid,
             )
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
@@ -158,9 +166,9 @@ def extract_videos_ray(
     backbone: str = "effnet-lite0",
     weights=None,
     revision=None,
-    dtype: str = "fp32",
+    dtype: str = "auto",
     spec_options: dict | None = None,
-    batch_size: int = 4,
+    batch_size: int | str = 4,
     token_step: int | None = None,
     address: str = "auto",
     workers: int | None = None,
@@ -169,11 +177,16 @@ def extract_videos_ray(
     max_retries: int = 3,
     progress: Callable[[int, int], None] | None = None,
     config: dict | None = None,
+    token_grid: int | None = None,
 ) -> list[Extracted]:
     """The same store as :func:`extract_videos`, computed by a pool of Ray actors (one model load
     each) over chunks of whole clips of every video; finished chunks are never redone when a
     worker fails and its task is retried. ``address``: ``auto`` (a running cluster), ``local``
-    (start one on this machine) or a cluster address. ``progress(frames done, frames total)``."""
+    (start one on this machine) or a cluster address. ``progress(frames done, frames total)``.
+    ``batch_size="auto"``: 16 clips for GPU workers, 4 for CPU workers (the chunks every worker
+    shares are planned before any model is loaded)."""
+    if batch_size == "auto":
+        batch_size = 16 if gpus_per_worker > 0 else 4
     try:
         import ray
         from ray.util import ActorPool
@@ -223,7 +236,7 @@ def extract_videos_ray(
     for video in videos:
         try:
             with VideoReader(video) as reader:
-                provenance = build_provenance(_Described, spec, reader, token_step)
+                provenance = build_provenance(_Described, spec, reader, token_step, token_grid)
                 timestamps = reader.timestamps
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
