@@ -198,7 +198,7 @@ def test_every_registered_backbone_loads_under_its_name_and_the_cli_lists_them()
     result = CliRunner().invoke(app, ["backbones"])
     assert result.output.split() == list(BACKBONES)
     for name in BACKBONES:
-        if name == "effnet-lite0":
+        if name.startswith("effnet-lite0"):
             backbone = load_backbone(name)
         else:
             config = TINY_LVT if name.startswith("videoprism-lvt") else TINY_CONFIGS[name]
@@ -285,3 +285,25 @@ def test_embed_rows_reduces_on_the_device_what_encode_returns():
     np.testing.assert_allclose(out["grid_tokens"][:, 0, 0], out["embeddings"], atol=2e-2, rtol=2e-3)
     assert backbone.dtype == torch.float32  # auto: fp32 on CPU
     assert backbone.auto_batch_size(4, 36) == 4
+
+
+def test_motion_backbone_sees_what_moves_next_to_what_is_there():
+    motion = load_backbone("effnet-lite0-motion", device="cpu")
+    plain = load_backbone("effnet-lite0", device="cpu")
+    assert motion.embed_dim == 2 * plain.embed_dim == 2560
+    assert motion.default_clip_spec().overlap >= 2 * max(motion.MOTION_LAGS)
+    still = np.full((1, 6, 64, 64, 3), 100, np.uint8)
+    moving = still.copy()
+    for t in range(6):
+        moving[0, t, 20:30, 5 + 6 * t : 15 + 6 * t] = 250  # a bright square moving right
+    grey_motion = motion.motion_images(motion._prepare(moving)).float()
+    # de-normalised: 0 where nothing changed, bright where the square left or arrived
+    std, mean = motion.std[0], motion.mean[0]
+    image = grey_motion * std + mean
+    assert image[0, 0].abs().max() < 1e-5  # the first frame has no past
+    assert image[0, 3, :, 20:30].max() > 0.9 and image[0, 3, :, 40:].abs().max() < 1e-5
+    assert motion.motion_images(motion._prepare(still)).float().mul(std).add(mean).abs().max() < 1e-5
+    tokens = motion.encode(moving)
+    assert tokens.shape == (1, 6, 2, 2, 2560)
+    torch.testing.assert_close(tokens[..., :1280], plain.encode(moving), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(tokens[..., 1280:], motion.encode(still)[..., 1280:], atol=1e-3)

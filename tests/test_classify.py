@@ -374,3 +374,54 @@ def test_videos_sharing_a_stem_get_their_own_outputs(tmp_path):
     files = {Path(w["frames_csv"]).name for w in written}
     assert files == {"clip_mp4.frames.csv", "clip_mkv.frames.csv"}
     assert {pd.read_csv(tmp_path / "pred" / f).video.iloc[0] for f in files} == {"clip.mp4", "clip.mkv"}
+
+
+def test_attentive_tokens_head_from_the_cli(tmp_path):
+    """extract --token-grid, then train / predict / evaluate with --head attentive-tokens; a store
+    without grids is refused with the command that makes them."""
+    from ethoprism.synthetic import SyntheticConfig, generate
+
+    videos = generate(tmp_path / "data", SyntheticConfig(n_videos=2, n_frames=90, size=64, seed=5))
+    runner = CliRunner()
+    store = tmp_path / "store"
+    paths = [str(v.path) for v in videos]
+    result = runner.invoke(
+        app, ["extract", *paths, "--store", str(store), "--size", "64", "--token-grid", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    labels = str(tmp_path / "data" / "labels.csv")
+    head = tmp_path / "h" / "tokens"
+    args = ["--labels", labels, "--head", "attentive-tokens"]
+    result = runner.invoke(app, ["train", str(store), *args, "--out", str(head)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(head.with_suffix(".json").read_text())
+    assert meta["head"] == "attentive-tokens" and meta["params"]["grid"] == 2
+    assert meta["n_features_in"] == 2 * 2 * 1280
+    result = runner.invoke(
+        app, ["predict", str(store), "--head", str(head) + ".json", "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 0, result.output
+    frames = pd.read_csv(tmp_path / "p" / "video_00.frames.csv")
+    assert len(frames) == 90 and "walk_prob" in frames
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(store),
+            "--labels",
+            labels,
+            "--head",
+            "linear",
+            "--head",
+            "attentive-tokens",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert set(report["heads"]) == {"linear", "attentive-tokens"}
+    plain = tmp_path / "plain"
+    runner.invoke(app, ["extract", *paths, "--store", str(plain), "--size", "64"])
+    result = runner.invoke(app, ["train", str(plain), *args, "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--token-grid" in result.output, result.output

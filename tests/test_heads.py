@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ethoprism.errors import EthoprismError
 from ethoprism.heads import (
     AttentiveProbe,
+    AttentiveTokensHead,
     LinearProbe,
     MLPHead,
     TemporalHead,
@@ -26,7 +27,13 @@ from ethoprism.heads import (
     tune_thresholds,
 )
 
-HEADS = [LinearProbe(), MLPHead(epochs=15), AttentiveProbe(epochs=8, window=5), TemporalHead(epochs=15)]
+HEADS = [
+    LinearProbe(),
+    MLPHead(epochs=15),
+    AttentiveProbe(epochs=8, window=5),
+    TemporalHead(epochs=15),
+    AttentiveTokensHead(grid=2, window=3, epochs=8),  # 16 features = 2x2 tokens of 4
+]
 
 
 def blobs(n=900, d=16, k=3, seed=0, exclusive=True):
@@ -103,6 +110,7 @@ def test_save_load_without_pickle(tmp_path, head):
         "backbone": "effnet-lite0",
         "clip_spec": {"frames": 16},
         "weights": {"model_id": "m", "sha256": "abc"},
+        "token_grid": getattr(head, "grid", None),  # token heads read grids of this size
     }
     meta_path = save_head(model, tmp_path / "head", ["a", "b", "c"], provenance)
     assert meta_path.with_name(json.loads(meta_path.read_text())["weights_file"]).exists()
@@ -315,3 +323,34 @@ def test_torch_head_weights_must_fit_their_parameters(tmp_path):
     path.write_text(json.dumps(meta))
     with pytest.raises(EthoprismError, match="does not fit its parameters"):
         load_head(path)
+
+
+def conjunction_tokens(n=1800, cells=4, d=6, seed=0):
+    """A behaviour is two features high in the *same* token (one animal doing it); other animals
+    show each feature alone in other tokens. The frame's mean over tokens cannot tell these apart
+    (sums are alike); attention over the tokens can."""
+    rng = np.random.default_rng(seed)
+    behaviour = np.repeat(rng.integers(0, 2, n // 20), 20)  # bouts of 20 frames
+    tokens = rng.normal(0, 0.3, size=(n, cells, d)).astype(np.float32)
+    for i in range(n):
+        a, b = rng.choice(cells, 2, replace=False)
+        if behaviour[i]:
+            tokens[i, a, :2] += 2.0
+        else:
+            tokens[i, a, 0] += 2.0
+            tokens[i, b, 1] += 2.0
+    return tokens, behaviour[:, None].astype(np.int8), np.repeat(np.arange(3), n // 3)
+
+
+def test_attention_over_tokens_finds_what_one_animal_does():
+    tokens, Y, groups = conjunction_tokens()
+    train, test = groups < 2, groups == 2
+    pooled = tokens.mean(axis=1)
+    linear = LinearProbe().fit(pooled[train], Y[train], groups=groups[train])
+    flat = tokens.reshape(len(tokens), -1)
+    head = AttentiveTokensHead(grid=2, window=1, epochs=30).fit(flat[train], Y[train], groups=groups[train])
+    accuracy = {
+        "pooled linear": (linear.predict(pooled[test]) == Y[test]).mean(),
+        "attentive tokens": (head.predict(flat[test], groups=groups[test]) == Y[test]).mean(),
+    }
+    assert accuracy["pooled linear"] < 0.7 and accuracy["attentive tokens"] > 0.9, accuracy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class FrameDataset:
     )  # of the embeddings (all entries share it: EmbeddingStore.select refuses mixtures)
     fps: list[float]
     splits: dict[str, str] = field(default_factory=dict)  # video -> split named by the label file (FERAL)
+    grid_X: np.ndarray | None = None  # float16 [N, g*g*D]: each frame's pooled token grid (--token-grid)
 
     def subset(self, video_indices) -> FrameDataset:
         return self.rows(np.isin(self.groups, list(video_indices)))
@@ -47,7 +48,26 @@ class FrameDataset:
             self.provenance,
             self.fps,
             self.splits,
+            None if self.grid_X is None else self.grid_X[mask],
         )
+
+    def for_head(self, kind: str) -> FrameDataset:
+        """The features head ``kind`` reads: pooled frame vectors, or the token grids of
+        spatio-temporal heads (the grids then stand in ``X``)."""
+        from ethoprism.heads.io import TOKEN_HEADS
+
+        if kind not in TOKEN_HEADS:
+            return self
+        if self.grid_X is None:
+            raise EthoprismError(
+                f"the '{kind}' head reads token grids, which this store does not hold: "
+                "extract again with --token-grid G (e.g. 4)"
+            )
+        return replace(self, X=self.grid_X)
+
+    @property
+    def token_grid(self) -> int | None:
+        return None if self.provenance is None else self.provenance.token_grid
 
     @property
     def labelled(self) -> np.ndarray:
@@ -59,7 +79,9 @@ def build_dataset(
     labels: list[VideoLabels] | None,
     behaviors: list[str] | None = None,
     require_labels: bool = True,
+    grid: bool = False,
 ) -> FrameDataset:
+    """``grid``: also load each frame's pooled token grid (for spatio-temporal heads)."""
     by_name = {label.video: label for label in labels or []}
     unknown = sorted(set(by_name) - {e.video_name for e in entries})
     if unknown and require_labels:
@@ -67,7 +89,7 @@ def build_dataset(
         raise EthoprismError(f"labels name videos that are not in the store: {unknown}", source or None)
     behaviors = behaviors or merge_behaviors(labels or [])
     exclusive = all(label.exclusive for label in labels) if labels else True
-    X, Y, groups, frames, times, videos, fps = [], [], [], [], [], [], []
+    X, Y, groups, frames, times, videos, fps, grids = [], [], [], [], [], [], [], []
     used = [e for e in entries if e.video_name in by_name] if (labels and require_labels) else entries
     if not used:
         raise EthoprismError("no stored video has labels")
@@ -81,6 +103,13 @@ def build_dataset(
         else:
             targets = np.full((n, len(behaviors)), -1, np.int8)
         X.append(embeddings)
+        if grid:
+            tokens = entry.grid_tokens()
+            if tokens is None:
+                raise EthoprismError(
+                    "this entry holds no token grids: extract again with --token-grid G (e.g. 4)", entry.path
+                )
+            grids.append(tokens.reshape(n, -1))
         Y.append(targets)
         groups.append(np.full(n, index))
         frames.append(np.arange(n))
@@ -109,6 +138,7 @@ def build_dataset(
         used[0].provenance,
         fps,
         splits,
+        np.concatenate(grids) if grid else None,
     )
 
 

@@ -218,7 +218,8 @@ class EmbeddingStore:
         """The entries a head or an index works on: one backbone (``backbone`` or the only one),
         all made alike (weights, dtype, clip spec) — a mixture is refused, never trained on
         silently; an :class:`EntryFilter` picks one kind by ``--weights``/``--dtype``. Of several
-        entries of one video that differ only in token maps, the one with the densest maps stands."""
+        entries of one video that differ only in token maps, the one with token grids, then the one
+        with the densest maps stands."""
         wanted = backbone if isinstance(backbone, EntryFilter) else EntryFilter(backbone)
         entries = self.entries()
         if not entries:
@@ -246,11 +247,14 @@ class EmbeddingStore:
                 f"{described}. Pick one with --weights (model id, path or sha256 prefix) and/or --dtype",
                 self.root,
             )
+
+        def richness(entry):  # token grids first (they serve every head), then the densest maps
+            return (entry.provenance.token_grid is not None, -(entry.provenance.token_step or 10**9))
+
         densest = {}
         for entry in chosen:
-            step = entry.provenance.token_step or 10**9
             best = densest.get(entry.video_sha256)
-            if best is None or step < (best.provenance.token_step or 10**9):
+            if best is None or richness(entry) > richness(best):
                 densest[entry.video_sha256] = entry
         chosen = [e for e in chosen if densest[e.video_sha256] is e]
         names = [e.video_name for e in chosen]

@@ -12,6 +12,7 @@ from ethoprism.backbones.base import Backbone, WeightsInfo, pick_device, pick_dt
 from ethoprism.backbones.models import (
     CLIPBackbone,
     EfficientNetLite0Backbone,
+    EfficientNetLite0MotionBackbone,
     VideoPrismBackbone,
     VJEPA2Backbone,
 )
@@ -21,6 +22,7 @@ DEFAULT_BACKBONE = "effnet-lite0"
 
 _LOADERS = {
     "effnet-lite0": lambda **kw: EfficientNetLite0Backbone.load(**kw),
+    "effnet-lite0-motion": lambda **kw: EfficientNetLite0MotionBackbone.load(**kw),
     "videoprism-b": lambda **kw: VideoPrismBackbone.load("videoprism-b", **kw),
     "videoprism-l": lambda **kw: VideoPrismBackbone.load("videoprism-l", **kw),
     "vjepa2-l": lambda **kw: VJEPA2Backbone.load(**kw),

@@ -13,6 +13,7 @@ from ethoprism.backbones import videoprism_flax
 from ethoprism.backbones.base import Backbone, WeightsInfo, hash_files
 from ethoprism.backbones.efficientnet_lite import EfficientNetLite0
 from ethoprism.backbones.hub import load_pretrained, random_init
+from ethoprism.clips import ClipSpec
 from ethoprism.errors import EthoprismError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -88,6 +89,69 @@ class EfficientNetLite0Backbone(Backbone):
         per_pass = max(1, self.pixels_per_pass // (images.shape[2] * images.shape[3]))
         features = torch.cat([self.forward_fn(chunk) for chunk in images.split(per_pass)])  # [B*T, D, h, w]
         return features.permute(0, 2, 3, 1).reshape(batch, time, *features.shape[2:], features.shape[1])
+
+
+class EfficientNetLite0MotionBackbone(EfficientNetLite0Backbone):
+    """The offline default that sees movement: each frame's EfficientNet-Lite0 tokens next to the
+    tokens of a *motion image* of the same frame, concatenated (``2 x 1280`` dimensions).
+
+    The motion image holds, as its three channels, the absolute grey-level difference between the
+    frame and the frames ``MOTION_LAGS`` before it (1, 2, 4: fast to slow movement), amplified by
+    ``MOTION_GAIN``: moving parts light up on black, whatever they look like, and ImageNet
+    features of it describe where and how things move. Frames come from the same clip, so clips
+    overlap by the largest lag (the first frames of a video compare with the first frame). The
+    motion stream runs at half the input size (movement needs less detail; it costs a quarter of
+    the frame stream) and its token map is resized to the frame stream's."""
+
+    name = "effnet-lite0-motion"
+    is_video_model = True
+    MOTION_LAGS = (1, 2, 4)
+    MOTION_GAIN = 4.0
+
+    @classmethod
+    def load(cls, weights=None, revision=None, config=None, device=None, dtype=None, compile=False):
+        backbone = super().load(weights, revision, config, device, dtype, compile)
+        backbone.embed_dim = 2 * backbone.embed_dim
+        backbone.weights.extra["motion"] = {
+            "lags": list(cls.MOTION_LAGS),
+            "gain": cls.MOTION_GAIN,
+            "scale": 0.5,
+        }
+        return backbone
+
+    def default_clip_spec(self, protocol: str = "tiled") -> ClipSpec:
+        lag = max(self.MOTION_LAGS)
+        if protocol == "centered":  # the frame and the lag frames before it
+            return ClipSpec(frames=2 * lag + 1, size=self.input_size, protocol=protocol, overlap=0)
+        # 32-frame clips overlapping by twice the largest lag: every frame is embedded in a clip
+        # where its lag frames precede it, and three quarters of the work is new frames
+        return ClipSpec(frames=32, size=self.input_size, protocol=protocol, overlap=2 * lag)
+
+    def motion_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised frames ``[B, T, 3, S, S]`` -> normalised motion images, same shape."""
+        mean = torch.tensor(self.mean, device=x.device, dtype=torch.float32).view(1, 1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=torch.float32).view(1, 1, 3, 1, 1)
+        grey = (x.float() * std + mean).mean(dim=2)  # [B, T, S, S] in [0, 1]
+        time = torch.arange(x.shape[1], device=x.device)
+        channels = [
+            (grey - grey[:, (time - lag).clamp(min=0)]).abs() * self.MOTION_GAIN for lag in self.MOTION_LAGS
+        ]
+        motion = torch.stack(channels, dim=2).clamp_(0, 1)
+        return ((motion - mean) / std).to(x.dtype)
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        appearance = super()._tokens(x)  # [B, T, h, w, D]
+        motion = self.motion_images(x)
+        batch, time, _, size, _ = motion.shape
+        small = max(32, size // 2)
+        motion = F.interpolate(motion.flatten(0, 1), size=(small, small), mode="bilinear", antialias=True)
+        motion_tokens = super()._tokens(motion.reshape(batch, time, 3, small, small))
+        h, w = appearance.shape[2:4]
+        if motion_tokens.shape[2:4] != (h, w):
+            grid = motion_tokens.flatten(0, 1).permute(0, 3, 1, 2)
+            grid = F.interpolate(grid, size=(h, w), mode="nearest")
+            motion_tokens = grid.permute(0, 2, 3, 1).reshape(batch, time, h, w, -1)
+        return torch.cat([appearance, motion_tokens], dim=-1)
 
 
 def _read_state_dict(path: Path) -> dict:

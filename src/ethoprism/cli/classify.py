@@ -26,6 +26,12 @@ from ethoprism.cli.common import (
 from ethoprism.errors import EthoprismError
 
 
+def reads_token_grids(kinds: list[str]) -> bool:
+    from ethoprism.heads.io import TOKEN_HEADS
+
+    return any(kind in TOKEN_HEADS for kind in kinds)
+
+
 def _postprocess(smooth: int, min_bout: int) -> dict:
     return {"smooth": at_least(1, "--smooth", smooth), "min_bout": at_least(1, "--min-bout", min_bout)}
 
@@ -78,7 +84,12 @@ def train(
     known_heads([head])
     postprocess = _postprocess(smooth, min_bout)
     data = classify.load_labelled(
-        store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
+        store,
+        labels,
+        label_format,
+        entry_filter(backbone, weights, dtype),
+        _exclusive_flag(exclusive),
+        grid=reads_token_grids([head]),
     )
     path = classify.train(data, head, out, postprocess)
     console.print(
@@ -129,7 +140,12 @@ def evaluate(
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
     data = classify.load_labelled(
-        store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
+        store,
+        labels,
+        label_format,
+        entry_filter(backbone, weights, dtype),
+        _exclusive_flag(exclusive),
+        grid=reads_token_grids(heads),
     )
     with StepProgress() as progress:
         report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
@@ -161,7 +177,12 @@ def fewshot(
         at_least(1, "--shots", k)
     at_least(1, "--seeds", seeds)
     data = classify.load_labelled(
-        store, labels, label_format, entry_filter(backbone, weights, dtype), _exclusive_flag(exclusive)
+        store,
+        labels,
+        label_format,
+        entry_filter(backbone, weights, dtype),
+        _exclusive_flag(exclusive),
+        grid=reads_token_grids(heads),
     )
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)

@@ -20,7 +20,7 @@ from ethoprism.errors import EthoprismError
 
 console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
-HEAD_KINDS = "linear, mlp, attentive, temporal"
+HEAD_KINDS = "linear, mlp, attentive, temporal, attentive-tokens (needs extract --token-grid)"
 LABELS_HELP = (
     "Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
     "SimBA project folders as they lie). Repeatable."

@@ -70,8 +70,8 @@ class HeadMixin(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X, groups=groups)
         return decide(proba, np.full(proba.shape[1], 0.5), self.exclusive)
 
-    def _check_dim(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, np.float32)
+    def _check_dim(self, X: np.ndarray, dtype=np.float32) -> np.ndarray:
+        X = np.asarray(X, dtype)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise EthoprismError(
                 f"embeddings have {X.shape[-1]} dimensions but the head was trained on {self.n_features_in_}"

@@ -16,11 +16,19 @@ import ethoprism
 from ethoprism.errors import EthoprismError
 from ethoprism.heads.decision import ThresholdedHead
 from ethoprism.heads.linear import LinearProbe
-from ethoprism.heads.torch_heads import AttentiveProbe, MLPHead, TemporalHead
+from ethoprism.heads.torch_heads import AttentiveProbe, AttentiveTokensHead, MLPHead, TemporalHead
 from ethoprism.io.model_files import load_model, model_paths, save_model
 from ethoprism.provenance import Provenance
 
-HEADS = {"linear": LinearProbe, "mlp": MLPHead, "attentive": AttentiveProbe, "temporal": TemporalHead}
+HEADS = {
+    "linear": LinearProbe,
+    "mlp": MLPHead,
+    "attentive": AttentiveProbe,
+    "temporal": TemporalHead,
+    "attentive-tokens": AttentiveTokensHead,
+}
+# heads that read every frame's pooled token grid (``extract --token-grid``) instead of its vector
+TOKEN_HEADS = {"attentive-tokens"}
 _NAME_OF = {cls: name for name, cls in HEADS.items()}
 HEAD_FORMAT = "ethoprism-head/1"
 
@@ -66,7 +74,7 @@ class HeadFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["ethoprism-head/1"]
     ethoprism_version: str
-    head: Literal["linear", "mlp", "attentive", "temporal"]
+    head: Literal["linear", "mlp", "attentive", "temporal", "attentive-tokens"]
     params: dict
     behaviors: list[str] = Field(min_length=1)
     n_features_in: int = Field(gt=0)
@@ -157,6 +165,12 @@ def check_embeddings_match(meta: dict, provenance: Provenance | dict, where: str
     trained = meta["embeddings"]
     if isinstance(provenance, Provenance):
         provenance = provenance.to_dict()
+    if meta.get("head") in TOKEN_HEADS and provenance.get("token_grid") != meta["params"].get("grid"):
+        raise EthoprismError(
+            f"head reads {meta['params'].get('grid')}x{meta['params'].get('grid')} token grids but these "
+            f"embeddings hold {provenance.get('token_grid') or 'no'} grids (extract --token-grid)",
+            where,
+        )
     for field, label in (("backbone", "backbone"), ("clip_spec", "clip spec")):
         if trained.get(field) != provenance.get(field):
             raise EthoprismError(

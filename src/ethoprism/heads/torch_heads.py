@@ -10,6 +10,11 @@ store their learned weights in ``state_`` (a state dict), which is saved with sa
 * :class:`TemporalHead` — a small dilated 1-D convolutional network over each video's sequence
   of per-frame embeddings (receptive field ``1 + 2·Σ dilations`` frames), for the wider temporal
   context that fast behaviours need.
+* :class:`AttentiveTokensHead` — the official frozen-VideoPrism classifier's design on
+  spatio-temporal tokens: a learned query attends over all ``window × grid²`` tokens of a window of
+  frames (each frame's token map pooled to ``grid × grid`` at extraction, ``--token-grid``), with
+  learned spatial and temporal position embeddings, then a linear layer. Rows of ``X`` are a
+  frame's flattened ``[grid, grid, D]`` map.
 """
 
 from __future__ import annotations
@@ -327,3 +332,86 @@ class TemporalHead(_TorchHead):
         for rows in sequences(groups, len(X)):
             out[rows] = self._probabilities(module(X[torch.as_tensor(rows)][None])[0])
         return out
+
+
+class _TokenAttention(nn.Module):
+    def __init__(self, dim, hidden, out, heads, dropout, window, cells):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.project = nn.Linear(dim, hidden)
+        self.space = nn.Parameter(torch.zeros(cells, hidden))
+        self.time = nn.Parameter(torch.zeros(window, hidden))
+        self.query = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
+        self.attention = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, out))
+
+    def forward(self, windows):  # [N, W, cells, D]
+        tokens = self.project(self.norm(windows.float())) + self.time[None, :, None] + self.space[None, None]
+        tokens = tokens.flatten(1, 2)  # [N, W * cells, hidden]
+        pooled, _ = self.attention(self.query.expand(len(tokens), -1, -1), tokens, tokens)
+        return self.out(pooled[:, 0])
+
+
+class AttentiveTokensHead(AttentiveProbe):
+    def __init__(
+        self,
+        exclusive: bool = True,
+        grid: int = 4,
+        window: int = 8,
+        hidden: int = 128,
+        heads: int = 4,
+        dropout: float = 0.1,
+        epochs: int = 20,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-3,
+        min_steps: int = 300,
+        random_state: int = 0,
+    ):
+        super().__init__(
+            exclusive,
+            window,
+            hidden,
+            heads,
+            dropout,
+            epochs,
+            batch_size,
+            lr,
+            weight_decay,
+            min_steps,
+            random_state,
+        )
+        self.grid = grid
+
+    @property
+    def token_dim(self) -> int:
+        return self.n_features_in_ // (self.grid * self.grid)
+
+    def _begin(self, X, y):
+        torch.manual_seed(self.random_state)
+        # token maps are large: kept in half precision, each batch widened to fp32 in the module
+        X = np.asarray(X, np.float16)
+        if X.shape[1] % (self.grid * self.grid):
+            raise ValueError(f"{X.shape[1]} features are not {self.grid}x{self.grid} token maps")
+        self.n_features_in_ = X.shape[1]
+        self.n_behaviors_ = np.asarray(y).shape[1]
+        self.classes_ = np.arange(self.n_behaviors_)
+        return torch.as_tensor(X)
+
+    def _build(self):
+        cells = self.grid * self.grid
+        return _TokenAttention(
+            self.token_dim, self.hidden, self._out_dim(), self.heads, self.dropout, self.window, cells
+        )
+
+    def _forward(self, module, X, index):
+        windows = X[index]  # [N, W, grid * grid * D]
+        return module(windows.view(*index.shape, self.grid * self.grid, self.token_dim))
+
+    @torch.inference_mode()
+    def predict_proba(self, X, groups=None):
+        X = torch.as_tensor(self._check_dim(X, np.float16))
+        index = torch.as_tensor(_window_indices(groups, len(X), self.window))
+        module = self._restored_module()
+        out = [self._probabilities(self._forward(module, X, chunk)) for chunk in index.split(1024)]
+        return np.concatenate(out) if out else np.zeros((0, self.n_behaviors_), np.float32)

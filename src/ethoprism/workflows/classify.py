@@ -21,6 +21,7 @@ from ethoprism.evaluation.classification import (
     with_decision_rule,
 )
 from ethoprism.heads import check_embeddings_match, load_head, make_head, save_head
+from ethoprism.heads.io import TOKEN_HEADS
 from ethoprism.io import read_labels
 from ethoprism.outputs import plots
 from ethoprism.outputs.report import write_html, write_metrics
@@ -38,17 +39,28 @@ def load_labelled(
     backbone: str | None = None,
     exclusive: bool | None = None,
     behaviors: list[str] | None = None,
+    grid: bool = False,
 ) -> FrameDataset:
+    """Stored embeddings joined with labels; ``grid``: also each frame's token grid (for the
+    spatio-temporal heads, :data:`~ethoprism.heads.io.TOKEN_HEADS`)."""
     entries = EmbeddingStore(store_dir).select(backbone)
     labels = read_labels(
         labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors
     )
-    return build_dataset(entries, labels, behaviors)
+    return build_dataset(entries, labels, behaviors, grid=grid)
+
+
+def head_for(kind: str, data: FrameDataset, **params):
+    """A new head of ``kind`` for ``data`` (token heads learn the store's grid)."""
+    if kind in TOKEN_HEADS:
+        params.setdefault("grid", data.token_grid)
+    return make_head(kind, exclusive=data.exclusive, **params)
 
 
 def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None = None, **params) -> Path:
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
-    head = make_head(head_kind, exclusive=data.exclusive, **params)
+    head = head_for(head_kind, data, **params)
+    data = data.for_head(head_kind)
     labelled_videos = sorted({int(g) for g in np.unique(data.groups[data.labelled])})
     train_data = data.subset(labelled_videos)
     fitted = with_decision_rule(head, postprocess).fit(train_data.X, train_data.Y, groups=train_data.groups)
@@ -75,7 +87,10 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
         ) from exc
     for entry in entries:
         check_embeddings_match(meta, entry.provenance, str(head_path))
-    data = build_dataset(entries, None, meta["behaviors"], require_labels=False)
+    data = build_dataset(
+        entries, None, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
+    )
+    data = data.for_head(meta["head"])
     data.exclusive = model.exclusive
     proba, pred = predict_dataset(model, data)
     written = []
@@ -139,8 +154,8 @@ def evaluate(
     summary_rows = []
     for kind in head_kinds:
         result = cross_validate(
-            make_head(kind, exclusive=data.exclusive),
-            data,
+            head_for(kind, data),
+            data.for_head(kind),
             n_splits,
             postprocess,
             progress=_step(progress, f"{kind} head: cross-validation folds"),
@@ -207,8 +222,8 @@ def evaluate(
         report["fewshot"] = {}
         for kind in fewshot.get("heads", ["linear"]):
             result = few_shot(
-                make_head(kind, exclusive=data.exclusive),
-                data,
+                head_for(kind, data),
+                data.for_head(kind),
                 fewshot["train_videos"],
                 fewshot["test_videos"],
                 tuple(fewshot.get("shots", (10, 50, 100))),
@@ -289,8 +304,8 @@ def fewshot(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {
         kind: few_shot(
-            make_head(kind, exclusive=data.exclusive),
-            data,
+            head_for(kind, data),
+            data.for_head(kind),
             train_idx,
             test,
             tuple(shots),

@@ -1,0 +1,141 @@
+"""Does the motion option (``effnet-lite0-motion``) see movement the offline default misses, at
+what speed, and without losing what the default sees?
+
+    python benchmarks/motion.py [--work /tmp/ethoprism-bench] [--out docs/motion.json]
+
+1. **Speed**: frames/s of ``extract_video`` (decode to store, tiled, 224 px, CPU) for both
+   backbones on a 480-frame cut of the DeepLabCut open-field video, alternating, best of 2.
+2. **Fly** (real video, behaviours from its pose; see ``behaviour_sets.py``): AP per behaviour,
+   5-fold by interleaved blocks, linear and temporal heads. ``walk``/``male walk`` are movement;
+   ``apart`` is seen in one frame.
+3. **Synthetic** (6 videos x 450 frames, leave-one-video-out): AP of ``walk``, ``jump`` and
+   ``shake`` (movement) and ``groom``, ``rear`` (posture).
+4. **B-SOiD clips** (real mice, 11 behaviours, leave-one-bout-out): frame mAP, linear head.
+
+Every AP sits beside its chance level (the behaviour's prevalence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+import behaviour_sets as sets  # noqa: E402
+
+from ethoprism.backbones import load_backbone  # noqa: E402
+from ethoprism.extract import extract_video  # noqa: E402
+from ethoprism.store import EmbeddingStore  # noqa: E402
+from ethoprism.synthetic import SyntheticConfig, generate  # noqa: E402
+from ethoprism.video import VideoReader, VideoWriter  # noqa: E402
+
+BACKBONES = ("effnet-lite0", "effnet-lite0-motion")
+OPENFIELD = sets.SHARED / "dlc_openfield_mouse/m3v1mp4.mp4"
+
+
+def speed(work: Path) -> dict:
+    cut = work / "openfield480.mp4"
+    if not cut.exists():
+        with VideoWriter(cut, fps=30) as writer:
+            for index, frame in enumerate(VideoReader(OPENFIELD).iter_frames()):
+                if index >= 480:
+                    break
+                writer.write(frame)
+    models = {name: load_backbone(name, device="cpu") for name in BACKBONES}
+    best = {name: 0.0 for name in BACKBONES}
+    for _ in range(2):
+        for name, model in models.items():
+            with tempfile.TemporaryDirectory() as folder:
+                start = time.perf_counter()
+                entry, _ = extract_video(cut, model, EmbeddingStore(folder), model.default_clip_spec())
+                best[name] = max(best[name], entry.n_frames / (time.perf_counter() - start))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ethoprism-bench")
+    parser.add_argument("--heads", nargs="+", default=["linear", "temporal"])
+    parser.add_argument("--skip-bsoid", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    args.work.mkdir(parents=True, exist_ok=True)
+    report = {"speed_frames_per_s": speed(args.work)}
+    print(report, file=sys.stderr, flush=True)
+
+    videos = generate(args.work / "synthetic", SyntheticConfig(n_videos=6, n_frames=450, size=128, seed=0))
+    report["fly"], report["synthetic"] = {}, {}
+    for name in BACKBONES:
+        entries, _, _ = sets.extract([sets.FLY_VIDEO], name, args.work / f"fly-{name}")
+        fly = sets.fly_dataset(entries)
+        entries, _, _ = sets.extract(
+            [v.path for v in videos], name, args.work / f"synthetic-{name}", size=128
+        )
+        synthetic = sets.synthetic_dataset(entries, videos)
+        for kind in args.heads:
+            report["fly"][f"{name}|{kind}"] = sets.evaluate_head(kind, fly)
+            report["synthetic"][f"{name}|{kind}"] = sets.evaluate_head(kind, synthetic)
+            print(name, kind, report["fly"][f"{name}|{kind}"]["map"], file=sys.stderr, flush=True)
+
+    if not args.skip_bsoid:
+        import bsoid
+
+        bouts = bsoid.load_bouts(bsoid.DEFAULT_DATA)
+        behaviors = sorted({b["behavior"] for b in bouts})
+        report["bsoid"] = {}
+        for name in BACKBONES:
+            features = bsoid.embed_backbone(bouts, load_backbone(name, device="cpu"))
+            report["bsoid"][name] = bsoid.leave_one_bout_out(features, bouts, behaviors, "linear")
+        frames = {b: sum(len(x["frames"]) for x in bouts if x["behavior"] == b) for b in behaviors}
+        total = sum(frames.values())
+        report["bsoid_chance_map"] = float(np.mean([frames[b] / total for b in behaviors]))
+
+    speeds = report["speed_frames_per_s"]
+    print("\n| backbone | frames/s (CPU, decode to store) | vs default |\n| --- | --- | --- |")
+    for name in BACKBONES:
+        print(f"| {name} | {speeds[name]:.1f} | {speeds[name] / speeds['effnet-lite0']:.2f} |")
+    for dataset, behaviors in (
+        ("fly", sets.FLY_BEHAVIORS),
+        ("synthetic", ["walk", "jump", "shake", "groom", "rear"]),
+    ):
+        print(f"\n{dataset}: AP per behaviour (chance in brackets)\n")
+        print("| backbone | head | mAP | " + " | ".join(behaviors) + " |")
+        print("| --- | --- | --- | " + " | ".join("---" for _ in behaviors) + " |")
+        for key, result in report[dataset].items():
+            name, kind = key.split("|")
+            cells = [f"{result['per_class'][b][0]:.2f} ({result['per_class'][b][1]:.2f})" for b in behaviors]
+            print(
+                f"| {name} | {kind} | {result['map']:.3f} ({result['chance_map']:.3f}) | "
+                + " | ".join(cells)
+                + " |"
+            )
+    if "bsoid" in report:
+        print(
+            "\n| B-SOiD clips, linear head | bout accuracy | frame macro accuracy | frame mAP |"
+            "\n| --- | --- | --- | --- |"
+        )
+        for name, result in report["bsoid"].items():
+            print(
+                f"| {name} | {result['bout_accuracy']:.2f} | {result['frame_macro_accuracy']:.2f} "
+                f"| {result['frame_map']:.3f} |"
+            )
+        chance = report["bsoid_chance_map"]
+        print(f"| chance | {1 / len(behaviors):.2f} | {1 / len(behaviors):.2f} | {chance:.3f} |")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
