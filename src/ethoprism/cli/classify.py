@@ -236,6 +236,54 @@ def demo(
     console.print(f"report: {out / 'report' / 'report.html'}")
 
 
+def suggest(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    head: Path = typer.Option(..., "--head", help="Trained head (.json) whose uncertainty ranks segments."),
+    labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP + " Labelled segments are skipped."),
+    out: Path = typer.Option(..., "--out", help="CSV to write (video, start_frame, end_frame, ...)."),
+    n: int = typer.Option(20, "--n", help="Segments to suggest."),
+    segment_seconds: float = typer.Option(1.0, "--segment-seconds", help="Segment length."),
+    strategy: str = typer.Option(
+        "diverse", "--strategy", help="diverse (uncertain and spread out), uncertainty, or random."
+    ),
+    label_format: str = typer.Option("auto", "--format"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+):
+    """Active learning: the unlabelled segments to label next, the head's most uncertain ones,
+    spread out in embedding space."""
+    from ethoprism.workflows import classify
+
+    at_least(1, "--n", n)
+    if not segment_seconds > 0:
+        raise EthoprismError(f"--segment-seconds must be positive, not {segment_seconds}")
+    if out.is_dir():
+        raise EthoprismError("--out is a folder; give the .csv file to write", out)
+    table = classify.suggest(store, head, labels, n, segment_seconds, strategy, label_format, backbone)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    Console().print(table.to_string(index=False))
+    console.print(f"suggestions: {out}")
+
+
+def export_nwb(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    head: Path = typer.Option(..., "--head", help="Trained head (.json)."),
+    out: Path = typer.Option(..., "--out", help="Folder for one <video>.nwb per stored video."),
+    labels: Optional[list[str]] = typer.Option(
+        None, "--labels", help=LABELS_HELP + " Added as labelled bouts."
+    ),
+    label_format: str = typer.Option("auto", "--format"),
+    backbone: Optional[str] = typer.Option(None, "--backbone"),
+):
+    """NWB files (pynwb): the video linked, per-frame probabilities, predicted and labelled bouts."""
+    from ethoprism.workflows import classify
+
+    output_folder(out)
+    for path in classify.export_nwb(store, head, out, labels or None, label_format, backbone):
+        console.print(f"written {path}")
+
+
 def register(app: typer.Typer) -> None:
-    for command in (train, predict, evaluate, fewshot, demo):
+    for command in (train, predict, evaluate, fewshot, demo, suggest):
         app.command()(reports_errors(command))
+    app.command("export-nwb")(reports_errors(export_nwb))

@@ -67,7 +67,9 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
     return save_head(fitted, out_path, data.behaviors, data.provenance.to_dict())
 
 
-def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
+def head_dataset(store_dir, head_path, backbone: str | None = None, labels=None, label_format="auto"):
+    """-> (model, metadata, dataset, entries): every stored video made like the head's training
+    embeddings, in the features the head reads, with ``labels`` joined where given."""
     model, meta = load_head(head_path)
     trained = meta["embeddings"]
     weights = trained.get("weights") or {}
@@ -87,11 +89,20 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
         ) from exc
     for entry in entries:
         check_embeddings_match(meta, entry.provenance, str(head_path))
+    known = None
+    if labels is not None:
+        known = read_labels(labels, video_frame_info(entries), label_format, exclusive=model.exclusive)
+        known = [label.reorder(meta["behaviors"]) for label in known]
     data = build_dataset(
-        entries, None, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
+        entries, known, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
     )
     data = data.for_head(meta["head"])
     data.exclusive = model.exclusive
+    return model, meta, data, entries
+
+
+def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
+    model, meta, data, _ = head_dataset(store_dir, head_path, backbone)
     proba, pred = predict_dataset(model, data)
     written = []
     stems = output_stems(data.videos)
@@ -338,3 +349,85 @@ __all__ = [
     "default_split",
     "classification_metrics",
 ]
+
+
+def suggest(
+    store_dir,
+    head_path,
+    labels,
+    n: int = 20,
+    segment_s: float = 1.0,
+    strategy: str = "diverse",
+    label_format: str = "auto",
+    backbone: str | None = None,
+) -> pd.DataFrame:
+    """The segments to label next (:mod:`ethoprism.active_learning`): ``video, start_frame,
+    end_frame, start_s, end_s, uncertainty, distance, predicted`` (the behaviour with the highest
+    mean probability over the segment, or background), best first."""
+    from ethoprism.active_learning import suggest_segments
+
+    model, meta, data, _ = head_dataset(store_dir, head_path, backbone, labels, label_format)
+    proba = model.predict_proba(data.X, groups=data.groups)
+    segment = max(1, round(segment_s * float(np.median(data.fps))))
+    picks = suggest_segments(data.X, proba, data.labelled, data.groups, data.exclusive, n, segment, strategy)
+    rows = []
+    for pick in picks.itertuples():
+        first, last = int(pick.row_start), int(pick.row_end) - 1
+        mean = proba[first : last + 1].mean(axis=0)
+        background = 1 - mean.sum() if data.exclusive else 0.5
+        rows.append(
+            {
+                "rank": int(pick.rank),
+                "video": data.videos[int(pick.video_index)],
+                "start_frame": int(data.frames[first]),
+                "end_frame": int(data.frames[last]),
+                "start_s": float(data.times[first]),
+                "end_s": float(data.times[last]),
+                "uncertainty": float(pick.uncertainty),
+                "distance": None if np.isnan(pick.distance) else float(pick.distance),
+                "predicted": data.behaviors[int(mean.argmax())] if mean.max() >= background else "background",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def export_nwb(store_dir, head_path, out_dir, labels=None, label_format="auto", backbone=None) -> list[Path]:
+    """One NWB file per stored video (:mod:`ethoprism.io.nwb`): the video linked, per-frame
+    probabilities, predicted bouts and, with ``labels``, the labelled bouts."""
+    from ethoprism.io.nwb import write_nwb
+    from ethoprism.labels.model import bouts_from_mask
+    from ethoprism.outputs.tables import bouts_table
+
+    model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format)
+    proba, pred = predict_dataset(model, data)
+    stems = output_stems(data.videos)
+    entries = {e.video_name: e for e in entries}
+    written = []
+    for index, video in enumerate(data.videos):
+        rows = data.groups == index
+        predicted = bouts_table(video, data.times[rows], proba[rows], pred[rows], data.behaviors)
+        labelled = None
+        if labels is not None and data.labelled[rows].any():
+            truth = np.where(data.Y[rows] > 0, 1, 0)
+            labelled = pd.DataFrame(
+                [
+                    {"behavior": b, "start_frame": start, "end_frame": end}
+                    for k, b in enumerate(data.behaviors)
+                    for start, end in bouts_from_mask(truth[:, k] > 0)
+                ],
+                columns=["behavior", "start_frame", "end_frame"],
+            )
+        entry = entries.get(video)
+        written.append(
+            write_nwb(
+                Path(out_dir) / f"{stems[video]}.nwb",
+                video,
+                entry.video_path if entry is not None else None,
+                data.times[rows],
+                data.behaviors,
+                proba[rows],
+                predicted,
+                labelled,
+            )
+        )
+    return written

@@ -1,0 +1,97 @@
+"""NWB (Neurodata Without Borders) export of one video's behaviour, with pynwb.
+
+One file per video (an NWB file is a session): the video linked as an external ``ImageSeries``
+in acquisition (frame timestamps kept), and a ``behavior`` processing module holding the
+per-frame probabilities (``TimeSeries``, one column per behaviour, on the video's timestamps),
+the predicted bouts and, when given, the labelled bouts (``TimeIntervals`` with ``behavior`` and
+``score`` columns; a bout's stop time is the start of the frame after it).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.errors import EthoprismError
+
+
+def write_nwb(
+    path,
+    video_name: str,
+    video_path: str | None,
+    timestamps: np.ndarray,
+    behaviors: list[str],
+    proba: np.ndarray,
+    predicted_bouts: pd.DataFrame,
+    labelled_bouts: pd.DataFrame | None = None,
+    session_start: datetime | None = None,
+    description: str = "",
+) -> Path:
+    """Bouts tables: ``behavior, start_frame, end_frame`` (inclusive) and optional ``score``."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.epoch import TimeIntervals
+    from pynwb.image import ImageSeries
+
+    path = Path(path)
+    timestamps = np.asarray(timestamps, np.float64)
+    if len(timestamps) != len(proba):
+        raise EthoprismError(f"{len(proba)} probability rows for {len(timestamps)} frames", path)
+    step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 1.0
+    nwb = NWBFile(
+        session_description=description or f"behaviour of {video_name} (ethoprism)",
+        identifier=str(uuid.uuid4()),
+        session_start_time=session_start or datetime.now(timezone.utc),
+        source_script="ethoprism export-nwb",
+        source_script_file_name="ethoprism",
+    )
+    if video_path:
+        nwb.add_acquisition(
+            ImageSeries(
+                name="video",
+                description=f"behaviour video {video_name}, stored outside this file",
+                unit="n.a.",
+                external_file=[os.path.relpath(video_path, path.parent.resolve())],
+                format="external",
+                starting_frame=[0],
+                timestamps=timestamps,
+            )
+        )
+    module = nwb.create_processing_module("behavior", "behaviour predicted from video by ethoprism")
+    module.add(
+        TimeSeries(
+            name="behavior_probabilities",
+            description="per-frame probability of each behaviour; columns: " + ", ".join(behaviors),
+            data=np.asarray(proba, np.float32),
+            unit="probability",
+            timestamps=timestamps,
+            comments="columns: " + ", ".join(behaviors),
+        )
+    )
+    for name, bouts in (("predicted_bouts", predicted_bouts), ("labelled_bouts", labelled_bouts)):
+        if bouts is None:
+            continue
+        intervals = TimeIntervals(name=name, description=f"{name.replace('_', ' ')} of {video_name}")
+        intervals.add_column("behavior", "behaviour name")
+        intervals.add_column("score", "mean probability over the bout (NaN for labels)")
+        for bout in bouts.itertuples():
+            start, end = int(bout.start_frame), int(bout.end_frame)
+            stop = float(timestamps[end + 1]) if end + 1 < len(timestamps) else float(timestamps[end] + step)
+            score = float(getattr(bout, "score", np.nan))
+            intervals.add_interval(
+                start_time=float(timestamps[start]), stop_time=stop, behavior=str(bout.behavior), score=score
+            )
+        module.add(intervals)
+    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with NWBHDF5IO(str(temporary), "w") as io:
+            io.write(nwb)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
