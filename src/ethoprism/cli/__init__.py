@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from ethoprism.cli import app as app_cli
 from ethoprism.cli import classify, extract, localize, retrieve
 from ethoprism.cli.common import EXIT_BAD_INPUT, console
 
@@ -13,7 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Animal behaviour analysis from raw video with frozen video foundation models.",
 )
-for group in (extract, classify, retrieve, localize):
+for group in (extract, classify, retrieve, localize, app_cli):
     group.register(app)
 
 

@@ -86,7 +86,7 @@ def write_nwb(
                 start_time=float(timestamps[start]), stop_time=stop, behavior=str(bout.behavior), score=score
             )
         module.add(intervals)
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temporary = path.with_name(f"{path.stem}.tmp-{os.getpid()}.nwb")  # pynwb wants the suffix
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with NWBHDF5IO(str(temporary), "w") as io:

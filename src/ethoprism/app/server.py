@@ -1,0 +1,237 @@
+"""``ethoprism app``: a local web app (FastAPI + uvicorn) to watch, label, train, correct and
+label what matters next. Binds 127.0.0.1 by default; every request needs the random token
+printed at start (``?token=`` once, then a cookie); videos are served by store name only."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import zipfile
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ethoprism.app.project import BadEdit, Project
+from ethoprism.errors import EthoprismError
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "ethoprism_token"
+
+
+def create_app(project: Project, token: str | None = None) -> FastAPI:
+    token = token or secrets.token_urlsafe(24)
+    app = FastAPI(title="ethoprism", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.token, app.state.project = token, project
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        given = (
+            request.query_params.get("token") or request.headers.get("x-token") or request.cookies.get(COOKIE)
+        )
+        if not given or not secrets.compare_digest(given, token):
+            return JSONResponse({"error": "missing or wrong token (use the URL ethoprism app printed)"}, 403)
+        response = await call_next(request)
+        if request.query_params.get("token"):
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code)
+
+    @app.exception_handler(EthoprismError)
+    async def refused(request: Request, exc: EthoprismError):
+        status = exc.status if isinstance(exc, BadEdit) else 400
+        return JSONResponse({"error": exc.problem if exc.path is None else str(exc)}, status)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return (STATIC / "index.html").read_text()
+
+    @app.get("/static/{name}")
+    def static(name: str):
+        allowed = {p.name: p for p in STATIC.iterdir() if p.is_file()}
+        if name not in allowed:
+            raise HTTPException(404, "no such file")
+        return FileResponse(allowed[name])
+
+    @app.get("/api/videos")
+    def videos():
+        return project.videos()
+
+    @app.get("/api/videos/{video}/file")
+    def video_file(video: str, request: Request):
+        path = project.playable(video)
+        if path is None:
+            status = project.proxy_status(video)
+            return JSONResponse({"making_proxy": status}, 202)
+        return _ranged(path, request.headers.get("range"))
+
+    @app.get("/api/videos/{video}/proxy")
+    def proxy(video: str):
+        return project.proxy_status(video)
+
+    @app.get("/api/videos/{video}/frames/{frame}.jpg")
+    def thumbnail(video: str, frame: int):
+        return Response(project.thumbnail(video, frame), media_type="image/jpeg")
+
+    @app.get("/api/labels")
+    def labels():
+        return project.labels()
+
+    @app.put("/api/labels")
+    async def put_labels(request: Request):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPException(400, "the body must be an object with behaviors and bouts")
+        return project.set_labels(body.get("behaviors"), body.get("bouts"))
+
+    @app.post("/api/train")
+    async def train(request: Request):
+        body = await request.json() if await request.body() else {}
+        return project.train(str(body.get("head", "linear")))
+
+    @app.get("/api/predictions/{video}")
+    def predictions(video: str):
+        return project.prediction(video)
+
+    @app.get("/api/suggest")
+    def suggest(n: int = 10):
+        if not 1 <= n <= 200:
+            raise HTTPException(400, "n must be 1 to 200")
+        return project.suggest(n)
+
+    @app.get("/api/similar")
+    def similar(video: str, start: int, end: int, k: int = 10):
+        if not 1 <= k <= 100:
+            raise HTTPException(400, "k must be 1 to 100")
+        return project.similar(video, start, end, k)
+
+    @app.get("/api/export/{fmt}")
+    def export(fmt: str):
+        return _export(project, fmt)
+
+    return app
+
+
+def _ranged(path: Path, header: str | None):
+    """The file, or the byte range the browser asks for (seeking needs HTTP range requests)."""
+    size = path.stat().st_size
+    if not header or not header.startswith("bytes="):
+        return FileResponse(path, media_type="video/mp4", headers={"Accept-Ranges": "bytes"})
+    first, _, last = header[len("bytes=") :].split(",")[0].partition("-")
+    try:
+        start = int(first) if first else max(0, size - int(last))
+        end = min(int(last), size - 1) if first and last else size - 1
+    except ValueError:
+        raise HTTPException(416, "bad range") from None
+    if start >= size or start > end:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+
+    def chunks():
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            left = end - start + 1
+            while left > 0:
+                data = handle.read(min(1 << 20, left))
+                if not data:
+                    return
+                left -= len(data)
+                yield data
+
+    headers = {
+        "Content-Range": f"bytes {start}-{end}/{size}",
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start + 1),
+    }
+    return StreamingResponse(chunks(), status_code=206, media_type="video/mp4", headers=headers)
+
+
+def _export(project: Project, fmt: str):
+    import pandas as pd
+
+    from ethoprism.io.boris import write_boris_events
+    from ethoprism.io.deepethogram import write_deepethogram
+
+    bouts = pd.DataFrame(
+        [b.__dict__ for b in project.bouts], columns=["video", "behavior", "start_frame", "end_frame"]
+    )
+    if fmt == "bouts":
+        return Response(
+            bouts.to_csv(index=False),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
+        )
+    if fmt not in ("boris", "deepethogram", "nwb"):
+        raise HTTPException(404, "export formats: bouts, boris, deepethogram, nwb")
+    if fmt == "nwb" and project.head_path is None:
+        raise HTTPException(409, "train a head first: the NWB file holds its predictions")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive, _scratch() as folder:
+        for label in project.label_arrays():
+            stem = Path(label.video).stem
+            entry = project.entries[label.video]
+            if fmt == "deepethogram":
+                path = folder / f"{stem}_labels.csv"
+                write_deepethogram(label, path)
+            elif fmt == "boris":
+                rows = bouts[bouts.video == label.video]
+                fps = entry.fps
+                table = rows.assign(start_s=rows.start_frame / fps, end_s=rows.end_frame / fps)
+                path = folder / f"{stem}.boris.tsv"
+                write_boris_events(table, path, fps, label.video, entry.n_frames / fps, subject="")
+            else:
+                continue
+            archive.write(path, path.name)
+        if fmt == "nwb":
+            from ethoprism.workflows.classify import export_nwb
+
+            labels = folder / "labels.csv"
+            bouts.to_csv(labels, index=False)
+            for path in export_nwb(
+                project.store.root, project.head_path, folder / "nwb", labels if len(bouts) else None
+            ):
+                archive.write(path, path.name)
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{fmt}.zip"'},
+    )
+
+
+class _scratch:
+    def __enter__(self) -> Path:
+        import tempfile
+
+        self.folder = tempfile.TemporaryDirectory()
+        return Path(self.folder.name)
+
+    def __exit__(self, *exc):
+        self.folder.cleanup()
+
+
+def serve(
+    project: Project,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    token: str | None = None,
+    announce=print,
+):
+    import socket
+
+    import uvicorn
+
+    token = token or secrets.token_urlsafe(24)
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    announce(f"http://{host}:{port}/?token={token}")
+    uvicorn.run(create_app(project, token), host=host, port=port, log_level="warning")
+    return os.EX_OK

@@ -1,0 +1,280 @@
+// ethoprism app: player, ethogram timeline, keyboard labelling with undo/redo, training,
+// suggestions, similar segments. No build step, no network beyond this server.
+"use strict";
+
+const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990"];
+const state = {
+  videos: [], video: null, behaviors: [], bouts: [], exclusive: true,
+  current: 0, marking: null, undo: [], redo: [], prediction: null,
+  view: [0, 1], drag: null,
+};
+const $ = (id) => document.getElementById(id);
+const player = $("player"), canvas = $("timeline");
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new Error(body?.error || body?.detail || response.statusText);
+  return { status: response.status, body };
+}
+function status(text) { $("status").textContent = text; }
+function fps() { return state.video ? state.video.fps : 30; }
+function frame() { return Math.min(state.video.n_frames - 1, Math.max(0, Math.round(player.currentTime * fps() - 0.5 + 1e-6))); }
+function seek(f) {
+  f = Math.min(state.video.n_frames - 1, Math.max(0, f));
+  player.currentTime = (f + 0.5) / fps();  // the middle of the frame: frame-accurate in every browser
+  showFrame(f);
+}
+function showFrame(f = frame()) {
+  $("frame").textContent = f;
+  $("time").textContent = (f / fps()).toFixed(3);
+  draw();
+}
+
+async function loadVideo(name) {
+  state.video = state.videos.find((v) => v.name === name);
+  $("n-frames").textContent = state.video.n_frames;
+  state.view = [0, state.video.n_frames];
+  const src = `/api/videos/${encodeURIComponent(name)}/file`;
+  for (;;) {  // a proxy may have to be made first
+    const probe = await fetch(src, { method: "GET", headers: { Range: "bytes=0-0" } });
+    if (probe.status !== 202) break;
+    const { making_proxy: p } = await probe.json();
+    if (p.error) { status(`proxy failed: ${p.error}`); return; }
+    $("proxy").hidden = false;
+    $("proxy-progress").value = p.total ? p.done / p.total : 0;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  $("proxy").hidden = true;
+  player.src = src;
+  await new Promise((resolve) => { player.onloadeddata = resolve; });
+  player.dataset.ready = "1";
+  await loadPrediction();
+  seek(0);
+}
+
+async function loadPrediction() {
+  state.prediction = (await api(`/api/predictions/${encodeURIComponent(state.video.name)}`)).body;
+  const m = state.prediction.metrics;
+  $("metrics").textContent = m ? `held-out mAP ${m.map.toFixed(3)} (chance ${m.chance_map.toFixed(3)}, ${m.videos} videos)` : "";
+  draw();
+}
+
+async function save(next) {
+  const before = { behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) };
+  try {
+    const { body } = await api("/api/labels", {
+      method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(next),
+    });
+    state.undo.push(before); state.redo = [];
+    state.behaviors = body.behaviors; state.bouts = body.bouts;
+    status("saved");
+  } catch (error) { status(error.message); }
+  renderBehaviors(); draw();
+}
+function edit(change) {
+  const next = { behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) };
+  change(next);
+  return save(next);
+}
+async function restore(from, to) {
+  const snapshot = from.pop();
+  if (!snapshot) return;
+  to.push({ behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) });
+  const { body } = await api("/api/labels", {
+    method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(snapshot),
+  });
+  state.behaviors = body.behaviors; state.bouts = body.bouts;
+  renderBehaviors(); draw(); status("saved");
+}
+
+function addBout(start, end) {
+  if (!state.behaviors.length) { status("add a behaviour first"); return; }
+  const [a, b] = [Math.min(start, end), Math.max(start, end)];
+  return edit((next) => next.bouts.push({
+    video: state.video.name, behavior: state.behaviors[state.current], start_frame: a, end_frame: b,
+  }));
+}
+function boutAt(f) {
+  return state.bouts.findIndex((b) => b.video === state.video.name && b.start_frame <= f && f <= b.end_frame);
+}
+
+function renderBehaviors() {
+  const list = $("behaviors");
+  list.innerHTML = "";
+  state.behaviors.forEach((name, k) => {
+    const item = document.createElement("li");
+    item.textContent = name;
+    item.style.color = COLORS[k % COLORS.length];
+    item.className = k === state.current ? "current" : "";
+    item.title = "click: choose · double-click: rename";
+    item.onclick = () => { state.current = k; renderBehaviors(); };
+    item.ondblclick = () => {
+      const renamed = prompt("rename behaviour", name);
+      if (renamed && renamed !== name) edit((next) => {
+        next.behaviors[k] = renamed;
+        next.bouts.forEach((b) => { if (b.behavior === name) b.behavior = renamed; });
+      });
+    };
+    list.appendChild(item);
+  });
+}
+
+function draw() {
+  if (!state.video) return;
+  const width = canvas.width = canvas.clientWidth;
+  const height = canvas.height;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, width, height);
+  const [v0, v1] = state.view;
+  const x = (f) => ((f - v0) / (v1 - v0)) * width;
+  const rows = Math.max(1, state.behaviors.length);
+  const band = 50 / rows;
+  ctx.font = "10px sans-serif";
+  // labelled bouts (top band), one row per behaviour
+  for (const b of state.bouts) {
+    if (b.video !== state.video.name) continue;
+    const k = state.behaviors.indexOf(b.behavior);
+    ctx.fillStyle = COLORS[k % COLORS.length];
+    ctx.fillRect(x(b.start_frame), k * band, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), band - 1);
+  }
+  ctx.fillStyle = "#888"; ctx.fillText("labels", 2, 58);
+  const p = state.prediction;
+  if (p && p.behaviors.length) {
+    for (const b of p.bouts) {  // predicted bouts (middle band)
+      const k = state.behaviors.indexOf(b.behavior);
+      ctx.fillStyle = COLORS[(k < 0 ? 8 : k) % COLORS.length];
+      ctx.globalAlpha = 0.6;
+      ctx.fillRect(x(b.start_frame), 62, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), 18);
+      ctx.globalAlpha = 1;
+    }
+    ctx.fillStyle = "#888"; ctx.fillText("predicted", 2, 90);
+    p.behaviors.forEach((name, j) => {  // probability traces (bottom band)
+      const k = state.behaviors.indexOf(name);
+      ctx.strokeStyle = COLORS[(k < 0 ? j : k) % COLORS.length];
+      ctx.beginPath();
+      const step = Math.max(1, Math.floor((v1 - v0) / width));
+      for (let f = Math.max(0, Math.floor(v0)); f < Math.min(p.proba.length, v1); f += step) {
+        const y = height - 2 - p.proba[f][j] * 52;
+        f === Math.max(0, Math.floor(v0)) ? ctx.moveTo(x(f), y) : ctx.lineTo(x(f), y);
+      }
+      ctx.stroke();
+    });
+  }
+  if (state.marking !== null) {
+    ctx.fillStyle = "rgba(255,160,0,0.4)";
+    ctx.fillRect(x(Math.min(state.marking, frame())), 0, Math.abs(x(frame()) - x(state.marking)) + 1, height);
+  }
+  ctx.fillStyle = "#000";
+  ctx.fillRect(x(frame()), 0, 1.5, height);  // the cursor
+}
+
+function frameAtX(clientX) {
+  const rect = canvas.getBoundingClientRect();
+  const [v0, v1] = state.view;
+  return Math.round(v0 + ((clientX - rect.left) / rect.width) * (v1 - v0));
+}
+canvas.addEventListener("mousedown", (e) => { state.drag = { from: frameAtX(e.clientX), moved: false }; });
+canvas.addEventListener("mousemove", (e) => { if (state.drag) state.drag.moved = Math.abs(frameAtX(e.clientX) - state.drag.from) > 1; });
+canvas.addEventListener("mouseup", (e) => {
+  const to = frameAtX(e.clientX);
+  if (state.drag?.moved && e.offsetY < 60) addBout(state.drag.from, to);
+  else seek(to);
+  state.drag = null;
+});
+canvas.addEventListener("wheel", (e) => {  // zoom around the pointer, from the whole video to single frames
+  e.preventDefault();
+  const [v0, v1] = state.view, at = frameAtX(e.clientX);
+  const span = Math.min(state.video.n_frames, Math.max(10, (v1 - v0) * (e.deltaY > 0 ? 1.25 : 0.8)));
+  const left = Math.max(0, Math.min(state.video.n_frames - span, at - ((at - v0) / (v1 - v0)) * span));
+  state.view = [left, left + span];
+  draw();
+});
+
+document.addEventListener("keydown", async (e) => {
+  if (e.target.tagName === "INPUT" || !state.video) return;
+  const f = frame();
+  if (e.key === " ") { e.preventDefault(); player.paused ? player.play() : player.pause(); }
+  else if (e.key === "ArrowRight") { e.preventDefault(); player.pause(); seek(f + (e.shiftKey ? 10 : 1)); }
+  else if (e.key === "ArrowLeft") { e.preventDefault(); player.pause(); seek(f - (e.shiftKey ? 10 : 1)); }
+  else if (/^[1-9]$/.test(e.key) && Number(e.key) <= state.behaviors.length) { state.current = Number(e.key) - 1; renderBehaviors(); }
+  else if (e.key === "s") {
+    if (state.marking === null) { state.marking = f; status(`bout starts at ${f}`); draw(); }
+    else { const from = state.marking; state.marking = null; await addBout(from, f); }
+  } else if (e.key === "Delete" || e.key === "Backspace") {
+    const i = boutAt(f);
+    if (i >= 0) await edit((next) => next.bouts.splice(i, 1));
+  } else if ((e.ctrlKey || e.metaKey) && e.key === "z") { await restore(state.undo, state.redo); }
+  else if ((e.ctrlKey || e.metaKey) && e.key === "y") { await restore(state.redo, state.undo); }
+  else if (e.key === "f") { await similar(f); }
+});
+player.addEventListener("timeupdate", () => showFrame());
+player.addEventListener("seeked", () => showFrame());
+
+$("add-behavior").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const name = $("new-behavior").value.trim();
+  if (name) edit((next) => next.behaviors.push(name));
+  $("new-behavior").value = "";
+});
+$("video").addEventListener("change", (e) => loadVideo(e.target.value));
+$("train").addEventListener("click", async () => {
+  status("training…");
+  try {
+    const { body } = await api("/api/train", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ head: $("head-kind").value }),
+    });
+    status(`trained ${$("head-kind").value} on ${body.behaviors.join(", ")}`);
+    await loadPrediction();
+  } catch (error) { status(error.message); }
+});
+
+function segmentList(list, items, label) {
+  list.innerHTML = "";
+  for (const s of items) {
+    const item = document.createElement("li");
+    const thumb = document.createElement("img");
+    thumb.src = `/api/videos/${encodeURIComponent(s.video)}/frames/${s.start_frame}.jpg`;
+    item.append(thumb, `${s.video} ${s.start_frame}-${s.end_frame} ${label(s)}`);
+    item.onclick = async () => {
+      if (s.video !== state.video.name) { $("video").value = s.video; await loadVideo(s.video); }
+      seek(s.start_frame);
+      state.marking = null;
+      state.pending = s;  // "s" twice, or enter, labels it with the current behaviour
+    };
+    list.appendChild(item);
+  }
+}
+$("suggest").addEventListener("click", async () => {
+  try {
+    const { body } = await api("/api/suggest?n=10");
+    segmentList($("suggestions"), body, (s) => `(uncertainty ${s.uncertainty.toFixed(2)})`);
+  } catch (error) { status(error.message); }
+});
+async function similar(f) {
+  const i = boutAt(f);
+  const [start, end] = i >= 0 ? [state.bouts[i].start_frame, state.bouts[i].end_frame] : [f, Math.min(f + Math.round(fps()), state.video.n_frames - 1)];
+  try {
+    const { body } = await api(`/api/similar?video=${encodeURIComponent(state.video.name)}&start=${start}&end=${end}&k=10`);
+    segmentList($("similar"), body, (s) => `(score ${s.score.toFixed(2)})`);
+  } catch (error) { status(error.message); }
+}
+document.addEventListener("keydown", async (e) => {  // enter: label the chosen suggestion or hit
+  if (e.key === "Enter" && state.pending && e.target.tagName !== "INPUT") {
+    const s = state.pending; state.pending = null;
+    await addBout(s.start_frame, s.end_frame);
+  }
+});
+
+(async function start() {
+  state.videos = (await api("/api/videos")).body;
+  const labels = (await api("/api/labels")).body;
+  state.behaviors = labels.behaviors; state.bouts = labels.bouts; state.exclusive = labels.exclusive;
+  for (const v of state.videos) {
+    const option = document.createElement("option");
+    option.value = option.textContent = v.name;
+    $("video").appendChild(option);
+  }
+  renderBehaviors();
+  if (state.videos.length) await loadVideo(state.videos[0].name);
+})();

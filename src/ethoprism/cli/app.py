@@ -1,0 +1,42 @@
+"""``ethoprism app``: the local web app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ethoprism.cli.common import console, reports_errors
+
+
+def app_command(
+    store: Path = typer.Argument(..., help="Embedding store folder."),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="Bouts CSV to edit (default: STORE/_app/labels.csv); autosaved."
+    ),
+    head: Optional[Path] = typer.Option(None, "--head", help="A trained head to show predictions from."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default: a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: this machine only)."),
+    exclusive: bool = typer.Option(True, "--exclusive/--multi-label", help="May bouts overlap?"),
+):
+    """Watch, label, train, correct and label what matters next, in a browser (localhost)."""
+    from ethoprism.app.project import Project
+    from ethoprism.app.server import serve
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[bold yellow]warning:[/] serving on {host}: anyone who can reach it and has the token "
+            "can read your videos and labels"
+        )
+    project = Project(store, labels, head, exclusive)
+    serve(
+        project,
+        host,
+        port,
+        announce=lambda url: console.print(f"open {url}", highlight=False, soft_wrap=True),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("app")(reports_errors(app_command))

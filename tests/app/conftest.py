@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from conftest import FLY_CLIP, OPENFIELD
+from ethoprism.backbones import load_backbone
+from ethoprism.clips import ClipSpec
+from ethoprism.extract import extract_video
+from ethoprism.store import EmbeddingStore
+from ethoprism.video import VideoReader, VideoWriter
+
+
+def cut(source, out, n_frames, pix_fmt):
+    with VideoWriter(out, fps=VideoReader(source).metadata.fps, pix_fmt=pix_fmt) as writer:
+        for index, frame in enumerate(VideoReader(source).iter_frames()):
+            if index >= n_frames:
+                break
+            writer.write(frame)
+    return out
+
+
+@pytest.fixture(scope="module")
+def app_store(tmp_path_factory):
+    """Two real videos cut short: the fly clip as H.264 yuv420p (browsers play it) and the
+    open-field mouse as yuv444p (they do not: the app makes a proxy)."""
+    if not (FLY_CLIP.exists() and OPENFIELD.exists()):
+        pytest.skip("shared videos missing")
+    root = tmp_path_factory.mktemp("app")
+    videos = [
+        cut(FLY_CLIP, root / "fly.mp4", 90, "yuv420p"),
+        cut(OPENFIELD, root / "mouse.mp4", 90, "yuv444p"),
+    ]
+    backbone = load_backbone("effnet-lite0")
+    store = EmbeddingStore(root / "store")
+    for video in videos:
+        extract_video(video, backbone, store, ClipSpec(frames=16, size=64, overlap=0))
+    return root / "store"
+
+
+def bouts_for_two_videos():
+    rng = np.random.default_rng(0)
+    bouts = []
+    for video in ("fly.mp4", "mouse.mp4"):
+        for start in range(0, 90, 30):
+            behaviour = ["walk", "rest"][int(rng.integers(0, 2))] if start else "walk"
+            bouts.append(
+                {"video": video, "behavior": behaviour, "start_frame": start, "end_frame": start + 14}
+            )
+            bouts.append(
+                {"video": video, "behavior": "rest", "start_frame": start + 15, "end_frame": start + 29}
+            )
+    return {"behaviors": ["walk", "rest"], "bouts": bouts}
