@@ -44,7 +44,10 @@ SEGMENT, START, PER_ROUND, ROUNDS = 30, 4, 4, 12
 def fit_on(kind: str, data, pool, labelled, seed: int = 0):
     """The head fitted on the pool's frames, only the labelled ones carrying labels (the others
     still give sequence heads their context)."""
-    model = with_decision_rule(make_head(kind, exclusive=data.exclusive, random_state=seed), thresholds=0.5)
+    head = make_head(kind, exclusive=data.exclusive)
+    if "random_state" in head.get_params():
+        head.set_params(random_state=seed)
+    model = with_decision_rule(head, thresholds=0.5)
     Y = np.where(labelled[:, None], data.Y, -1)
     return model.fit(data.X[pool], Y[pool], groups=data.groups[pool])
 

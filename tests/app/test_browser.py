@@ -1,0 +1,161 @@
+"""ethoprism app in a real browser (headless Chromium through Selenium): watch frame by frame,
+label a bout with the keyboard, train, see predictions, accept a suggestion, export."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from ethoprism.app.project import Project
+from ethoprism.app.server import create_app
+
+from .conftest import bouts_for_two_videos
+
+TOKEN = "browser-test-token"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="chromium and chromedriver are not installed"
+)
+
+
+@pytest.fixture
+def served(app_store, tmp_path):
+    import uvicorn
+
+    labels = tmp_path / "labels.csv"
+    project = Project(app_store, labels)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(project, TOKEN), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", project, labels
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_script_timeout(120)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, script: str, timeout: float = 60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    shown = driver.execute_script("return document.getElementById('frame').textContent")
+    raise AssertionError(f"timed out waiting for: {script} (frame shown: {shown})")
+
+
+def press(driver, *keys):
+    """Keys in order; a (modifier, key) pair is pressed as a chord."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    actions = ActionChains(driver)
+    for key in keys:
+        if isinstance(key, tuple):
+            modifier, key = key
+            actions.key_down(modifier).send_keys(key).key_up(modifier)
+        else:
+            actions.send_keys(key)
+    actions.perform()
+
+
+def frame_shown(driver) -> int:
+    return int(driver.find_element("id", "frame").text)
+
+
+def test_watch_label_train_suggest_export(served, browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    url, project, labels = served
+    browser.get(f"{url}/?token={TOKEN}")
+    wait_for(browser, "return document.getElementById('player').dataset.ready === '1'")
+    assert frame_shown(browser) == 0
+    # frame by frame with the keyboard
+    press(browser, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    wait_for(browser, "return document.getElementById('frame').textContent === '3'")
+    press(browser, (Keys.SHIFT, Keys.ARROW_RIGHT))
+    wait_for(browser, "return document.getElementById('frame').textContent === '13'")
+    press(browser, Keys.ARROW_LEFT)
+    wait_for(browser, "return document.getElementById('frame').textContent === '12'")
+    # a behaviour, then a bout marked with s ... s
+    browser.find_element("id", "new-behavior").send_keys("walk" + Keys.ENTER)
+    wait_for(browser, "return state.behaviors.length === 1")
+    browser.find_element("tag name", "body").click()
+    press(browser, "1", "s")
+    for _ in range(8):
+        press(browser, Keys.ARROW_RIGHT)
+    wait_for(browser, "return document.getElementById('frame').textContent === '20'")
+    press(browser, "s")
+    wait_for(browser, "return state.bouts.length === 1")
+    saved = pd.read_csv(labels)
+    assert saved.to_dict("records") == [
+        {"video": "fly.mp4", "behavior": "walk", "start_frame": 12, "end_frame": 20}
+    ]
+    # undo and redo reach the file too
+    press(browser, (Keys.CONTROL, "z"))
+    wait_for(browser, "return state.bouts.length === 0")
+    press(browser, (Keys.CONTROL, "y"))
+    wait_for(browser, "return state.bouts.length === 1")
+    # labels for both videos (as a session of labelling would leave them), then train from the page
+    project.set_labels(**bouts_for_two_videos())
+    browser.refresh()
+    wait_for(browser, "return document.getElementById('player').dataset.ready === '1'")
+    browser.find_element("id", "train").click()
+    wait_for(
+        browser, "return document.getElementById('status').textContent.startsWith('trained')", timeout=120
+    )
+    wait_for(browser, "return state.prediction && state.prediction.bouts.length > 0")
+    assert "held-out mAP" in browser.find_element("id", "metrics").text
+    browser.save_screenshot(str(tmp_path / "app.png"))
+    if os.environ.get("ETHOPRISM_SCREENSHOT"):  # how docs/app.png is made
+        browser.save_screenshot(os.environ["ETHOPRISM_SCREENSHOT"])
+    assert (tmp_path / "app.png").stat().st_size > 10_000
+    # suggestions: the mouse video once its labels are gone; accepting one jumps there
+    fly_only = bouts_for_two_videos()
+    project.set_labels(fly_only["behaviors"], [b for b in fly_only["bouts"] if b["video"] == "fly.mp4"])
+    browser.find_element("id", "suggest").click()
+    wait_for(browser, "return document.querySelectorAll('#suggestions li').length > 0")
+    first = project.suggest(10)[0]
+    browser.find_elements("css selector", "#suggestions li")[0].click()
+    wait_for(browser, f"return document.getElementById('video').value === '{first['video']}'", timeout=120)
+    wait_for(browser, f"return document.getElementById('frame').textContent === '{first['start_frame']}'")
+    # export, read back
+    exported = browser.execute_async_script(
+        "const done = arguments[0]; fetch('/api/export/bouts').then(r => r.text()).then(done);"
+    )
+    assert exported.splitlines()[0] == "video,behavior,start_frame,end_frame" and "fly.mp4" in exported
