@@ -353,3 +353,34 @@ def test_index_commits_atomically_and_survives_a_moved_store(synthetic_store, tm
     )
     with pytest.raises(EthoprismError, match="unreadable.*--rebuild"):
         open_index("store")
+
+
+EXTEND_KILLED = """
+import os, signal, sys
+import ethoprism.retrieval.index as index_module
+from ethoprism.retrieval import update_index
+def die(step):
+    if step == "version-written":
+        os.kill(os.getpid(), signal.SIGKILL)
+index_module.INDEX_FAULT_HOOK = die
+update_index(sys.argv[1])
+"""
+
+
+def test_kill_9_between_an_index_version_and_its_commit(synthetic_store, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    parked = tmp_path / "parked"
+    moved = sorted(store.glob("video_03*"))[0]
+    shutil.move(moved, parked)
+    update_index(store)
+    shutil.move(parked, store / moved.name)
+    run = subprocess.run([sys.executable, "-c", EXTEND_KILLED, str(store)])
+    assert run.returncode == -9  # killed with the new version's files written, not committed
+    assert open_index(store).ntotal == 450  # the previous version is in force
+    _, added = update_index(store)
+    assert added == 1 and open_index(store).ntotal == 600  # and extends with no duplicate

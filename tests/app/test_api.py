@@ -202,3 +202,35 @@ def test_train_predict_suggest_similar_and_export(client):
         archive = zipfile.ZipFile(io.BytesIO(client.get(f"/api/export/{fmt}").content))
         assert name in archive.namelist(), (fmt, archive.namelist())
     assert client.get("/api/export/xls").status_code == 404
+
+
+SAVE_KILLED = """
+import os, signal, sys
+import ethoprism.app.project as project_module
+from ethoprism.app.project import Project
+store, labels, kill_at = sys.argv[1], sys.argv[2], sys.argv[3]
+project = Project(store, labels)
+def die(step):
+    if step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+project_module.LABELS_FAULT_HOOK = die
+bouts = [dict(video="fly.mp4", behavior="groom", start_frame=40, end_frame=50)]
+project.set_labels(["walking", "rest", "groom"], bouts)
+"""
+
+
+@pytest.mark.parametrize("kill_at", ["previous kept", "behaviours written", "labels written"])
+def test_kill_9_inside_a_label_save_loses_nothing_saved(app_store, tmp_path, kill_at):
+    import subprocess
+    import sys
+
+    labels = tmp_path / "labels.csv"
+    before = bouts_for_two_videos()
+    Project(app_store, labels).set_labels(**before)
+    saved = labels.read_bytes()
+    run = subprocess.run([sys.executable, "-c", SAVE_KILLED, str(app_store), str(labels), kill_at])
+    assert run.returncode == -9
+    assert labels.read_bytes() == saved  # the commit (the CSV's rename) never happened
+    reloaded = Project(app_store, labels).labels()
+    assert len(reloaded["bouts"]) == len(before["bouts"])
+    assert {"walk", "rest"} <= set(reloaded["behaviors"])  # every name a bout uses is still there

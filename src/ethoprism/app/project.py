@@ -17,6 +17,7 @@ from ethoprism.errors import EthoprismError
 from ethoprism.store import EmbeddingStore, StoreEntry
 
 APP_FOLDER = "_app"
+LABELS_FAULT_HOOK = None  # the fault tests kill the process between the steps of a label save
 BROWSER_CODECS = {("h264", "yuv420p"), ("h264", "yuvj420p"), ("vp9", "yuv420p"), ("av1", "yuv420p")}
 
 
@@ -140,25 +141,40 @@ class Project:
 
     # -- labels -----------------------------------------------------------------------------
     def _load_labels(self) -> None:
+        """Labels from ``labels_path``: our bouts CSV row by row (after the reader's checks), any
+        other format (BORIS, DeepEthogram, ...) imported as bouts — and then saved to
+        ``STORE/_app/labels.csv``, never over the user's file in another format."""
         if not self.labels_path.is_file():
             return
-        from ethoprism.io.labels import read_labels
+        from ethoprism.io.labels import detect_format, read_labels
+        from ethoprism.io.tables import read_table
+        from ethoprism.labels.model import bouts_from_mask
 
         info = {
             n: {"n_frames": e.n_frames, "fps": e.fps, "timestamps": None} for n, e in self.entries.items()
         }
-        labels = read_labels(self.labels_path, info)
-        from ethoprism.labels.model import bouts_from_mask
-
-        behaviors = sorted({b for label in labels for b in label.behaviors})
-        bouts = []
-        for label in labels:
-            for k, behavior in enumerate(label.behaviors):
-                for start, end in bouts_from_mask(label.targets[:, k] == 1):
-                    bouts.append(Bout(label.video, behavior, start, end))
+        labels = read_labels(self.labels_path, info)  # validates whatever the format
+        if detect_format(self.labels_path) == "bouts":
+            table = read_table(self.labels_path)
+            bouts = [
+                Bout(Path(str(r.video)).name, str(r.behavior), int(r.start_frame), int(r.end_frame))
+                for r in table.itertuples()
+            ]
+        else:
+            bouts = [
+                Bout(label.video, behavior, start, end)
+                for label in labels
+                for k, behavior in enumerate(label.behaviors)
+                for start, end in bouts_from_mask(label.targets[:, k] == 1)
+            ]
+            self.imported_from, self.labels_path = self.labels_path, self.folder / "labels.csv"
+        behaviors = sorted({b.behavior for b in bouts} | {b for label in labels for b in label.behaviors})
         meta = self.labels_path.with_suffix(".behaviors.json")
         if meta.is_file():
-            behaviors = [b for b in json.loads(meta.read_text()) if isinstance(b, str)] or behaviors
+            # the CSV is the commit point: a save killed after the list was written leaves the old
+            # bouts with the new list, and the union keeps every name a bout uses
+            listed = [b for b in json.loads(meta.read_text()) if isinstance(b, str)]
+            behaviors = listed + [b for b in behaviors if b not in listed]
         self.behaviors, self.bouts = behaviors, bouts
 
     def labels(self) -> dict:
@@ -225,12 +241,15 @@ class Project:
             temporary = previous.with_name(previous.name + f".tmp-{os.getpid()}")
             temporary.write_bytes(self.labels_path.read_bytes())
             os.replace(temporary, previous)
+        _fault("previous kept")
         meta = self.labels_path.with_suffix(".behaviors.json")
         temporary = meta.with_name(meta.name + f".tmp-{os.getpid()}")
         temporary.write_text(json.dumps(self.behaviors))
         os.replace(temporary, meta)
+        _fault("behaviours written")
         temporary = self.labels_path.with_name(self.labels_path.name + f".tmp-{os.getpid()}")
         table.to_csv(temporary, index=False)
+        _fault("labels written")
         os.replace(temporary, self.labels_path)
 
     def label_arrays(self) -> list:
@@ -347,6 +366,11 @@ class Project:
             }
             for r in hits.itertuples()
         ]
+
+
+def _fault(step: str) -> None:
+    if LABELS_FAULT_HOOK is not None:
+        LABELS_FAULT_HOOK(step)
 
 
 def _only(label, behaviors):
