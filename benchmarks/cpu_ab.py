@@ -22,6 +22,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gpu import cut_video  # noqa: E402
+
 DEFAULT_VIDEO = ROOT.parent / "shared/data/dlc_openfield_mouse/m3v1mp4.mp4"
 
 MEASURE = """
@@ -43,19 +46,6 @@ with tempfile.TemporaryDirectory() as folder:
     entry, _ = extract_video(video, backbone, store, spec, batch_size=2 if random else 4)
     print(json.dumps({"frames_per_s": entry.n_frames / (time.perf_counter() - start)}))
 """
-
-
-def cut(video: Path, n_frames: int, folder: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "src"))
-    from ethoprism.video import VideoReader, VideoWriter
-
-    out = folder / f"cut{n_frames}.mp4"
-    with VideoWriter(out, fps=30) as writer:
-        for index, frame in enumerate(VideoReader(video).iter_frames()):
-            if index >= n_frames:
-                break
-            writer.write(frame)
-    return out
 
 
 def measure(src: Path, name: str, weights: str, video: Path) -> float:
@@ -83,7 +73,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name, weights, n_frames in cases:
-            video = cut(args.video, n_frames, Path(folder))
+            video = cut_video(args.video, n_frames, Path(folder))
             rates = {tree: [] for tree in trees}
             for _ in range(args.repeats):
                 for tree, src in trees.items():  # alternate, so drift hits both alike

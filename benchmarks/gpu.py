@@ -36,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
+from conftest import TINY_CONFIGS  # noqa: E402
 from ethoprism.backbones import load_backbone  # noqa: E402
 from ethoprism.clips import plan_clips  # noqa: E402
 from ethoprism.extract import extract_video  # noqa: E402
@@ -43,26 +44,7 @@ from ethoprism.store import EmbeddingStore  # noqa: E402
 from ethoprism.video import VideoReader, VideoWriter  # noqa: E402
 
 DEFAULT_VIDEO = ROOT.parent / "shared/data/dlc_openfield_mouse/m3v1mp4.mp4"
-TINY = {  # the shapes the tests use, for --quick
-    "videoprism-b": dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_attention_heads=2,
-        num_spatial_layers=2,
-        num_temporal_layers=1,
-        num_frames=4,
-        image_size=36,
-    ),
-    "videoprism-l": dict(
-        hidden_size=48,
-        intermediate_size=96,
-        num_attention_heads=4,
-        num_spatial_layers=2,
-        num_temporal_layers=2,
-        num_frames=2,
-        image_size=36,
-    ),
-}
+TINY = {name: TINY_CONFIGS[name] for name in ("videoprism-b", "videoprism-l")}  # the shapes the tests use
 
 
 def synchronize(device: torch.device) -> None:
@@ -143,7 +125,7 @@ class Utilisation:
 
 
 def cut_video(video: Path, n_frames: int, folder: Path) -> Path:
-    out = folder / "cut.mp4"
+    out = folder / f"cut{n_frames}.mp4"
     with VideoWriter(out, fps=30) as writer:
         for index, frame in enumerate(VideoReader(video).iter_frames()):
             if index >= n_frames:

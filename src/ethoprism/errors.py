@@ -16,3 +16,16 @@ class EthoprismError(Exception):
         self.path = None if path is None else str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+def validated(schema, data, what: str, where):
+    """``schema.model_validate(data)`` (pydantic), or an error naming the first field that does
+    not fit: ``<where>: <what> does not fit: <field>: <problem>``."""
+    from pydantic import ValidationError
+
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise EthoprismError(f"{what} does not fit: {field}: {first['msg']}", where) from None

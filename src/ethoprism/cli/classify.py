@@ -32,6 +32,20 @@ def reads_token_grids(kinds: list[str]) -> bool:
     return any(kind in TOKEN_HEADS for kind in kinds)
 
 
+def _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads):
+    """The store's embeddings joined with the labels, in the features ``heads`` read."""
+    from ethoprism.workflows import classify
+
+    return classify.load_labelled(
+        store,
+        labels,
+        label_format,
+        entry_filter(backbone, weights, dtype),
+        _exclusive_flag(exclusive),
+        grid=reads_token_grids(heads),
+    )
+
+
 def _postprocess(smooth: int, min_bout: int) -> dict:
     return {"smooth": at_least(1, "--smooth", smooth), "min_bout": at_least(1, "--min-bout", min_bout)}
 
@@ -83,14 +97,7 @@ def train(
 
     known_heads([head])
     postprocess = _postprocess(smooth, min_bout)
-    data = classify.load_labelled(
-        store,
-        labels,
-        label_format,
-        entry_filter(backbone, weights, dtype),
-        _exclusive_flag(exclusive),
-        grid=reads_token_grids([head]),
-    )
+    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, [head])
     path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -139,14 +146,7 @@ def evaluate(
     known_heads(heads)
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
-    data = classify.load_labelled(
-        store,
-        labels,
-        label_format,
-        entry_filter(backbone, weights, dtype),
-        _exclusive_flag(exclusive),
-        grid=reads_token_grids(heads),
-    )
+    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads)
     with StepProgress() as progress:
         report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
     print_summary(report)
@@ -176,14 +176,7 @@ def fewshot(
     for k in shots:
         at_least(1, "--shots", k)
     at_least(1, "--seeds", seeds)
-    data = classify.load_labelled(
-        store,
-        labels,
-        label_format,
-        entry_filter(backbone, weights, dtype),
-        _exclusive_flag(exclusive),
-        grid=reads_token_grids(heads),
-    )
+    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads)
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
     Console().print(table.to_string(index=False))

@@ -10,10 +10,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 import ethoprism
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, validated
 from ethoprism.heads.decision import ThresholdedHead
 from ethoprism.heads.linear import LinearProbe
 from ethoprism.heads.torch_heads import AttentiveProbe, AttentiveTokensHead, MLPHead, TemporalHead
@@ -85,12 +85,7 @@ class HeadFile(BaseModel):
 
 
 def _validated(meta: dict, tensors: dict, where) -> HeadFile:
-    try:
-        header = HeadFile.model_validate(meta)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "the file"
-        raise EthoprismError(f"head file does not fit: {field}: {first['msg']}", where) from None
+    header = validated(HeadFile, meta, "head file", where)
     known = set(inspect.signature(HEADS[header.head]).parameters)
     unknown = sorted(set(header.params) - known)
     if unknown:

@@ -118,9 +118,9 @@ class _TorchHead(HeadMixin):
     def _out_dim(self):
         return self.n_behaviors_ + (1 if self.exclusive else 0)
 
-    def _begin(self, X, y):
+    def _begin(self, X, y, dtype=np.float32):
         torch.manual_seed(self.random_state)
-        X = np.asarray(X, np.float32)
+        X = np.asarray(X, dtype)
         self.n_features_in_ = X.shape[1]
         self.n_behaviors_ = np.asarray(y).shape[1]
         self.classes_ = np.arange(self.n_behaviors_)
@@ -388,15 +388,10 @@ class AttentiveTokensHead(AttentiveProbe):
         return self.n_features_in_ // (self.grid * self.grid)
 
     def _begin(self, X, y):
-        torch.manual_seed(self.random_state)
+        if np.shape(X)[1] % (self.grid * self.grid):
+            raise ValueError(f"{np.shape(X)[1]} features are not {self.grid}x{self.grid} token maps")
         # token maps are large: kept in half precision, each batch widened to fp32 in the module
-        X = np.asarray(X, np.float16)
-        if X.shape[1] % (self.grid * self.grid):
-            raise ValueError(f"{X.shape[1]} features are not {self.grid}x{self.grid} token maps")
-        self.n_features_in_ = X.shape[1]
-        self.n_behaviors_ = np.asarray(y).shape[1]
-        self.classes_ = np.arange(self.n_behaviors_)
-        return torch.as_tensor(X)
+        return super()._begin(X, y, np.float16)
 
     def _build(self):
         cells = self.grid * self.grid

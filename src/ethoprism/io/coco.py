@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, validated
 from ethoprism.io.tables import read_json
 from ethoprism.labels.boxes import BoxLabels, box_labels
 
@@ -57,12 +57,7 @@ def read_coco(path: str | Path) -> BoxLabels:
     data = read_json(path, "box file")
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise EthoprismError("not a COCO file: needs 'images' and 'annotations'", path)
-    try:
-        coco = _Coco.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise EthoprismError(f"COCO file does not fit: {where}: {first['msg']}", path) from None
+    coco = validated(_Coco, data, "COCO file", path)
     images = {}
     for image in coco.images:
         frame = image.frame_number()

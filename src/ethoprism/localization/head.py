@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn.base import BaseEstimator
 from torch import nn
 
 import ethoprism
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, validated
 from ethoprism.heads.training import optimise
 from ethoprism.io.model_files import load_model, model_paths, save_model
 
@@ -222,12 +222,7 @@ class BoxHead(BaseEstimator):
         arrays must fit the network its parameters describe."""
         state, meta = load_model(path, BOX_HEAD_FORMAT, "box head")
         where = model_paths(path)[0]
-        try:
-            header = BoxHeadFile.model_validate(meta)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "the file"
-            raise EthoprismError(f"box head file does not fit: {field}: {first['msg']}", where) from None
+        header = validated(BoxHeadFile, meta, "box head file", where)
         unknown = sorted(set(header.params) - set(cls().get_params()))
         if unknown:
             raise EthoprismError(f"box head file does not fit: unknown params {unknown}", where)
