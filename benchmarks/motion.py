@@ -68,11 +68,20 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ethoprism-bench")
     parser.add_argument("--heads", nargs="+", default=["linear", "temporal"])
     parser.add_argument("--skip-bsoid", action="store_true")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("DEFAULT", "MOTION"),
+        help="frames/s measured before (skips the speed runs)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
     args.work.mkdir(parents=True, exist_ok=True)
-    report = {"speed_frames_per_s": speed(args.work)}
+    measured = dict(zip(BACKBONES, args.speed)) if args.speed else speed(args.work)
+    report = {"speed_frames_per_s": measured}
     print(report, file=sys.stderr, flush=True)
 
     videos = generate(args.work / "synthetic", SyntheticConfig(n_videos=6, n_frames=450, size=128, seed=0))
@@ -88,6 +97,8 @@ def main() -> None:
             report["fly"][f"{name}|{kind}"] = sets.evaluate_head(kind, fly)
             report["synthetic"][f"{name}|{kind}"] = sets.evaluate_head(kind, synthetic)
             print(name, kind, report["fly"][f"{name}|{kind}"]["map"], file=sys.stderr, flush=True)
+            if args.out:  # partial results survive an interrupted run
+                args.out.write_text(json.dumps(report, indent=2, default=float))
 
     if not args.skip_bsoid:
         import bsoid
