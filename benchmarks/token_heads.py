@@ -46,6 +46,8 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ethoprism-bench")
     parser.add_argument("--grid", type=int, default=4)
+    parser.add_argument("--heads", nargs="+", default=[*POOLED_HEADS, "attentive-tokens"])
+    parser.add_argument("--sets", nargs="+", default=["synthetic", "fly"], choices=["synthetic", "fly"])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -69,9 +71,9 @@ def main() -> None:
     report = {}
     for name, (data, plain, gridded) in sets_.items():
         rows = {}
-        for kind in (*POOLED_HEADS, "attentive-tokens"):
+        for kind in args.heads:
             rows[kind] = sets.evaluate_head(kind, data)
-            print(name, kind, rows[kind]["map"], file=sys.stderr, flush=True)
+            print(name, kind, rows[kind], file=sys.stderr, flush=True)
         report[name] = {
             "heads": rows,
             "gb_per_hour_pooled": bytes_per_hour(plain) / 1e9,
