@@ -364,26 +364,34 @@ class PartialEntry:
         """Take chunk ``index`` (or the ``"final"`` consolidation) for this process; False if a
         live process holds it."""
         claim = self._claim_path(index)
-        for _ in range(2):
-            try:
-                handle = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileNotFoundError:  # the parts are gone: another process finished the entry
-                return False
-            except FileExistsError:
+        # the claim appears with its owner's pid already in it (written to a temporary, then
+        # hard-linked into place, which fails if the claim exists): another process never reads
+        # an empty claim and mistakes a live owner for a dead one
+        mine = claim.with_name(f"{claim.name}.tmp-{os.getpid()}")
+        try:
+            mine.write_text(str(os.getpid()))
+        except FileNotFoundError:  # the parts are gone: another process finished the entry
+            return False
+        try:
+            for _ in range(2):
                 try:
-                    holder = int(claim.read_text() or 0)
-                except (OSError, ValueError):
-                    holder = 0
-                if holder == os.getpid():
+                    os.link(mine, claim)
                     return True
-                if holder and _process_alive(holder):
+                except FileNotFoundError:
                     return False
-                claim.unlink(missing_ok=True)  # its process is gone: take it over
-                continue
-            with os.fdopen(handle, "w") as file:
-                file.write(str(os.getpid()))
-            return True
-        return False
+                except FileExistsError:
+                    try:
+                        holder = int(claim.read_text() or 0)
+                    except (OSError, ValueError):
+                        holder = 0
+                    if holder == os.getpid():
+                        return True
+                    if holder and _process_alive(holder):
+                        return False
+                    claim.unlink(missing_ok=True)  # its process is gone: take it over
+            return False
+        finally:
+            mine.unlink(missing_ok=True)
 
     def release(self, index: int | str) -> None:
         self._claim_path(index).unlink(missing_ok=True)
