@@ -89,7 +89,13 @@ def test_suggest_cli_writes_a_csv_of_unlabelled_segments(synthetic_store, tmp_pa
     assert len(table) == 6 and list(table["rank"]) == list(range(1, 7))
     assert set(table.video) <= {"video_02.mp4", "video_03.mp4"}  # the labelled videos are covered
     assert ((table.end_frame - table.start_frame + 1) <= 30).all()  # 1 s at 30 fps
-    assert table.uncertainty.between(0, 1).all()
+    ranked = tmp_path / "ranked.csv"
+    args = ["suggest", store, "--head", f"{head}.json", "--labels", str(partial), "--n", "6"]
+    assert runner.invoke(app, [*args, "--strategy", "uncertainty", "--out", str(ranked)]).exit_code == 0
+    by_uncertainty = pd.read_csv(ranked).uncertainty
+    # plain uncertainty ranks the most uncertain segment of all first; diverse picks among the pool
+    assert by_uncertainty.is_monotonic_decreasing
+    assert by_uncertainty.iloc[0] >= table.uncertainty.max() - 1e-9
     bad = runner.invoke(
         app,
         [

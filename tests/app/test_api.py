@@ -179,8 +179,11 @@ def test_train_predict_suggest_similar_and_export(client):
     assert client.get("/api/suggest").status_code == 409  # no head yet
     assert client.put("/api/labels", json=bouts_for_two_videos()).status_code == 200
     trained = client.post("/api/train", json={"head": "linear"}).json()
-    assert trained["metrics"]["videos"] == 2 and 0 <= trained["metrics"]["map"] <= 1
-    assert trained["metrics"]["chance_map"] > 0
+    assert trained["metrics"]["videos"] == 2
+    # walk and rest split every labelled frame between them: chance mAP is exactly their mean, 0.5
+    assert trained["metrics"]["chance_map"] == pytest.approx(0.5)
+    # the fixture's bouts are arbitrary, not tied to what the videos show: measured 0.554, floor 0.45
+    assert trained["metrics"]["map"] >= 0.45
     prediction = client.get("/api/predictions/fly.mp4").json()
     assert prediction["behaviors"] == ["walk", "rest"] and len(prediction["proba"]) == 90
     assert client.get("/api/predictions/nosuch.mp4").status_code == 404

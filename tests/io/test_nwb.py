@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from ethoprism.cli import app
@@ -42,4 +43,11 @@ def test_export_nwb_validates_and_reads_back(synthetic_store, tmp_path):
         assert row.behavior == first.behavior
         assert np.isclose(row.stop_time, (first.end_frame + 1) / 30)
         predicted = behavior["predicted_bouts"].to_dataframe()
-        assert len(predicted) > 0 and predicted.score.between(0, 1).all()
+        assert len(predicted) > 0
+        # each bout's score is its behaviour's mean probability over the bout's frames, as stored
+        names = proba.comments.removeprefix("columns: ").split(", ")
+        values, stamps = np.asarray(proba.data[:]), np.asarray(proba.timestamps[:])
+        for bout in predicted.itertuples():
+            inside = (stamps >= bout.start_time - 1e-9) & (stamps < bout.stop_time - 1e-9)
+            column = values[inside, names.index(bout.behavior)]
+            assert bout.score == pytest.approx(float(column.mean()), abs=1e-3)

@@ -53,6 +53,7 @@ class Project:
         self.predictions: dict[str, dict] = {}
         self.metrics: dict | None = None
         self.proxies: dict[str, dict] = {}
+        self.playing: dict[str, Path] = {}  # the file each video is served from, once known
         if self.head_path is not None:
             self._predict_all()
 
@@ -81,6 +82,9 @@ class Project:
         from ethoprism.video import VideoReader
 
         entry = self.entry(video)
+        known = self.playing.get(video)
+        if known is not None and known.is_file():  # a seek is many range requests: probe once
+            return known
         source = Path(entry.video_path)
         if not source.is_file():
             raise BadEdit(f"the video file of '{video}' is gone from {source}", 404)
@@ -90,9 +94,11 @@ class Project:
             and (meta.codec, meta.pix_fmt) in BROWSER_CODECS
         ):
             if meta.width % 2 == 0 and meta.height % 2 == 0:
+                self.playing[video] = source
                 return source
         proxy = self.folder / "proxies" / f"{entry.video_sha256[:16]}.mp4"
         if proxy.is_file():
+            self.playing[video] = proxy
             return proxy
         with self.lock:
             status = self.proxies.get(video)
