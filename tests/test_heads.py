@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold, cross_val_score
@@ -354,3 +355,112 @@ def test_attention_over_tokens_finds_what_one_animal_does():
         "attentive tokens": (head.predict(flat[test], groups=groups[test]) == Y[test]).mean(),
     }
     assert accuracy["pooled linear"] < 0.7 and accuracy["attentive tokens"] > 0.9, accuracy
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_one_query_attention_is_multihead_attention(heads):
+    from torch import nn
+
+    from ethoprism.heads.torch_heads import attend_with_one_query
+
+    torch.manual_seed(0)
+    attention = nn.MultiheadAttention(32, heads, batch_first=True).eval()
+    with torch.no_grad():  # non-zero biases, so the bias terms are checked too
+        attention.in_proj_bias.normal_()
+        attention.out_proj.bias.normal_()
+    query, tokens = torch.randn(1, 1, 32), torch.randn(5, 12, 32)
+    expected, _ = attention(query.expand(5, -1, -1), tokens, tokens)
+    torch.testing.assert_close(attend_with_one_query(attention, query, tokens), expected[:, 0])
+
+
+def test_the_probe_standardises_as_scikit_learn_does():
+    from sklearn.preprocessing import StandardScaler
+
+    from ethoprism.heads.linear import standardisation
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(1000, 6)) * [1, 10, 1e-3, 0, 5, 1] + [0, 3, 10, 7, -2, 0]).astype(np.float32)
+    mean, scale = standardisation(X, rows=128)  # several blocks
+    scaler = StandardScaler().fit(X)
+    np.testing.assert_allclose(mean, scaler.mean_, rtol=1e-6)
+    np.testing.assert_allclose(scale, scaler.scale_, rtol=1e-4)
+    assert scale[3] == 1.0  # a constant dimension is left unscaled, not divided by zero
+
+
+def test_held_out_blocks_are_whole_stretches_spread_over_the_data():
+    from ethoprism.heads.training import held_out_blocks
+
+    mask = held_out_blocks(10_000, 0.1, 256, random_state=0)
+    assert 0.08 < mask.mean() < 0.12
+    starts = np.flatnonzero(np.diff(mask.astype(int)) == 1) + 1
+    assert len(starts) >= 3 and all(s % 256 == 0 for s in starts)  # whole blocks
+    assert mask[:5000].any() and mask[5000:].any()
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops():
+    from torch import nn
+
+    from ethoprism.heads.training import optimise
+
+    torch.manual_seed(0)
+    module = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        module.weight.zero_()
+    validation = torch.arange(0, 1000, 10)
+    held = torch.zeros(1000, dtype=torch.bool)
+    held[validation] = True
+    seen = []
+
+    def loss(batch, _):  # training pulls the weight to 1; the held-out items prefer 0.3
+        w = module.weight[0, 0]
+        if held[batch].all():
+            seen.append(float(w))
+            return (w - 0.3) ** 2
+        return (w - 1.0) ** 2
+
+    state, epochs = optimise(
+        module,
+        1000,
+        50,
+        loss,
+        epochs=200,
+        min_steps=0,
+        lr=0.002,
+        weight_decay=0,
+        random_state=0,
+        validation=validation,
+        n_iter_no_change=2,
+    )
+    checks = seen[::2]  # two validation batches per check
+    best = int(np.argmin([abs(w - 0.3) for w in checks]))
+    assert epochs == best + 3 < 200  # two epochs without improvement after the best, then stop
+    assert float(state["weight"]) == pytest.approx(checks[best])
+    assert float(module.weight.detach()) == pytest.approx(
+        checks[best]
+    )  # the module holds the best weights too
+
+
+@pytest.mark.parametrize("kind", ["mlp", "attentive", "temporal"])
+def test_torch_heads_stop_early_on_large_sets_and_tune_on_what_they_held_out(kind, monkeypatch):
+    from ethoprism.heads import make_head
+    from ethoprism.heads.decision import ThresholdedHead
+
+    X, Y, groups = blobs(n=4500)
+    head = make_head(kind, epochs=100).fit(X, Y, groups=groups)
+    rows = head.validation_rows_
+    assert rows is not None and 0.05 < len(rows) / len(X) < 0.2
+    assert head.n_epochs_ < 100  # easy data: stopped long before the budget
+    # few labelled frames: every one is used for training
+    assert make_head(kind).fit(X[:900], Y[:900], groups=groups[:900]).validation_rows_ is None
+    assert make_head(kind, early_stopping=False).fit(X, Y, groups=groups).validation_rows_ is None
+    with pytest.raises(ValueError, match="early_stopping"):
+        make_head(kind, early_stopping="yes").fit(X, Y, groups=groups)
+    # thresholds come from the held-out rows: one fit, not an inner fit and a refit
+    fits = []
+    original = type(head).fit
+    monkeypatch.setattr(type(head), "fit", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    tuned = ThresholdedHead(make_head(kind)).fit(X, Y, groups=groups)
+    assert len(fits) == 1 and tuned.thresholds_.shape == (Y.shape[1],)
+    fits.clear()
+    ThresholdedHead(make_head(kind, early_stopping=False)).fit(X, Y, groups=groups)
+    assert len(fits) == 2

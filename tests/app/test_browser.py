@@ -140,7 +140,9 @@ def test_watch_label_train_suggest_export(served, browser, tmp_path):
         browser, "return document.getElementById('status').textContent.startsWith('trained')", timeout=120
     )
     wait_for(browser, "return state.prediction && state.prediction.bouts.length > 0")
-    assert "held-out mAP" in browser.find_element("id", "metrics").text
+    # the metrics come after the predictions (a background leave-one-video-out); the page follows
+    wait_for(browser, "return /held-out mAP \\d/.test(document.getElementById('metrics').textContent)", 60)
+    assert "chance 0.500, 2 videos" in browser.find_element("id", "metrics").text
     browser.save_screenshot(str(tmp_path / "app.png"))
     if os.environ.get("ETHOPRISM_SCREENSHOT"):  # how docs/app.png is made
         browser.save_screenshot(os.environ["ETHOPRISM_SCREENSHOT"])

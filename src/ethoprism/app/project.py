@@ -52,6 +52,8 @@ class Project:
         self.head_path = Path(head_path) if head_path else None
         self.predictions: dict[str, dict] = {}
         self.metrics: dict | None = None
+        self.training = threading.Lock()
+        self._generation = 0  # bumped by every training; held-out metrics of an older one are dropped
         self.proxies: dict[str, dict] = {}
         self.playing: dict[str, Path] = {}  # the file each video is served from, once known
         if self.head_path is not None:
@@ -275,28 +277,51 @@ class Project:
         return result
 
     # -- heads --------------------------------------------------------------------------------
-    def train(self, kind: str) -> dict:
+    def train(self, kind: str, wait_for_metrics: bool = False) -> dict:
+        """Train ``kind`` on the current labels and predict every video. With two or more labelled
+        videos, leave-one-video-out metrics follow in a background thread (one fit per video: they
+        must not hold back the predictions); ``metrics`` says ``pending`` until then."""
         from ethoprism.dataset import build_dataset
-        from ethoprism.evaluation.classification import cross_validate
-        from ethoprism.workflows.classify import head_for, train
+        from ethoprism.workflows.classify import train
 
-        labels = self.label_arrays()
-        if not labels:
-            raise BadEdit("label some bouts first")
-        present = {b.behavior for b in self.bouts}
-        behaviors = [b for b in self.behaviors if b in present]
-        labels = [_only(label, behaviors) for label in labels]
-        entries = list(self.entries.values())
-        data = build_dataset(entries, labels, behaviors)
-        path = train(data, kind, self.folder / "heads" / kind)
-        self.head_path = path
-        metrics = None
-        if len(labels) >= 2:
+        if not self.training.acquire(blocking=False):
+            raise BadEdit("a head is being trained already; wait for it", status=409)
+        try:
+            labels = self.label_arrays()
+            if not labels:
+                raise BadEdit("label some bouts first")
+            present = {b.behavior for b in self.bouts}
+            behaviors = [b for b in self.behaviors if b in present]
+            labels = [_only(label, behaviors) for label in labels]
+            data = build_dataset(list(self.entries.values()), labels, behaviors)
+            path = train(data, kind, self.folder / "heads" / kind)
+            self.head_path = path
+            self._generation += 1
+            self.metrics = {"pending": True, "videos": len(labels)} if len(labels) >= 2 else None
+            self._predict_all()
+        finally:
+            self.training.release()
+        if self.metrics is not None:
+            job = threading.Thread(
+                target=self._held_out_metrics, args=(kind, data, self._generation), daemon=True
+            )
+            job.start()
+            if wait_for_metrics:
+                job.join()
+        return {"head": str(path), "metrics": self.metrics, "behaviors": behaviors}
+
+    def _held_out_metrics(self, kind: str, data, generation: int) -> None:
+        from ethoprism.evaluation.classification import cross_validate
+        from ethoprism.workflows.classify import head_for
+
+        videos = len(np.unique(data.groups[data.labelled]))
+        try:
             result = cross_validate(head_for(kind, data), data.for_head(kind))["metrics"]
-            metrics = {"map": result["map"], "chance_map": result["chance_map"], "videos": len(labels)}
-        self.metrics = metrics
-        self._predict_all()
-        return {"head": str(path), "metrics": metrics, "behaviors": behaviors}
+            metrics = {"map": result["map"], "chance_map": result["chance_map"], "videos": videos}
+        except Exception as exc:  # shown on the page; the trained head and predictions stand
+            metrics = {"error": str(exc), "videos": videos}
+        if generation == self._generation:
+            self.metrics = metrics
 
     def _predict_all(self) -> None:
         from ethoprism.evaluation.classification import predict_dataset

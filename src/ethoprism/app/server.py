@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ethoprism.app.project import BadEdit, Project
@@ -95,7 +96,12 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
     @app.post("/api/train")
     async def train(request: Request):
         body = await request.json() if await request.body() else {}
-        return project.train(str(body.get("head", "linear")))
+        # in a worker thread: the page keeps playing and seeking while the head trains
+        return await run_in_threadpool(project.train, str(body.get("head", "linear")))
+
+    @app.get("/api/metrics")
+    def metrics():
+        return {"metrics": project.metrics}
 
     @app.get("/api/predictions/{video}")
     def predictions(video: str):

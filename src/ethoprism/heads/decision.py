@@ -89,9 +89,11 @@ def tuning_rows(groups, n: int, tail: float = 0.2) -> np.ndarray:
 class ThresholdedHead(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """A head with its decision rule.
 
-    ``thresholds``: ``"tune"`` (best F1 per behaviour on held-out training rows, see
-    :func:`tuning_rows`, then the head is refitted on all rows), a number or one number per
-    behaviour (fixed). ``smooth``: moving average of the probabilities over this many frames
+    ``thresholds``: ``"tune"`` (best F1 per behaviour on held-out training rows), a number or one
+    number per behaviour (fixed). The held-out rows are those the head itself kept out of
+    training for early stopping (``validation_rows_``, torch heads on thousands of labelled
+    frames): one fit. Otherwise :func:`tuning_rows`: a fit without them to tune on, then the
+    head is refitted on all rows. ``smooth``: moving average of the probabilities over this many frames
     within each video; ``min_bout``: predicted bouts shorter than this many frames are dropped.
     Learned: ``head_`` (the fitted head) and ``thresholds_``."""
 
@@ -113,16 +115,31 @@ class ThresholdedHead(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y, groups=None):
         X, y = np.asarray(X), np.asarray(y)
         n_behaviors = y.shape[1]
-        if isinstance(self.thresholds, str):
-            if self.thresholds != "tune":
-                raise ValueError(f"thresholds must be 'tune' or numbers, not {self.thresholds!r}")
-            self.thresholds_ = self._tuned(X, y, groups, n_behaviors)
+        tune = isinstance(self.thresholds, str)
+        if tune and self.thresholds != "tune":
+            raise ValueError(f"thresholds must be 'tune' or numbers, not {self.thresholds!r}")
+        self.head_ = clone(self.head).fit(X, y, groups=groups)
+        if tune:
+            thresholds = self._tuned_on_validation(X, y, groups)
+            self.thresholds_ = (
+                thresholds if thresholds is not None else self._tuned(X, y, groups, n_behaviors)
+            )
         else:
             self.thresholds_ = np.broadcast_to(np.asarray(self.thresholds, np.float32), (n_behaviors,)).copy()
-        self.head_ = clone(self.head).fit(X, y, groups=groups)
         self.n_features_in_ = self.head_.n_features_in_
         self.classes_ = np.arange(n_behaviors)
         return self
+
+    def _tuned_on_validation(self, X, y, groups) -> np.ndarray | None:
+        rows = getattr(self.head_, "validation_rows_", None)
+        if rows is None:
+            return None
+        known = labelled_rows(y[rows])
+        if not known.any():
+            return None
+        # the whole videos are predicted so that sequence heads see the context they were trained with
+        proba = smooth_probabilities(self.head_.predict_proba(X, groups=groups), self.smooth, groups)[rows]
+        return tune_thresholds(y[rows][known], proba[known], self.exclusive)
 
     def _tuned(self, X, y, groups, n_behaviors) -> np.ndarray:
         held_out = tuning_rows(groups, len(X), self.tail)

@@ -1,7 +1,10 @@
 """Heads trained with PyTorch: MLP, attentive probe and temporal head.
 
-All share one training loop (:mod:`ethoprism.heads.training`; AdamW, class-weighted loss, seeded) and
-store their learned weights in ``state_`` (a state dict), which is saved with safetensors.
+All share one training loop (:mod:`ethoprism.heads.training`; AdamW, class-weighted loss, seeded,
+early stopping on held-out stretches once there are thousands of labelled frames) and store their
+learned weights in ``state_`` (a state dict), which is saved with safetensors. ``n_epochs_`` is
+how many epochs the last ``fit`` ran; ``validation_rows_`` the rows of its ``X`` held out for early
+stopping (None without), on which :class:`~ethoprism.heads.decision.ThresholdedHead` tunes.
 
 * :class:`MLPHead` — per frame, one hidden layer.
 * :class:`AttentiveProbe` — a learned query attends over the per-frame embeddings of a window of
@@ -19,8 +22,11 @@ store their learned weights in ``state_`` (a state dict), which is saved with sa
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ethoprism.heads.base import (
@@ -31,7 +37,7 @@ from ethoprism.heads.base import (
     labelled_rows,
     sequences,
 )
-from ethoprism.heads.training import optimise
+from ethoprism.heads.training import EARLY_STOPPING_MIN_ITEMS, held_out_blocks, optimise
 
 
 class _MLP(nn.Module):
@@ -45,6 +51,27 @@ class _MLP(nn.Module):
         return self.net(x)
 
 
+def attend_with_one_query(attention: nn.MultiheadAttention, query: torch.Tensor, tokens: torch.Tensor):
+    """``attention(query, tokens, tokens)`` for one learned query ``[1, 1, hidden]`` over
+    ``tokens [N, T, hidden]`` -> ``[N, hidden]``, without projecting every token to keys and
+    values: with a single query, a token's score is one dot product with ``W_k^T q`` and the
+    output is ``W_v`` applied to the score-weighted mean of the tokens. The same function (same
+    parameters, same dropout on the attention weights), at a fraction of the work: the heads
+    attend over 16 to 128 tokens per frame, and projecting each of them was most of the cost."""
+    hidden, heads = attention.embed_dim, attention.num_heads
+    width = hidden // heads
+    w_query, w_key, w_value = attention.in_proj_weight.chunk(3)
+    b_query, b_key, b_value = attention.in_proj_bias.chunk(3)
+    q = (query.reshape(1, hidden) @ w_query.T + b_query).view(heads, width)
+    key_direction = torch.einsum("hd,hde->he", q, w_key.view(heads, width, hidden))  # [heads, hidden]
+    scores = (tokens @ key_direction.T + (q * b_key.view(heads, width)).sum(-1)) / math.sqrt(width)
+    weights = F.dropout(torch.softmax(scores, dim=1), attention.dropout, attention.training)  # [N, T, heads]
+    mixed = torch.einsum("nth,nte->nhe", weights, tokens)
+    values = torch.einsum("nhe,hde->nhd", mixed, w_value.view(heads, width, hidden))
+    values = values + b_value.view(heads, width) * weights.sum(1)[..., None]  # sum is 1 without dropout
+    return attention.out_proj(values.reshape(len(tokens), hidden))
+
+
 class _Attentive(nn.Module):
     def __init__(self, dim, hidden, out, heads, dropout):
         super().__init__()
@@ -55,11 +82,14 @@ class _Attentive(nn.Module):
         self.attention = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, out))
 
-    def forward(self, windows, offsets_embedding):  # [N, W, D], [W, hidden]
-        tokens = self.project(self.norm(windows)) + offsets_embedding[None]
-        pooled, _ = self.attention(self.query.expand(len(windows), -1, -1), tokens, tokens)
+    def embed(self, frames):  # [U, D] -> [U, hidden]
+        return self.project(self.norm(frames))
+
+    def forward(self, embedded_windows, offsets_embedding):  # [N, W, hidden], [W, hidden]
+        tokens = embedded_windows + offsets_embedding[None]
+        pooled = attend_with_one_query(self.attention, self.query, tokens)
         # the target frame's own token is added back so the window refines, not replaces, it
-        return self.out(pooled[:, 0] + tokens[:, windows.shape[1] // 2])
+        return self.out(pooled + tokens[:, tokens.shape[1] // 2])
 
 
 class _TCN(nn.Module):
@@ -126,9 +156,37 @@ class _TorchHead(HeadMixin):
         self.classes_ = np.arange(self.n_behaviors_)
         return torch.as_tensor(X)
 
-    def _optimise(self, module, n_items: int, batch_size: int, min_steps: int, batch_loss):
-        """:func:`~ethoprism.heads.training.optimise` with this head's settings; ``batch_loss(indices)``."""
-        self.state_ = optimise(
+    def _held_out(self, n_frames: int, n_items: int, block: int) -> torch.Tensor | None:
+        """Items held out for early stopping (``block`` items at a time), or None: with
+        ``early_stopping="auto"`` only from :data:`EARLY_STOPPING_MIN_ITEMS` labelled frames on."""
+        wanted = self.early_stopping
+        if wanted == "auto":
+            wanted = n_frames >= EARLY_STOPPING_MIN_ITEMS
+        elif not isinstance(wanted, bool):
+            raise ValueError(f"early_stopping must be True, False or 'auto', not {wanted!r}")
+        if not wanted:
+            return None
+        mask = held_out_blocks(n_items, self.validation_fraction, block, self.random_state)
+        if mask.all() or not mask.any():
+            return None
+        return torch.as_tensor(np.flatnonzero(mask))
+
+    def _optimise(
+        self,
+        module,
+        n_items: int,
+        batch_size: int,
+        min_steps: int,
+        batch_loss,
+        validation=None,
+        item_rows=None,
+    ):
+        """:func:`~ethoprism.heads.training.optimise` with this head's settings; ``batch_loss(indices)``;
+        ``item_rows(items)``: the rows of ``X`` that these training items cover."""
+        self.validation_rows_ = (
+            None if validation is None else np.sort(np.asarray(item_rows(validation.numpy())))
+        )
+        self.state_, self.n_epochs_ = optimise(
             module,
             n_items,
             batch_size,
@@ -138,6 +196,7 @@ class _TorchHead(HeadMixin):
             lr=self.lr,
             weight_decay=self.weight_decay,
             random_state=self.random_state,
+            validation=validation,
         )
         self._module = module
         return self
@@ -166,8 +225,11 @@ class MLPHead(_TorchHead):
         lr: float = 1e-3,
         weight_decay: float = 1e-3,
         min_steps: int = 300,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
         random_state: int = 0,
     ):
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.exclusive, self.hidden, self.dropout, self.epochs, self.min_steps = (
             exclusive,
             hidden,
@@ -196,6 +258,8 @@ class MLPHead(_TorchHead):
             self.batch_size,
             self.min_steps,
             lambda batch: loss_fn(module(X[batch]), target[batch]),
+            self._held_out(len(X), len(X), block=256),
+            lambda items: np.flatnonzero(keep)[items],
         )
 
     @torch.inference_mode()
@@ -228,10 +292,12 @@ class AttentiveProbe(_TorchHead):
         heads: int = 4,
         dropout: float = 0.1,
         epochs: int = 20,
-        batch_size: int = 64,
+        batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 1e-3,
         min_steps: int = 300,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
         random_state: int = 0,
     ):
         self.exclusive, self.window, self.hidden, self.heads, self.dropout = (
@@ -241,7 +307,11 @@ class AttentiveProbe(_TorchHead):
             heads,
             dropout,
         )
-        self.min_steps = min_steps
+        self.min_steps, self.early_stopping, self.validation_fraction = (
+            min_steps,
+            early_stopping,
+            validation_fraction,
+        )
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.random_state = random_state
 
@@ -251,7 +321,10 @@ class AttentiveProbe(_TorchHead):
         return module
 
     def _forward(self, module, X, index):
-        return module(X[index], module.offsets)
+        # each frame is normalised and projected once, however many windows of the batch hold it
+        frames, position = torch.unique(index, return_inverse=True)
+        embedded = module.embed(X[frames])
+        return module(embedded.index_select(0, position.flatten()).view(*position.shape, -1), module.offsets)
 
     def fit(self, X, y, groups=None):
         X = self._begin(X, y)
@@ -259,12 +332,23 @@ class AttentiveProbe(_TorchHead):
         index = torch.as_tensor(_window_indices(groups, len(X), self.window))
         module, loss_fn = self._build(), self._loss(weights)
         trainable = torch.as_tensor(np.flatnonzero(labelled_rows(y)))
+        # training items are runs of `window` consecutive labelled frames: the windows of a run
+        # overlap, so a batch of runs projects ~2 frames per target instead of `window`
+        runs = trainable.split(self.window)
 
         def batch_loss(batch):
-            rows = index[trainable[batch]]
-            return loss_fn(self._forward(module, X, rows), target[trainable[batch]])
+            targets = torch.cat([runs[i] for i in batch.tolist()])
+            return loss_fn(self._forward(module, X, index[targets]), target[targets])
 
-        return self._optimise(module, len(trainable), self.batch_size, self.min_steps, batch_loss)
+        return self._optimise(
+            module,
+            len(runs),
+            max(1, self.batch_size // self.window),
+            self.min_steps,
+            batch_loss,
+            self._held_out(len(trainable), len(runs), block=max(1, 256 // self.window)),
+            lambda items: torch.cat([runs[i] for i in items]),
+        )
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):
@@ -286,8 +370,11 @@ class TemporalHead(_TorchHead):
         chunk: int = 512,
         lr: float = 2e-3,
         weight_decay: float = 1e-3,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
         random_state: int = 0,
     ):
+        self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.exclusive, self.hidden, self.dilations, self.dropout = exclusive, hidden, dilations, dropout
         self.epochs, self.chunk, self.lr, self.weight_decay, self.random_state = (
             epochs,
@@ -322,7 +409,16 @@ class TemporalHead(_TorchHead):
             rows = pieces[int(batch[0])]
             return loss_fn(module(X[rows][None])[0], target[rows])
 
-        return self._optimise(module, len(pieces), 1, 0, piece_loss)
+        validation = self._held_out(int(known.sum()), len(pieces), block=1)
+        return self._optimise(
+            module,
+            len(pieces),
+            1,
+            0,
+            piece_loss,
+            validation,
+            lambda items: torch.cat([pieces[i] for i in items]),
+        )
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):
@@ -345,11 +441,12 @@ class _TokenAttention(nn.Module):
         self.attention = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Dropout(dropout), nn.Linear(hidden, out))
 
-    def forward(self, windows):  # [N, W, cells, D]
-        tokens = self.project(self.norm(windows.float())) + self.time[None, :, None] + self.space[None, None]
-        tokens = tokens.flatten(1, 2)  # [N, W * cells, hidden]
-        pooled, _ = self.attention(self.query.expand(len(tokens), -1, -1), tokens, tokens)
-        return self.out(pooled[:, 0])
+    def embed(self, frames):  # [U, cells, D] -> [U, cells, hidden]
+        return self.project(self.norm(frames.float())) + self.space[None]
+
+    def forward(self, embedded_windows):  # [N, W, cells, hidden]
+        tokens = (embedded_windows + self.time[None, :, None]).flatten(1, 2)  # [N, W * cells, hidden]
+        return self.out(attend_with_one_query(self.attention, self.query, tokens))
 
 
 class AttentiveTokensHead(AttentiveProbe):
@@ -362,10 +459,12 @@ class AttentiveTokensHead(AttentiveProbe):
         heads: int = 4,
         dropout: float = 0.1,
         epochs: int = 20,
-        batch_size: int = 64,
+        batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 1e-3,
         min_steps: int = 300,
+        early_stopping: bool | str = "auto",
+        validation_fraction: float = 0.1,
         random_state: int = 0,
     ):
         super().__init__(
@@ -379,6 +478,8 @@ class AttentiveTokensHead(AttentiveProbe):
             lr,
             weight_decay,
             min_steps,
+            early_stopping,
+            validation_fraction,
             random_state,
         )
         self.grid = grid
@@ -400,8 +501,10 @@ class AttentiveTokensHead(AttentiveProbe):
         )
 
     def _forward(self, module, X, index):
-        windows = X[index]  # [N, W, grid * grid * D]
-        return module(windows.view(*index.shape, self.grid * self.grid, self.token_dim))
+        frames, position = torch.unique(index, return_inverse=True)
+        maps = X[frames].view(len(frames), self.grid * self.grid, self.token_dim)
+        embedded = module.embed(maps)
+        return module(embedded.index_select(0, position.flatten()).view(*position.shape, *embedded.shape[1:]))
 
     @torch.inference_mode()
     def predict_proba(self, X, groups=None):

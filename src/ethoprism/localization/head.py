@@ -152,7 +152,7 @@ class BoxHead(BaseEstimator):
             m = m.unsqueeze(1)
             return _focal(out[:, 0], h) + (torch.abs(out[:, 1:] - r) * m).sum() / m.sum().clamp(min=1)
 
-        self.state_ = optimise(
+        self.state_, _ = optimise(
             net,
             len(tokens),
             self.batch_size,

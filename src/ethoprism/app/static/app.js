@@ -55,9 +55,24 @@ async function loadVideo(name) {
 
 async function loadPrediction() {
   state.prediction = (await api(`/api/predictions/${encodeURIComponent(state.video.name)}`)).body;
-  const m = state.prediction.metrics;
-  $("metrics").textContent = m ? `held-out mAP ${m.map.toFixed(3)} (chance ${m.chance_map.toFixed(3)}, ${m.videos} videos)` : "";
+  showMetrics(state.prediction.metrics);
   draw();
+}
+
+function showMetrics(m) {
+  if (!m) $("metrics").textContent = "";
+  else if (m.pending) $("metrics").textContent = `held-out mAP: computing (leave-one-video-out, ${m.videos} videos)…`;
+  else if (m.error) $("metrics").textContent = `held-out mAP: ${m.error}`;
+  else $("metrics").textContent = `held-out mAP ${m.map.toFixed(3)} (chance ${m.chance_map.toFixed(3)}, ${m.videos} videos)`;
+}
+
+async function followMetrics() {
+  for (;;) {
+    const { metrics } = (await api("/api/metrics")).body;
+    showMetrics(metrics);
+    if (!metrics || !metrics.pending) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 async function save(next) {
@@ -226,6 +241,7 @@ $("train").addEventListener("click", async () => {
     });
     status(`trained ${$("head-kind").value} on ${body.behaviors.join(", ")}`);
     await loadPrediction();
+    followMetrics();
   } catch (error) { status(error.message); }
 });
 
