@@ -98,6 +98,21 @@ def frame_shown(driver) -> int:
     return int(driver.find_element("id", "frame").text)
 
 
+def drag_on_timeline(browser, from_frame: int, to_frame: int, y: int = 25):
+    """Drag with the mouse along the timeline's label band, from one frame boundary to another."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    canvas = browser.find_element("id", "timeline")
+    where = (
+        "const r = document.getElementById('timeline').getBoundingClientRect(); const [v0, v1] = state.view;"
+        "return [Math.round((arguments[0] - v0) / (v1 - v0) * r.width - r.width / 2),"
+        " Math.round(arguments[1] - r.height / 2)];"
+    )
+    start, end = (browser.execute_script(where, f, y) for f in (from_frame, to_frame))
+    chain = ActionChains(browser).move_to_element_with_offset(canvas, *start).click_and_hold()
+    chain.move_to_element_with_offset(canvas, *end).release().perform()
+
+
 def test_watch_label_train_suggest_export(served, browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
@@ -131,6 +146,19 @@ def test_watch_label_train_suggest_export(served, browser, tmp_path):
     wait_for(browser, "return state.bouts.length === 0")
     press(browser, (Keys.CONTROL, "y"))
     wait_for(browser, "return state.bouts.length === 1")
+    assert (
+        browser.execute_script("return document.activeElement.tagName") == "BODY"
+    )  # keys still reach the page
+    # "]" outside the bout extends it to the cursor; dragging its start edge moves the start
+    press(browser, (Keys.SHIFT, Keys.ARROW_RIGHT))
+    wait_for(browser, "return document.getElementById('frame').textContent === '30'")
+    press(browser, "]")
+    wait_for(browser, "return state.bouts[0].end_frame === 30")
+    drag_on_timeline(browser, 12, 5)
+    wait_for(browser, "return state.bouts[0].start_frame === 5")
+    assert pd.read_csv(labels).to_dict("records") == [
+        {"video": "fly.mp4", "behavior": "walk", "start_frame": 5, "end_frame": 30}
+    ]
     # labels for both videos (as a session of labelling would leave them), then train from the page
     project.set_labels(**bouts_for_two_videos())
     browser.refresh()

@@ -113,6 +113,16 @@ function addBout(start, end) {
 function boutAt(f) {
   return state.bouts.findIndex((b) => b.video === state.video.name && b.start_frame <= f && f <= b.end_frame);
 }
+// the bout of the current behaviour closest to frame f (to extend a bout from outside it)
+function nearestBout(f) {
+  let best = -1, distance = Infinity;
+  state.bouts.forEach((b, i) => {
+    if (b.video !== state.video.name || b.behavior !== state.behaviors[state.current]) return;
+    const d = f < b.start_frame ? b.start_frame - f : f - b.end_frame;
+    if (d < distance) { best = i; distance = d; }
+  });
+  return best;
+}
 
 function renderBehaviors() {
   const list = $("behaviors");
@@ -147,8 +157,14 @@ function draw() {
   const band = 50 / rows;
   ctx.font = "10px sans-serif";
   // labelled bouts (top band), one row per behaviour
-  for (const b of state.bouts) {
-    if (b.video !== state.video.name) continue;
+  for (const [i, bout] of state.bouts.entries()) {
+    if (bout.video !== state.video.name) continue;
+    const b = { ...bout };
+    const d = state.drag;
+    if (d?.edge?.bout === i && d.to !== undefined) {  // an edge being dragged: drawn where it would go
+      if (d.edge.edge === "start_frame") b.start_frame = Math.min(d.to, b.end_frame);
+      else b.end_frame = Math.max(d.to - 1, b.start_frame);
+    }
     const k = state.behaviors.indexOf(b.behavior);
     ctx.fillStyle = COLORS[k % COLORS.length];
     ctx.fillRect(x(b.start_frame), k * band, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), band - 1);
@@ -189,13 +205,45 @@ function frameAtX(clientX) {
   const [v0, v1] = state.view;
   return Math.round(v0 + ((clientX - rect.left) / rect.width) * (v1 - v0));
 }
-canvas.addEventListener("mousedown", (e) => { state.drag = { from: frameAtX(e.clientX), moved: false }; });
-canvas.addEventListener("mousemove", (e) => { if (state.drag) state.drag.moved = Math.abs(frameAtX(e.clientX) - state.drag.from) > 1; });
-canvas.addEventListener("mouseup", (e) => {
-  const to = frameAtX(e.clientX);
-  if (state.drag?.moved && e.offsetY < 60) addBout(state.drag.from, to);
-  else seek(to);
+// the labelled bout whose start or end edge lies within 4 px of the pointer, in the pointer's row
+function edgeAt(e) {
+  if (e.offsetY >= 50 || !state.behaviors.length) return null;
+  const behavior = state.behaviors[Math.floor(e.offsetY / (50 / state.behaviors.length))];
+  const [v0, v1] = state.view, rect = canvas.getBoundingClientRect();
+  const x = (f) => ((f - v0) / (v1 - v0)) * rect.width;
+  const px = e.clientX - rect.left;
+  for (const [i, b] of state.bouts.entries()) {
+    if (b.video !== state.video.name || b.behavior !== behavior) continue;
+    if (Math.abs(px - x(b.start_frame)) <= 4) return { bout: i, edge: "start_frame" };
+    if (Math.abs(px - x(b.end_frame + 1)) <= 4) return { bout: i, edge: "end_frame" };
+  }
+  return null;
+}
+// moves one edge of a bout, never past its other edge
+async function moveEdge(i, edge, f) {
+  const b = state.bouts[i];
+  f = Math.min(state.video.n_frames - 1, Math.max(0, f));
+  if (edge === "start_frame" ? f > b.end_frame : f < b.start_frame) {
+    status(`a bout cannot ${edge === "start_frame" ? "start after it ends" : "end before it starts"}`);
+    return;
+  }
+  if (f !== b[edge]) await edit((next) => { next.bouts[i][edge] = f; });
+}
+canvas.addEventListener("mousedown", (e) => {
+  state.drag = { from: frameAtX(e.clientX), moved: false, edge: state.video ? edgeAt(e) : null };
+});
+canvas.addEventListener("mousemove", (e) => {
+  if (!state.drag) { canvas.style.cursor = state.video && edgeAt(e) ? "ew-resize" : ""; return; }
+  state.drag.moved = Math.abs(frameAtX(e.clientX) - state.drag.from) > 1;
+  if (state.drag.edge) { state.drag.to = frameAtX(e.clientX); draw(); }
+});
+canvas.addEventListener("mouseup", async (e) => {
+  const drag = state.drag, to = frameAtX(e.clientX);
   state.drag = null;
+  if (drag?.edge && drag.moved) {  // the frame under the pointer becomes the bout's first / last frame
+    await moveEdge(drag.edge.bout, drag.edge.edge, drag.edge.edge === "end_frame" ? to - 1 : to);
+  } else if (drag?.moved && e.offsetY < 60) addBout(drag.from, to);
+  else seek(to);
 });
 canvas.addEventListener("wheel", (e) => {  // zoom around the pointer, from the whole video to single frames
   e.preventDefault();
@@ -216,11 +264,16 @@ document.addEventListener("keydown", async (e) => {
   else if (e.key === "s") {
     if (state.marking === null) { state.marking = f; status(`bout starts at ${f}`); draw(); }
     else { const from = state.marking; state.marking = null; await addBout(from, f); }
+  } else if (e.key === "[" || e.key === "]") {  // the bout under the cursor starts / ends here
+    const i = boutAt(f) >= 0 ? boutAt(f) : nearestBout(f);
+    if (i >= 0) await moveEdge(i, e.key === "[" ? "start_frame" : "end_frame", f);
   } else if (e.key === "Delete" || e.key === "Backspace") {
     const i = boutAt(f);
     if (i >= 0) await edit((next) => next.bouts.splice(i, 1));
-  } else if ((e.ctrlKey || e.metaKey) && e.key === "z") { await restore(state.undo, state.redo); }
-  else if ((e.ctrlKey || e.metaKey) && e.key === "y") { await restore(state.redo, state.undo); }
+  } else if ((e.ctrlKey || e.metaKey) && (e.key === "z" || e.key === "y")) {
+    e.preventDefault();  // else the browser's own undo also replays typing in the behaviour field, and focuses it
+    await (e.key === "z" ? restore(state.undo, state.redo) : restore(state.redo, state.undo));
+  }
   else if (e.key === "f") { await similar(f); }
 });
 player.addEventListener("timeupdate", () => showFrame());
