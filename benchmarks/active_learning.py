@@ -12,7 +12,8 @@ Sets (embeddings: the offline default, EfficientNet-Lite0; see ``behaviour_sets.
 
 Each run starts from 4 random segments; every round the head is refitted on what is labelled,
 suggests 4 segments (or 4 are drawn at random), and the annotator reveals their true labels.
-12 rounds, ``--seeds`` runs per strategy, linear and temporal heads. Reported: mean test mAP per
+12 rounds (fewer where the pool runs out: the fly pool holds 40 segments), ``--seeds`` runs
+per strategy, linear and temporal heads. Reported: mean test mAP per
 round, the fully-labelled mAP (every pool frame labelled), and the labelled frames each strategy
 needs to reach 95 % of it (first round where the mean over seeds gets there).
 """
@@ -69,6 +70,8 @@ def run(data, pool, test, kind: str, strategy: str, seed: int) -> list[tuple[int
     for round_ in range(ROUNDS):
         model = fit_on(kind, data, pool, labelled, seed)
         curve.append((int(labelled.sum()), test_map(model, data, test)))
+        if (~labelled[pool]).sum() < PER_ROUND * SEGMENT:  # the pool is (nearly) all labelled
+            break
         proba = model.predict_proba(data.X[pool], groups=data.groups[pool])
         picks = suggest_segments(
             data.X[pool],
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ethoprism-bench")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--heads", nargs="+", default=["linear", "temporal"])
+    parser.add_argument("--sets", nargs="+", default=["synthetic", "fly"], choices=["synthetic", "fly"])
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -109,8 +113,11 @@ def main() -> None:
         "synthetic": (synthetic, synthetic.groups < 4, synthetic.groups >= 4),
         "fly": (fly, fly.groups < 4, fly.groups == 4),
     }
-    report = {}
+    # --out gathers results across runs (one set at a time, if need be)
+    report = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     for name, (data, pool, test) in datasets.items():
+        if name not in args.sets:
+            continue
         for kind in args.heads:
             full = test_map(fit_on(kind, data, pool, pool), data, test)
             curves = {
@@ -119,8 +126,9 @@ def main() -> None:
             }
             summary = {}
             for strategy, runs in curves.items():
-                frames = np.mean([[f for f, _ in r] for r in runs], axis=0)
-                maps = np.array([[m for _, m in r] for r in runs])
+                rounds = min(len(r) for r in runs)  # runs that exhaust the pool stop early
+                frames = np.mean([[f for f, _ in r[:rounds]] for r in runs], axis=0)
+                maps = np.array([[m for _, m in r[:rounds]] for r in runs])
                 reached = np.flatnonzero(maps.mean(axis=0) >= 0.95 * full)
                 summary[strategy] = {
                     "frames": frames.tolist(),
@@ -133,6 +141,8 @@ def main() -> None:
                 "pool_frames": int(pool.sum()),
                 "strategies": summary,
             }
+            if args.out:
+                args.out.write_text(json.dumps(report, indent=2))
             print(
                 name,
                 kind,
@@ -183,8 +193,6 @@ def main() -> None:
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=110)
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

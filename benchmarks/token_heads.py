@@ -57,28 +57,30 @@ def main() -> None:
         SyntheticConfig(n_videos=6, n_frames=450, size=224, n_animals=3, seed=1, name_prefix="three"),
     )
     sets_ = {}
-    plain, _, _ = sets.extract([v.path for v in videos], "effnet-lite0", args.work / "synthetic3-plain")
-    gridded, seconds, frames = sets.extract(
-        [v.path for v in videos], "effnet-lite0", args.work / "synthetic3-grid", token_grid=args.grid
-    )
-    sets_["synthetic, 3 animals"] = (sets.synthetic_dataset(gridded, videos, grid=True), plain, gridded)
-    plain, _, _ = sets.extract([sets.FLY_VIDEO], "effnet-lite0", args.work / "fly-effnet-lite0")
-    gridded, _, _ = sets.extract(
-        [sets.FLY_VIDEO], "effnet-lite0", args.work / "fly-grid", token_grid=args.grid
-    )
-    sets_["fly"] = (sets.fly_dataset(gridded, grid=True), plain, gridded)
+    if "synthetic" in args.sets:
+        plain, _, _ = sets.extract([v.path for v in videos], "effnet-lite0", args.work / "synthetic3-plain")
+        gridded, seconds, frames = sets.extract(
+            [v.path for v in videos], "effnet-lite0", args.work / "synthetic3-grid", token_grid=args.grid
+        )
+        sets_["synthetic, 3 animals"] = (sets.synthetic_dataset(gridded, videos, grid=True), plain, gridded)
+    if "fly" in args.sets:
+        plain, _, _ = sets.extract([sets.FLY_VIDEO], "effnet-lite0", args.work / "fly-effnet-lite0")
+        gridded, _, _ = sets.extract(
+            [sets.FLY_VIDEO], "effnet-lite0", args.work / "fly-grid", token_grid=args.grid
+        )
+        sets_["fly"] = (sets.fly_dataset(gridded, grid=True), plain, gridded)
 
-    report = {}
+    # --out gathers results across runs (a set or a head at a time, if need be)
+    report = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     for name, (data, plain, gridded) in sets_.items():
-        rows = {}
+        report.setdefault(name, {"heads": {}})
+        report[name]["gb_per_hour_pooled"] = bytes_per_hour(plain) / 1e9
+        report[name]["gb_per_hour_grid"] = bytes_per_hour(gridded) / 1e9
         for kind in args.heads:
-            rows[kind] = sets.evaluate_head(kind, data)
-            print(name, kind, rows[kind], file=sys.stderr, flush=True)
-        report[name] = {
-            "heads": rows,
-            "gb_per_hour_pooled": bytes_per_hour(plain) / 1e9,
-            "gb_per_hour_grid": bytes_per_hour(gridded) / 1e9,
-        }
+            report[name]["heads"][kind] = sets.evaluate_head(kind, data)
+            print(name, kind, report[name]["heads"][kind], file=sys.stderr, flush=True)
+            if args.out:
+                args.out.write_text(json.dumps(report, indent=2, default=float))
 
     print(f"\nEfficientNet-Lite0 at 224 px, token grid {args.grid}x{args.grid}; mAP (chance in brackets)\n")
     print("| set | head | features | mAP | seconds per fold | store GB per hour (30 fps) |")
@@ -91,8 +93,6 @@ def main() -> None:
                 f"| {name} | {kind} | {'token grid' if tokens else 'pooled'} | {row['map']:.3f} "
                 f"({row['chance_map']:.3f}) | {row['seconds_per_fold']:.1f} | {size:.2f} |"
             )
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2, default=float))
 
 
 if __name__ == "__main__":
