@@ -8,11 +8,13 @@ frames, 1024 px, H.264 yuv420p: played directly) and the DeepLabCut open-field m
 frames, 640x480, yuv444p: browsers cannot play it, so the app makes a proxy). Embeddings: the
 offline default (EfficientNet-Lite0, tiled), extracted once into ``--work``.
 
-Labels: on each video two bouts are marked with the keyboard (``s`` ... ``s``); then the fly's
-``walk`` bouts derived from its user-labelled pose (thorax speed, see ``behaviour_sets.py``) and
-frames ``0-199`` and ``1200-1399`` of the mouse as ``still``/``walk`` are PUT through the labels
-API, as a longer keyboard session would leave them. Each step prints what it checked and how
-long it took. Needs Debian's ``chromium`` and ``chromium-driver``.
+Labels: one bout is marked with the keyboard (``s`` ... ``s``) on the mouse; then the fly's
+``walk``/``still`` bouts derived from its user-labelled pose (thorax speed, see
+``behaviour_sets.py``) and frames ``0-199`` / ``1200-1399`` of the mouse as ``still`` / ``walk``
+are PUT through the labels API, as a longer keyboard session would leave them (the mouse's are
+arbitrary: the held-out mAP, trained on one species and tested on the other, is not a quality
+measure here). Each step prints what it checked and how long it took. Needs Debian's
+``chromium`` and ``chromium-driver``.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def main() -> None:
         # 4. train from the page: predictions, then held-out metrics (2 labelled videos)
         for head in ("linear", "temporal"):
             started = time.perf_counter()
-            Select(driver.find_element("id", "head-kind")).select_by_value(head)
+            Select(driver.find_element("id", "head-kind")).select_by_visible_text(head)
             driver.find_element("id", "train").click()
             wait(driver, "return document.getElementById('status').textContent.startsWith('trained')")
             step(f"4. train {head}: predictions shown", started, driver.find_element("id", "status").text)
@@ -151,7 +153,7 @@ def main() -> None:
         sizes = {}
         for fmt in ("bouts", "boris", "deepethogram", "nwb"):
             body = driver.execute_async_script(
-                "const done = arguments[0]; fetch('/api/export/' + arguments[1])"
+                "const done = arguments[arguments.length - 1]; fetch('/api/export/' + arguments[0])"
                 ".then(r => r.arrayBuffer()).then(b => done(Array.from(new Uint8Array(b))));",
                 fmt,
             )

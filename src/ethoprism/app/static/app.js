@@ -32,6 +32,7 @@ function showFrame(f = frame()) {
 }
 
 async function loadVideo(name) {
+  player.dataset.ready = "";  // until this video (or its proxy) can play
   state.video = state.videos.find((v) => v.name === name);
   $("n-frames").textContent = state.video.n_frames;
   state.view = [0, state.video.n_frames];
