@@ -295,7 +295,7 @@ class AttentiveProbe(_TorchHead):
         batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 1e-3,
-        min_steps: int = 300,
+        min_steps: int = 600,
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,
         random_state: int = 0,
