@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ethoprism.errors import EthoprismError
@@ -204,6 +204,8 @@ JSON = st.recursive(
     multilabel=st.one_of(st.booleans(), JSON),
     splits=JSON,
 )
+# found by this test: multi-label class ids that are not vector positions crashed the reader
+@example(class_names={"1": ""}, labels={"a.mp4": [[0]]}, multilabel=True, splits=None)
 def test_any_feral_json(folder, class_names, labels, multilabel, splits):
     path = folder / "labels.json"
     document = {"class_names": class_names, "labels": labels, "is_multilabel": multilabel, "splits": splits}

@@ -44,6 +44,13 @@ def read_feral(path: str | Path) -> tuple[list[VideoLabels], dict[str, list[str]
     multilabel = bool(data.get("is_multilabel", False))
     behavior_ids = [k for k in sorted(classes) if classes[k].lower() not in BACKGROUND_NAMES and k != 0]
     behaviors = [classes[k] for k in behavior_ids]
+    if multilabel and sorted(classes) != list(range(len(classes))):
+        # a multi-label frame is a vector indexed by class id: the ids must be its positions
+        raise EthoprismError(
+            f"multi-label FERAL class ids must be 0 to {len(classes) - 1} (vector positions), "
+            f"not {sorted(classes)[:5]}",
+            path,
+        )
     videos = []
     for video, frames in data["labels"].items():
         array = _frame_array(frames, video, path)

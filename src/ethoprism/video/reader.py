@@ -138,6 +138,9 @@ def _fit_square(frame: np.ndarray, mode: str) -> np.ndarray:
     return out
 
 
+SWSCALE_THREADS = 1
+
+
 class VideoReader:
     """Metadata, sequential decoding and frame-accurate random access for one video file.
 
@@ -216,13 +219,17 @@ class VideoReader:
 
     # -- decoding ---------------------------------------------------------------------------
     def _to_rgb(self, frame: av.VideoFrame, size: int | None, square: str) -> np.ndarray:
+        # swscale in one thread: PyAV's default pool (one thread per CPU) competes with the
+        # decoder's own threads; on 2 cores one thread converts full frames 1.6x faster
         if size is None:
-            return frame.to_ndarray(format="rgb24")
+            return frame.reformat(format="rgb24", threads=SWSCALE_THREADS).to_ndarray()
         width, height = frame.width, frame.height
         # scale so that the side that survives cropping/padding becomes `size`
         scale = size / (min(width, height) if square == "crop" else max(width, height))
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        rgb = frame.reformat(width=new_w, height=new_h, format="rgb24", interpolation="AREA").to_ndarray()
+        rgb = frame.reformat(
+            width=new_w, height=new_h, format="rgb24", interpolation="AREA", threads=SWSCALE_THREADS
+        ).to_ndarray()
         rgb = _fit_square(rgb, square)
         if rgb.shape[0] != size or rgb.shape[1] != size:  # rounding left a pixel over or short
             rgb = _resize_exact(rgb, size)
