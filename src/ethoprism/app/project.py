@@ -297,14 +297,13 @@ class Project:
             path = train(data, kind, self.folder / "heads" / kind)
             self.head_path = path
             self._generation += 1
+            generation = self._generation
             self.metrics = {"pending": True, "videos": len(labels)} if len(labels) >= 2 else None
             self._predict_all()
         finally:
             self.training.release()
         if self.metrics is not None:
-            job = threading.Thread(
-                target=self._held_out_metrics, args=(kind, data, self._generation), daemon=True
-            )
+            job = threading.Thread(target=self._held_out_metrics, args=(kind, data, generation), daemon=True)
             job.start()
             if wait_for_metrics:
                 job.join()
