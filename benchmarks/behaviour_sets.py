@@ -53,7 +53,14 @@ def fly_labels() -> np.ndarray:
     return np.stack([moving.any(axis=1), moving[:, male], apart], axis=1).astype(np.int8)
 
 
-def extract(videos, backbone_name: str, store_dir: Path, size: int = 224, token_grid: int | None = None):
+def extract(
+    videos,
+    backbone_name: str,
+    store_dir: Path,
+    size: int = 224,
+    token_grid: int | None = None,
+    token_dim: int | None = None,
+):
     """-> (store entries, seconds spent extracting, frames extracted); cached in ``store_dir``."""
     backbone = load_backbone(backbone_name, device="cpu")
     spec = backbone.default_clip_spec("tiled")
@@ -62,7 +69,9 @@ def extract(videos, backbone_name: str, store_dir: Path, size: int = 224, token_
     seconds, frames, entries = 0.0, 0, []
     for video in videos:
         start = time.perf_counter()
-        entry, cached = extract_video(video, backbone, store, spec, token_grid=token_grid)
+        entry, cached = extract_video(
+            video, backbone, store, spec, token_grid=token_grid, token_dim=token_dim
+        )
         if not cached:
             seconds += time.perf_counter() - start
             frames += entry.n_frames

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,10 +26,6 @@ from ethoprism.clips import ClipSpec, plan_clips
 from ethoprism.video import VideoReader, VideoWriter
 
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "dlc_openfield_mouse" / "m3v1mp4.mp4"
-RSS = (
-    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
 
 
 def plan_rows(fps: int) -> list[dict]:
@@ -70,16 +67,55 @@ def extract_cmd(video: Path, store: Path, token_step: int | None) -> list[str]:
     return cmd + (["--token-step", str(token_step)] if token_step else [])
 
 
-def measured_extract(video: Path, store: Path, token_step: int | None) -> tuple[float, float]:
-    """-> (seconds, peak RSS in MB) of one `ethoprism extract` process."""
+def committed_fraction(store: Path) -> float:
+    manifests = list(store.glob("*/*.parts/manifest.json"))
+    if not manifests:
+        return 1.0 if list(store.glob("*/*.h5")) else 0.0
+    total = len(json.loads(manifests[0].read_text())["chunks"])
+    return len(list(manifests[0].parent.glob("chunk_*.h5"))) / total
+
+
+def measured_extract(
+    video: Path, store: Path, token_step: int | None, every_s: float = 5.0
+) -> tuple[float, float, list[dict]]:
+    """-> (seconds, peak RSS in MB, resident-memory curve) of one `ethoprism extract` process.
+
+    The curve samples the process's VmRSS every ``every_s`` seconds with the share of chunks
+    committed at that moment, so growth with the recording's length would show as a rising line
+    rather than hide in one peak number."""
     start = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", RSS, *extract_cmd(video, store, token_step)],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    ).stdout
-    return time.perf_counter() - start, int(out.strip().splitlines()[-1]) / 1024
+    proc = subprocess.Popen(extract_cmd(video, store, token_step), stdout=subprocess.DEVNULL)
+    curve = []
+    while True:
+        # wait4 (not poll, which would reap the child first) gives this child's own peak RSS
+        pid, status_code, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = status_code
+            break
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:  # between exiting and being reaped
+            time.sleep(0.1)
+            continue
+        rss_kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0)
+        curve.append(
+            {"t_s": time.perf_counter() - start, "rss_mb": rss_kb / 1024, "done": committed_fraction(store)}
+        )
+        time.sleep(every_s)
+    if status_code != 0:
+        raise RuntimeError(f"ethoprism extract {video} failed ({status_code})")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, curve
+
+
+def curve_table(curve: list[dict], bins: int = 10) -> str:
+    """The largest sampled RSS in each tenth of the extraction: flat if memory does not grow."""
+    rows = ["| chunks committed | samples | max RSS MB |", "| --- | --- | --- |"]
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = [c["rss_mb"] for c in curve if low <= c["done"] < high or (b == bins - 1 and c["done"] == 1)]
+        if inside:
+            rows.append(f"| {low:.0%}–{high:.0%} | {len(inside)} | {max(inside):.0f} |")
+    return "\n".join(rows)
 
 
 def kill_at(video: Path, store: Path, token_step: int | None, fraction: float) -> float:
@@ -90,10 +126,8 @@ def kill_at(video: Path, store: Path, token_step: int | None, fraction: float) -
     )
     reached = 0.0
     while proc.poll() is None:
-        manifests = list(store.glob("*/*.parts/manifest.json"))
-        if manifests:
-            total = len(json.loads(manifests[0].read_text())["chunks"])
-            reached = len(list(manifests[0].parent.glob("chunk_*.h5"))) / total
+        if list(store.glob("*/*.parts/manifest.json")):
+            reached = committed_fraction(store)
             if reached >= fraction:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -126,7 +160,7 @@ def main() -> None:
             for minutes in args.minutes:
                 n_frames = int(minutes * 60 * args.fps)
                 video = make_long_video(folder / f"long_{minutes:g}min.mp4", n_frames, args.fps)
-                seconds, rss = measured_extract(video, folder / f"store_{minutes:g}", args.token_step)
+                seconds, rss, curve = measured_extract(video, folder / f"store_{minutes:g}", args.token_step)
                 results["extract"].append(
                     {
                         "minutes": minutes,
@@ -134,9 +168,11 @@ def main() -> None:
                         "seconds": seconds,
                         "rss_mb": rss,
                         "frames_per_s": n_frames / seconds,
+                        "rss_curve": curve,
                     }
                 )
-                print(results["extract"][-1], file=sys.stderr, flush=True)
+                summary = {k: v for k, v in results["extract"][-1].items() if k != "rss_curve"}
+                print(summary, file=sys.stderr, flush=True)
                 longest = (video, seconds)
             video, full_seconds = longest
             if not args.skip_resume:
@@ -169,6 +205,8 @@ def main() -> None:
             f"\npeak RSS {last['minutes']:g} min / {first['minutes']:g} min: "
             f"{last['rss_mb'] / first['rss_mb']:.3f}"
         )
+        print(f"\nresident memory of the {last['minutes']:g} min run by share of chunks committed")
+        print(curve_table(last["rss_curve"]))
         r = results["resume"]
         if r:
             print(

@@ -425,3 +425,39 @@ def test_attentive_tokens_head_from_the_cli(tmp_path):
     runner.invoke(app, ["extract", *paths, "--store", str(plain), "--size", "64"])
     result = runner.invoke(app, ["train", str(plain), *args, "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--token-grid" in result.output, result.output
+
+
+def test_attentive_tokens_on_pca_reduced_grids_from_the_cli(tmp_path):
+    """extract --token-grid 2 --token-dim 64; train/predict read the reduced grids; a store whose
+    grids were reduced otherwise is refused by the head."""
+    from ethoprism.synthetic import SyntheticConfig, generate
+
+    videos = generate(tmp_path / "data", SyntheticConfig(n_videos=2, n_frames=60, size=64, seed=6))
+    runner = CliRunner()
+    store = tmp_path / "store"
+    paths = [str(v.path) for v in videos]
+    extract = ["extract", *paths, "--size", "64", "--token-grid", "2"]
+    result = runner.invoke(app, [*extract, "--store", str(store), "--token-dim", "64"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["info", str(store)])
+    assert "reduced to 64 dimensions" in result.output, result.output
+    labels = str(tmp_path / "data" / "labels.csv")
+    head = tmp_path / "h" / "tokens"
+    train = ["train", str(store), "--labels", labels, "--head", "attentive-tokens", "--out", str(head)]
+    result = runner.invoke(app, [*train, "--token-dim", "64"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(head.with_suffix(".json").read_text())
+    assert meta["n_features_in"] == 2 * 2 * 64 and meta["embeddings"]["token_dim"] == 64
+    predict = ["predict", "--head", str(head) + ".json", "--out", str(tmp_path / "p")]
+    result = runner.invoke(app, [predict[0], str(store), *predict[1:]])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "p" / "video_00.frames.csv")) == 60
+    other = tmp_path / "other"
+    result = runner.invoke(app, [*extract, "--store", str(other), "--token-dim", "32"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [predict[0], str(other), *predict[1:]])
+    assert result.exit_code == 2 and "token grids reduced to 64 dimensions" in result.output, result.output
+    result = runner.invoke(app, [*extract, "--store", str(other), "--token-dim", "2000"])
+    assert result.exit_code == 2 and "does not reduce the backbone's 1280 dimensions" in result.output
+    result = runner.invoke(app, ["extract", paths[0], "--store", str(other), "--token-dim", "8"])
+    assert result.exit_code == 2 and "pass --token-grid" in result.output

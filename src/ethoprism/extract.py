@@ -33,6 +33,7 @@ def build_provenance(
     reader: VideoReader,
     token_step: int | None,
     token_grid: int | None = None,
+    token_dim: int | None = None,
 ) -> Provenance:
     meta = reader.metadata
     video = VideoInfo(
@@ -54,7 +55,22 @@ def build_provenance(
         token_step=token_step,
         ethoprism_version=ethoprism.__version__,
         token_grid=token_grid,
+        token_dim=token_dim,
     )
+
+
+def check_token_options(token_grid: int | None, token_dim: int | None, embed_dim: int | None = None) -> None:
+    """``--token-dim`` shrinks token grids: it needs them, and fewer dimensions than the backbone's."""
+    if token_dim is None:
+        return
+    if not isinstance(token_dim, (int, np.integer)) or token_dim < 1:
+        raise EthoprismError(f"token dim must be a positive whole number, not {token_dim!r}")
+    if not token_grid:
+        raise EthoprismError("--token-dim reduces token grids: pass --token-grid G as well")
+    if embed_dim is not None and token_dim >= embed_dim:
+        raise EthoprismError(
+            f"--token-dim {token_dim} does not reduce the backbone's {embed_dim} dimensions: choose fewer"
+        )
 
 
 def chunk_clips(plan: ClipPlan, batch_size: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -81,12 +97,14 @@ def extract_video(
     chunk_frames: int | None = None,
     wait_s: float = 1.0,
     token_grid: int | None = None,
+    token_dim: int | None = None,
 ) -> tuple[StoreEntry, bool]:
     """Embed every frame of ``video``; returns ``(entry, cache_hit)``.
 
     Work is written chunk by chunk (:class:`~ethoprism.store.PartialEntry`): memory does not grow
     with the video, a killed run resumes from its last committed chunk with identical results,
-    and chunks another live process has claimed are left to it (this call waits for them)."""
+    and chunks another live process has claimed are left to it (this call waits for them).
+    ``token_dim``: token grids reduced by the store's PCA basis (see :mod:`ethoprism.token_basis`)."""
     spec = spec or backbone.default_clip_spec()
     for name, value in (
         ("batch size", batch_size),
@@ -96,8 +114,9 @@ def extract_video(
     ):
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
             raise EthoprismError(f"{name} must be a positive whole number, not {value!r}")
+    check_token_options(token_grid, token_dim, backbone.embed_dim)
     with VideoReader(video) as reader:
-        provenance = build_provenance(backbone, spec, reader, token_step, token_grid)
+        provenance = build_provenance(backbone, spec, reader, token_step, token_grid, token_dim)
         cached = store.find(provenance)
         if cached is not None:
             if progress:

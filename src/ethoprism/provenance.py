@@ -74,6 +74,8 @@ class Provenance:
     token_step: int | None = None
     ethoprism_version: str = ""
     token_grid: int | None = None  # every frame's token map pooled to g x g (spatio-temporal heads)
+    token_dim: int | None = None  # the grids reduced to this many PCA dimensions (--token-dim)
+    token_basis: str | None = None  # digest of that PCA basis (known once the entry is finished)
 
     @property
     def embedding_key(self) -> tuple:
@@ -90,7 +92,7 @@ class Provenance:
     @property
     def cache_key(self) -> tuple:
         """Equal when a stored entry can stand for a new extraction of the same video."""
-        return (*self.embedding_key, self.video.sha256, self.token_step, self.token_grid)
+        return (*self.embedding_key, self.video.sha256, self.token_step, self.token_grid, self.token_dim)
 
     @property
     def embedding_variant(self) -> str:
@@ -110,6 +112,8 @@ class Provenance:
         ]
         if self.token_grid:  # only then: the names of entries without grids stay as they were
             parts.append(f"grid{self.token_grid}")
+        if self.token_dim:
+            parts.append(f"dim{self.token_dim}")
         key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:8]
 
@@ -129,6 +133,8 @@ class Provenance:
             "clip_spec_key": self.clip_spec.key,
             "token_step": self.token_step,
             "token_grid": self.token_grid,
+            "token_dim": self.token_dim,
+            "token_basis": self.token_basis,
             "video": asdict(self.video),
         }
 
@@ -155,6 +161,8 @@ class Provenance:
                 token_step=None if data.get("token_step") is None else int(data["token_step"]),
                 ethoprism_version=str(data.get("ethoprism_version", "")),
                 token_grid=None if data.get("token_grid") is None else int(data["token_grid"]),
+                token_dim=None if data.get("token_dim") is None else int(data["token_dim"]),
+                token_basis=None if data.get("token_basis") is None else str(data["token_basis"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EthoprismError(

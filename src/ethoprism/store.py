@@ -13,10 +13,13 @@ Layout::
         timestamps  float64 [n_frames]        seconds from the first frame
         tokens      float16 [k, h, w, D]      optional spatial token maps ...
         token_frames int64  [k]               ... for these frames
+        grid_tokens float16 [n_frames, g, g, D or K]  optional (--token-grid): every frame's token
+                                              map pooled to g x g, PCA-reduced to K (--token-dim)
         clip_embeddings float32 [n_clips, D]  video-text models: joint-space embedding per clip,
         clip_frames, frame_clip               the clips' frames and each frame's clip
         attrs["provenance"]  JSON: package version, backbone, weights (id, revision, sha256),
                              dtype, clip spec, video path/sha256/fps/n_frames/size
+    STORE/token_bases/*.npz                   PCA bases of --token-dim (ethoprism.token_basis)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -33,6 +36,7 @@ import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.provenance import Provenance
+from ethoprism.token_basis import TokenBasis, basis_path, fit_basis, load_basis, sample_rows, save_first
 
 SUFFIX = ".h5"
 PARTS = ".parts"
@@ -135,13 +139,17 @@ class StoreEntry:
 @dataclass(frozen=True)
 class EntryFilter:
     """Which entries of a store to use: a backbone and optionally its weights (hub id, local path,
-    or a sha256 prefix of 8+ characters) and dtype."""
+    or a sha256 prefix of 8+ characters), dtype and the PCA width of its token grids
+    (``--token-dim``)."""
 
     backbone: str | None = None
     weights: str | None = None
     dtype: str | None = None
+    token_dim: int | None = None
 
     def accepts(self, provenance: Provenance) -> bool:
+        if self.token_dim is not None and provenance.token_dim != self.token_dim:
+            return False
         if self.dtype is not None and provenance.dtype not in (
             self.dtype,
             {"fp32": "float32", "bf16": "bfloat16"}.get(self.dtype),
@@ -159,6 +167,7 @@ class EntryFilter:
         parts = [
             f"weights {self.weights}" if self.weights else "",
             f"dtype {self.dtype}" if self.dtype else "",
+            f"token grids reduced to {self.token_dim} dimensions" if self.token_dim else "",
         ]
         return "".join(f" with {p}" for p in parts if p)
 
@@ -248,8 +257,10 @@ class EmbeddingStore:
                 self.root,
             )
 
-        def richness(entry):  # token grids first (they serve every head), then the densest maps
-            return (entry.provenance.token_grid is not None, -(entry.provenance.token_step or 10**9))
+        def richness(entry):  # token grids first (they serve every head), whole grids before
+            # PCA-reduced ones (--token-dim picks those), then the densest maps
+            p = entry.provenance
+            return (p.token_grid is not None, p.token_dim is None, -(p.token_step or 10**9))
 
         densest = {}
         for entry in chosen:
@@ -257,6 +268,13 @@ class EmbeddingStore:
             if best is None or richness(entry) > richness(best):
                 densest[entry.video_sha256] = entry
         chosen = [e for e in chosen if densest[e.video_sha256] is e]
+        bases = sorted({e.provenance.token_basis for e in chosen if e.provenance.token_dim})
+        if len(bases) > 1:
+            raise EthoprismError(
+                f"store holds token grids reduced with different PCA bases {bases} (the basis was "
+                "refitted after some videos): extract those videos again so they share one basis",
+                self.root,
+            )
         names = [e.video_name for e in chosen]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -267,9 +285,13 @@ class EmbeddingStore:
 
     def find(self, provenance: Provenance) -> StoreEntry | None:
         entry = self.open(self.entry_path(provenance))
-        if entry is not None and entry.provenance.cache_key == provenance.cache_key:
-            return entry
-        return None
+        if entry is None or entry.provenance.cache_key != provenance.cache_key:
+            return None
+        if provenance.token_dim:  # reduced with a basis the store no longer holds: make it again
+            basis = load_basis(basis_path(self.root, provenance))
+            if basis is None or basis.digest != entry.provenance.token_basis:
+                return None
+        return entry
 
     def partial(self, provenance: Provenance, chunks: list[tuple[int, int]], batch_size: int) -> PartialEntry:
         """The entry being written in chunks (created, or resumed with the chunking it began with)."""
@@ -424,6 +446,10 @@ class PartialEntry:
         frame's clip (video-text backbones, whose clip embeddings text search reads)."""
         n_frames = self.provenance.video.n_frames
         token_step = self.provenance.token_step
+        provenance, basis = self.provenance, None
+        if provenance.token_dim:
+            basis = self._token_basis()
+            provenance = replace(provenance, token_basis=basis.digest)
         temporary = self.target.with_name(f"{self.target.name}.tmp-{os.getpid()}")
         try:
             with h5py.File(temporary, "w") as out:
@@ -457,6 +483,8 @@ class PartialEntry:
                             out["tokens"][positions[0] : positions[-1] + 1] = _rows(tokens, positions)
                         if "grid_tokens" in chunk:
                             grids = chunk["grid_tokens"][()]
+                            if basis is not None:
+                                grids = basis.project(grids)
                             if "grid_tokens" not in out:
                                 out.create_dataset(
                                     "grid_tokens",
@@ -483,7 +511,7 @@ class PartialEntry:
                 if "clip_embeddings" in out:
                     out.create_dataset("clip_frames", data=plan.clip_frames)
                     out.create_dataset("frame_clip", data=plan.source_clip)
-                out.attrs["provenance"] = json.dumps(self.provenance.to_dict())
+                out.attrs["provenance"] = json.dumps(provenance.to_dict())
                 out.attrs["complete"] = True
                 out.flush()
                 os.fsync(out.id.get_vfd_handle())
@@ -497,7 +525,36 @@ class PartialEntry:
                 self.target,
             ) from exc
         shutil.rmtree(self.folder, ignore_errors=True)
-        return StoreEntry(self.target, self.provenance)
+        return StoreEntry(self.target, provenance)
+
+    def _token_basis(self) -> TokenBasis:
+        """The store's PCA basis for these grids; fitted on this video's grids (a sample of evenly
+        spread frames, read chunk by chunk) if it is the first."""
+        path = basis_path(self.store.root, self.provenance)
+        basis = load_basis(path)
+        if basis is not None:
+            return basis
+        grid = self.provenance.token_grid
+        rows = sample_rows(self.provenance.video.n_frames, grid * grid)
+        sample = []
+        for index in range(len(self.chunks)):
+            with h5py.File(self._chunk(index), "r") as chunk:
+                frames = chunk["frames"][()]
+                inside = rows[(rows >= frames[0]) & (rows <= frames[-1])]
+                if len(inside) and "grid_tokens" in chunk:
+                    grids = chunk["grid_tokens"][np.sort(inside - frames[0])]
+                    sample.append(grids.reshape(-1, grids.shape[-1]).astype(np.float32))
+        if not sample:
+            raise EthoprismError(
+                "the chunks hold no token grids to fit the --token-dim basis on", self.folder
+            )
+        fitted = fit_basis(
+            np.concatenate(sample),
+            self.provenance.token_dim,
+            Path(self.provenance.video.path).name,
+            self.folder,
+        )
+        return save_first(path, fitted)
 
 
 def _rows(values: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from ethoprism.cli.common import (
     HEAD_KINDS,
     LABELS_HELP,
     STORE_DTYPE_HELP,
+    STORE_TOKEN_DIM_HELP,
     STORE_WEIGHTS_HELP,
     StepProgress,
     at_least,
@@ -32,7 +33,7 @@ def reads_token_grids(kinds: list[str]) -> bool:
     return any(kind in TOKEN_HEADS for kind in kinds)
 
 
-def _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads):
+def _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim=None):
     """The store's embeddings joined with the labels, in the features ``heads`` read."""
     from ethoprism.workflows import classify
 
@@ -40,7 +41,7 @@ def _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, 
         store,
         labels,
         label_format,
-        entry_filter(backbone, weights, dtype),
+        entry_filter(backbone, weights, dtype, token_dim),
         _exclusive_flag(exclusive),
         grid=reads_token_grids(heads),
     )
@@ -89,6 +90,7 @@ def train(
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone in the store (if several)."),
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
+    token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
     smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
 ):
@@ -97,7 +99,7 @@ def train(
 
     known_heads([head])
     postprocess = _postprocess(smooth, min_bout)
-    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, [head])
+    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim)
     path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -136,6 +138,7 @@ def evaluate(
     backbone: Optional[str] = typer.Option(None, "--backbone"),
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
+    token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
     smooth: int = typer.Option(1, "--smooth"),
     min_bout: int = typer.Option(1, "--min-bout"),
 ):
@@ -146,7 +149,7 @@ def evaluate(
     known_heads(heads)
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
-    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads)
+    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim)
     with StepProgress() as progress:
         report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
     print_summary(report)
@@ -167,6 +170,7 @@ def fewshot(
     backbone: Optional[str] = typer.Option(None, "--backbone"),
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
+    token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
 ):
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
     from ethoprism.workflows import classify
@@ -176,7 +180,7 @@ def fewshot(
     for k in shots:
         at_least(1, "--shots", k)
     at_least(1, "--seeds", seeds)
-    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads)
+    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim)
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
     Console().print(table.to_string(index=False))

@@ -28,17 +28,22 @@ LABELS_HELP = (
 TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
 
 
-def entry_filter(backbone: str | None, weights: str | None, dtype: str | None):
-    """Which embeddings of a store a command uses (``--backbone``, ``--weights``, ``--dtype``)."""
+def entry_filter(backbone: str | None, weights: str | None, dtype: str | None, token_dim: int | None = None):
+    """Which embeddings of a store a command uses (``--backbone``, ``--weights``, ``--dtype``,
+    ``--token-dim``)."""
     from ethoprism.store import EntryFilter
 
-    if weights is None and dtype is None:
+    if weights is None and dtype is None and token_dim is None:
         return backbone
-    return EntryFilter(backbone, weights, dtype)
+    return EntryFilter(backbone, weights, dtype, token_dim)
 
 
 STORE_WEIGHTS_HELP = "Use the store's embeddings made with these weights (model id, path or sha256 prefix)."
 STORE_DTYPE_HELP = "Use the store's embeddings made in this dtype (fp32, bf16)."
+STORE_TOKEN_DIM_HELP = (
+    "Token heads: use the grids reduced to this many dimensions (extract --token-dim); "
+    "default: whole grids where a video has both."
+)
 
 
 def print_error(message: str) -> None:

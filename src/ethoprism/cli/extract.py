@@ -48,6 +48,11 @@ def extract(
         "--token-grid",
         help="Also store every frame's token map pooled to G x G (for --head attentive-tokens).",
     ),
+    token_dim: Optional[int] = typer.Option(
+        None,
+        "--token-dim",
+        help="Reduce the --token-grid grids to K dimensions by a PCA fitted once per store (e.g. 256).",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
     batch_size: str = typer.Option(
@@ -68,10 +73,12 @@ def extract(
 ):
     """Embed every frame of each video with a frozen backbone and keep the result in STORE."""
     from ethoprism.backbones import load_backbone
+    from ethoprism.extract import check_token_options
     from ethoprism.store import EmbeddingStore
     from ethoprism.workflows.extract import clip_spec, extract_videos
 
     batch_size = _batch_size(batch_size)
+    check_token_options(token_grid, token_dim)
     for option, minimum, value in (
         ("--token-grid", 1, token_grid),
         ("--frames", 1, frames),
@@ -111,6 +118,7 @@ def extract(
                 gpus_per_worker,
                 progress=lambda done, total: progress("all videos", done, total),
                 token_grid=token_grid,
+                token_dim=token_dim,
             )
     else:
         model = load_backbone(
@@ -130,6 +138,7 @@ def extract(
                 token_step,
                 progress=lambda video, done, total: progress(video.name, done, total),
                 token_grid=token_grid,
+                token_dim=token_dim,
             )
     for result in results:
         state = "failed" if result.error else ("cached" if result.cached else "stored")
@@ -204,7 +213,10 @@ def info(
             f"{spec.size} px {spec.square}, overlap {spec.overlap}",
         )
         table.add_row("token maps", f"every {p.token_step} frames" if p.token_step else "no")
-        table.add_row("token grid", f"{p.token_grid}x{p.token_grid}, every frame" if p.token_grid else "no")
+        grid = f"{p.token_grid}x{p.token_grid}, every frame" if p.token_grid else "no"
+        if p.token_dim:
+            grid += f", reduced to {p.token_dim} dimensions (PCA basis {p.token_basis})"
+        table.add_row("token grid", grid)
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)
         out.print()

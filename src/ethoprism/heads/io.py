@@ -166,6 +166,17 @@ def check_embeddings_match(meta: dict, provenance: Provenance | dict, where: str
             f"embeddings hold {provenance.get('token_grid') or 'no'} grids (extract --token-grid)",
             where,
         )
+    if meta.get("head") in TOKEN_HEADS and (
+        provenance.get("token_dim") != trained.get("token_dim")
+        or provenance.get("token_basis") != trained.get("token_basis")
+    ):
+        raise EthoprismError(
+            f"head reads token grids reduced to {trained.get('token_dim') or 'all'} dimensions "
+            f"(PCA basis {trained.get('token_basis') or '-'}) but these hold "
+            f"{provenance.get('token_dim') or 'all'} (basis {provenance.get('token_basis') or '-'}): "
+            "extract with the head's --token-dim into the store it was trained on",
+            where,
+        )
     for field, label in (("backbone", "backbone"), ("clip_spec", "clip spec")):
         if trained.get(field) != provenance.get(field):
             raise EthoprismError(

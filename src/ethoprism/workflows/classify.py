@@ -78,13 +78,14 @@ def head_dataset(store_dir, head_path, backbone: str | None = None, labels=None,
         backbone or trained.get("backbone"),
         weights.get("sha256") or weights.get("model_id"),
         trained.get("dtype"),
+        trained.get("token_dim") if meta["head"] in TOKEN_HEADS else None,
     )
     try:
         entries = EmbeddingStore(store_dir).select(wanted)
     except EthoprismError as exc:
         raise EthoprismError(
-            f"head was trained on embeddings from other weights or another backbone than the store holds "
-            f"({exc.problem})",
+            f"head was trained on embeddings the store does not hold (other backbone, weights, dtype "
+            f"or token grids): {exc.problem}",
             head_path,
         ) from exc
     for entry in entries:

@@ -57,6 +57,7 @@ def extract_videos(
     token_step: int | None = None,
     progress: Callable[[Path, int, int], None] | None = None,
     token_grid: int | None = None,
+    token_dim: int | None = None,
 ) -> list[Extracted]:
     """Embed each video (finished entries are cache hits); ``progress(video, done, total)`` in frames."""
     store.remove_debris()
@@ -77,6 +78,7 @@ def extract_videos(
                 token_step=token_step,
                 progress=update,
                 token_grid=token_grid,
+                token_dim=token_dim,
             )
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
@@ -107,6 +109,7 @@ class _ChunkWorker:
             "name": self.backbone.name,
             "weights": self.backbone.weights.to_dict(),
             "dtype": self.backbone.dtype_name,
+            "embed_dim": self.backbone.embed_dim,
             # video-text models also store clip embeddings, which the entry's finish needs the plan for
             "joint": hasattr(self.backbone, "encode_with_clip_embedding"),
         }
@@ -178,6 +181,7 @@ def extract_videos_ray(
     progress: Callable[[int, int], None] | None = None,
     config: dict | None = None,
     token_grid: int | None = None,
+    token_dim: int | None = None,
 ) -> list[Extracted]:
     """The same store as :func:`extract_videos`, computed by a pool of Ray actors (one model load
     each) over chunks of whole clips of every video; finished chunks are never redone when a
@@ -193,7 +197,7 @@ def extract_videos_ray(
     except ImportError as exc:
         raise EthoprismError(RAY_MISSING) from exc
     from ethoprism.clips import ClipSpec, plan_clips
-    from ethoprism.extract import build_provenance, chunk_clips, default_chunk_frames
+    from ethoprism.extract import build_provenance, check_token_options, chunk_clips, default_chunk_frames
     from ethoprism.provenance import WeightsInfo
     from ethoprism.video import VideoReader
 
@@ -223,6 +227,7 @@ def extract_videos_ray(
         for _ in range(n_workers)
     ]
     described = ray.get(pool_actors[0].describe.remote())
+    check_token_options(token_grid, token_dim, described["embed_dim"])
     default = ray.get(pool_actors[0].default_spec.remote((spec_options or {}).get("protocol", "tiled")))
     options = {k: v for k, v in (spec_options or {}).items() if v is not None}
     spec = ClipSpec(**{**default.to_dict(), **options})
@@ -236,7 +241,7 @@ def extract_videos_ray(
     for video in videos:
         try:
             with VideoReader(video) as reader:
-                provenance = build_provenance(_Described, spec, reader, token_step, token_grid)
+                provenance = build_provenance(_Described, spec, reader, token_step, token_grid, token_dim)
                 timestamps = reader.timestamps
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
