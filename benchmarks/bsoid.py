@@ -115,6 +115,7 @@ def leave_one_bout_out(features, bouts, behaviors, head_kind) -> dict:
         "bout_accuracy": float(np.mean(correct)),
         "frame_macro_accuracy": metrics["macro_accuracy"],
         "frame_map": metrics["map"],
+        "per_class_ap": {b: (v["ap"], v["chance_ap"]) for b, v in metrics["per_class"].items()},
         "n_bouts": len(bouts),
         "n_frames": int(len(X)),
     }

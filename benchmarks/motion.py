@@ -10,7 +10,8 @@ what speed, and without losing what the default sees?
    ``apart`` is seen in one frame.
 3. **Synthetic** (6 videos x 450 frames, leave-one-video-out): AP of ``walk``, ``jump`` and
    ``shake`` (movement) and ``groom``, ``rear`` (posture).
-4. **B-SOiD clips** (real mice, 11 behaviours, leave-one-bout-out): frame mAP, linear head.
+4. **B-SOiD clips** (real mice, 11 behaviours, leave-one-bout-out): frame mAP and the AP of the
+   movement behaviours (locomote, orient, rear), each head.
 
 Every AP sits beside its chance level (the behaviour's prevalence).
 """
@@ -67,7 +68,9 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ethoprism-bench")
     parser.add_argument("--heads", nargs="+", default=["linear", "temporal"])
-    parser.add_argument("--skip-bsoid", action="store_true")
+    parser.add_argument(
+        "--sets", nargs="+", default=["fly", "synthetic", "bsoid"], choices=["fly", "synthetic", "bsoid"]
+    )
     parser.add_argument(
         "--speed",
         type=float,
@@ -81,26 +84,37 @@ def main() -> None:
     torch.manual_seed(0)
     args.work.mkdir(parents=True, exist_ok=True)
     measured = dict(zip(BACKBONES, args.speed)) if args.speed else speed(args.work)
-    report = {"speed_frames_per_s": measured}
-    print(report, file=sys.stderr, flush=True)
+    # --out gathers results across runs (a set at a time, if need be)
+    report = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
+    report["speed_frames_per_s"] = measured
+    print(measured, file=sys.stderr, flush=True)
 
     videos = generate(args.work / "synthetic", SyntheticConfig(n_videos=6, n_frames=450, size=128, seed=0))
-    report["fly"], report["synthetic"] = {}, {}
     for name in BACKBONES:
-        entries, _, _ = sets.extract([sets.FLY_VIDEO], name, args.work / f"fly-{name}")
-        fly = sets.fly_dataset(entries)
-        entries, _, _ = sets.extract(
-            [v.path for v in videos], name, args.work / f"synthetic-{name}", size=128
-        )
-        synthetic = sets.synthetic_dataset(entries, videos)
+        datasets = {}
+        if "fly" in args.sets:
+            entries, _, _ = sets.extract([sets.FLY_VIDEO], name, args.work / f"fly-{name}")
+            datasets["fly"] = sets.fly_dataset(entries)
+        if "synthetic" in args.sets:
+            entries, _, _ = sets.extract(
+                [v.path for v in videos], name, args.work / f"synthetic-{name}", size=128
+            )
+            datasets["synthetic"] = sets.synthetic_dataset(entries, videos)
         for kind in args.heads:
-            report["fly"][f"{name}|{kind}"] = sets.evaluate_head(kind, fly)
-            report["synthetic"][f"{name}|{kind}"] = sets.evaluate_head(kind, synthetic)
-            print(name, kind, report["fly"][f"{name}|{kind}"]["map"], file=sys.stderr, flush=True)
-            if args.out:  # partial results survive an interrupted run
-                args.out.write_text(json.dumps(report, indent=2, default=float))
+            for set_name, data in datasets.items():
+                report.setdefault(set_name, {})[f"{name}|{kind}"] = sets.evaluate_head(kind, data)
+                print(
+                    set_name,
+                    name,
+                    kind,
+                    report[set_name][f"{name}|{kind}"]["map"],
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if args.out:  # partial results survive an interrupted run
+                    args.out.write_text(json.dumps(report, indent=2, default=float))
 
-    if not args.skip_bsoid:
+    if "bsoid" in args.sets:
         import bsoid
 
         bouts = bsoid.load_bouts(bsoid.DEFAULT_DATA)
@@ -108,10 +122,15 @@ def main() -> None:
         report["bsoid"] = {}
         for name in BACKBONES:
             features = bsoid.embed_backbone(bouts, load_backbone(name, device="cpu"))
-            report["bsoid"][name] = bsoid.leave_one_bout_out(features, bouts, behaviors, "linear")
+            for kind in args.heads:
+                report["bsoid"][f"{name}|{kind}"] = bsoid.leave_one_bout_out(features, bouts, behaviors, kind)
+                print("bsoid", name, kind, report["bsoid"][f"{name}|{kind}"]["frame_map"], file=sys.stderr)
+                if args.out:
+                    args.out.write_text(json.dumps(report, indent=2, default=float))
         frames = {b: sum(len(x["frames"]) for x in bouts if x["behavior"] == b) for b in behaviors}
         total = sum(frames.values())
         report["bsoid_chance_map"] = float(np.mean([frames[b] / total for b in behaviors]))
+        report["bsoid_behaviors"] = behaviors
 
     speeds = report["speed_frames_per_s"]
     print("\n| backbone | frames/s (CPU, decode to store) | vs default |\n| --- | --- | --- |")
@@ -121,6 +140,8 @@ def main() -> None:
         ("fly", sets.FLY_BEHAVIORS),
         ("synthetic", ["walk", "jump", "shake", "groom", "rear"]),
     ):
+        if dataset not in report:
+            continue
         print(f"\n{dataset}: AP per behaviour (chance in brackets)\n")
         print("| backbone | head | mAP | " + " | ".join(behaviors) + " |")
         print("| --- | --- | --- | " + " | ".join("---" for _ in behaviors) + " |")
@@ -133,17 +154,26 @@ def main() -> None:
                 + " |"
             )
     if "bsoid" in report:
+        moving = ["locomote", "orient_L", "orient_R", "rear_plus", "rear_minus"]
         print(
-            "\n| B-SOiD clips, linear head | bout accuracy | frame macro accuracy | frame mAP |"
-            "\n| --- | --- | --- | --- |"
+            "\n| B-SOiD clips | head | bout accuracy | frame macro accuracy | frame mAP | "
+            + " | ".join(moving)
+            + " |\n| --- | --- | --- | --- | --- | "
+            + " | ".join("---" for _ in moving)
+            + " |"
         )
-        for name, result in report["bsoid"].items():
+        for key, result in report["bsoid"].items():
+            name, kind = key.split("|")
+            cells = [
+                f"{result['per_class_ap'][b][0]:.2f} ({result['per_class_ap'][b][1]:.2f})" for b in moving
+            ]
             print(
-                f"| {name} | {result['bout_accuracy']:.2f} | {result['frame_macro_accuracy']:.2f} "
-                f"| {result['frame_map']:.3f} |"
+                f"| {name} | {kind} | {result['bout_accuracy']:.2f} | {result['frame_macro_accuracy']:.2f} "
+                f"| {result['frame_map']:.3f} | " + " | ".join(cells) + " |"
             )
         chance = report["bsoid_chance_map"]
-        print(f"| chance | {1 / len(behaviors):.2f} | {1 / len(behaviors):.2f} | {chance:.3f} |")
+        n = len(report["bsoid_behaviors"])
+        print(f"| chance | | {1 / n:.2f} | {1 / n:.2f} | {chance:.3f} |")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2, default=float))
 
