@@ -122,3 +122,31 @@ def test_the_fit_sample_is_spread_over_the_video_and_bounded():
     assert len(rows) * 16 <= 32_768 and rows[0] == 0 and rows[-1] == 107_999
     assert np.ptp(np.diff(rows)) <= 1
     np.testing.assert_array_equal(sample_rows(100, 16), np.arange(100))
+
+
+def test_reducing_stored_whole_grids_equals_extracting_reduced_ones(tmp_path, tiny_videoprism, two_videos):
+    """--token-dim on a video whose whole grids are stored projects them (no backbone run) and
+    gives what a reduced extraction from scratch gives: same basis, same arrays."""
+    direct = EmbeddingStore(tmp_path / "direct")
+    made = [extract_video(v, tiny_videoprism, direct, SPEC, 3, token_grid=2, token_dim=5) for v in two_videos]
+    assert not any(hit for _, hit in made)
+    derived_store = EmbeddingStore(tmp_path / "derived")
+    for video in two_videos:
+        extract_video(video, tiny_videoprism, derived_store, SPEC, 3, token_grid=2)
+
+    class NoBackbone:  # what extract_video reads of a backbone before it would run it
+        name, weights, dtype_name = tiny_videoprism.name, tiny_videoprism.weights, tiny_videoprism.dtype_name
+        embed_dim = tiny_videoprism.embed_dim
+
+        def default_clip_spec(self):
+            return SPEC
+
+    derived = [
+        extract_video(v, NoBackbone(), derived_store, SPEC, 3, token_grid=2, token_dim=5) for v in two_videos
+    ]
+    for (one, _), (other, hit) in zip(made, derived):
+        assert hit and other.provenance.token_basis == one.provenance.token_basis
+        np.testing.assert_array_equal(other.grid_tokens(), one.grid_tokens())
+        np.testing.assert_array_equal(other.embeddings(), one.embeddings())
+        np.testing.assert_array_equal(other.timestamps(), one.timestamps())
+        assert other.provenance.cache_key == one.provenance.cache_key

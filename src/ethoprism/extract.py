@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,15 @@ def check_token_options(token_grid: int | None, token_dim: int | None, embed_dim
         )
 
 
+def reduced_from_whole_grids(store: EmbeddingStore, provenance: Provenance) -> StoreEntry | None:
+    """With ``--token-dim``: the entry made from the video's stored whole grids, if there are
+    some (a projection instead of a backbone run); else None."""
+    if not provenance.token_dim:
+        return None
+    whole = store.find(replace(provenance, token_dim=None, token_basis=None))
+    return None if whole is None else store.reduced_copy(whole, provenance.token_dim)
+
+
 def chunk_clips(plan: ClipPlan, batch_size: int, chunk_frames: int) -> list[tuple[int, int]]:
     """Clip ranges ``[c0, c1)`` of whole batches giving about ``chunk_frames`` frames each: the
     unit that is written, resumed and shared between processes."""
@@ -117,7 +127,7 @@ def extract_video(
     check_token_options(token_grid, token_dim, backbone.embed_dim)
     with VideoReader(video) as reader:
         provenance = build_provenance(backbone, spec, reader, token_step, token_grid, token_dim)
-        cached = store.find(provenance)
+        cached = store.find(provenance) or reduced_from_whole_grids(store, provenance)
         if cached is not None:
             if progress:
                 progress(cached.n_frames, cached.n_frames)

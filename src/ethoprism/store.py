@@ -36,7 +36,7 @@ import numpy as np
 
 from ethoprism.errors import EthoprismError
 from ethoprism.provenance import Provenance
-from ethoprism.token_basis import TokenBasis, basis_path, fit_basis, load_basis, sample_rows, save_first
+from ethoprism.token_basis import TokenBasis, basis_path, load_basis, store_basis
 
 SUFFIX = ".h5"
 PARTS = ".parts"
@@ -293,6 +293,40 @@ class EmbeddingStore:
                 return None
         return entry
 
+    def reduced_copy(self, entry: StoreEntry, token_dim: int) -> StoreEntry:
+        """``entry`` with its whole token grids reduced to ``token_dim`` dimensions by the store's
+        basis, as a new entry beside it: ``--token-dim`` on a video whose whole grids are stored
+        costs a projection, not another backbone run. Streamed, so memory stays bounded."""
+        provenance = replace(entry.provenance, token_dim=token_dim, token_basis=None)
+        basis = store_basis(self.root, provenance, lambda rows: entry.grid_tokens(rows), entry.path)
+        provenance = replace(provenance, token_basis=basis.digest)
+        target = self.entry_path(provenance)
+        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        try:
+            with h5py.File(entry.path, "r") as source, h5py.File(temporary, "w") as out:
+                for name in source:
+                    if name != "grid_tokens":
+                        source.copy(source[name], out, name)
+                grids = source["grid_tokens"]
+                n_frames, grid = len(grids), grids.shape[1]
+                reduced = out.create_dataset(
+                    "grid_tokens",
+                    (n_frames, grid, grid, token_dim),
+                    np.float16,
+                    chunks=(min(n_frames, 64), grid, grid, token_dim),
+                )
+                for start in range(0, n_frames, 2048):
+                    reduced[start : start + 2048] = basis.project(grids[start : start + 2048])
+                out.attrs["provenance"] = json.dumps(provenance.to_dict())
+                out.attrs["complete"] = True
+                out.flush()
+                os.fsync(out.id.get_vfd_handle())
+            os.replace(temporary, target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise EthoprismError(f"cannot write to the store ({exc.strerror or exc})", target) from exc
+        return StoreEntry(target, provenance)
+
     def partial(self, provenance: Provenance, chunks: list[tuple[int, int]], batch_size: int) -> PartialEntry:
         """The entry being written in chunks (created, or resumed with the chunking it began with)."""
         return PartialEntry(self, provenance, chunks, batch_size)
@@ -530,31 +564,22 @@ class PartialEntry:
     def _token_basis(self) -> TokenBasis:
         """The store's PCA basis for these grids; fitted on this video's grids (a sample of evenly
         spread frames, read chunk by chunk) if it is the first."""
-        path = basis_path(self.store.root, self.provenance)
-        basis = load_basis(path)
-        if basis is not None:
-            return basis
-        grid = self.provenance.token_grid
-        rows = sample_rows(self.provenance.video.n_frames, grid * grid)
-        sample = []
-        for index in range(len(self.chunks)):
-            with h5py.File(self._chunk(index), "r") as chunk:
-                frames = chunk["frames"][()]
-                inside = rows[(rows >= frames[0]) & (rows <= frames[-1])]
-                if len(inside) and "grid_tokens" in chunk:
-                    grids = chunk["grid_tokens"][np.sort(inside - frames[0])]
-                    sample.append(grids.reshape(-1, grids.shape[-1]).astype(np.float32))
-        if not sample:
-            raise EthoprismError(
-                "the chunks hold no token grids to fit the --token-dim basis on", self.folder
-            )
-        fitted = fit_basis(
-            np.concatenate(sample),
-            self.provenance.token_dim,
-            Path(self.provenance.video.path).name,
-            self.folder,
-        )
-        return save_first(path, fitted)
+
+        def read_frames(rows: np.ndarray) -> np.ndarray:
+            parts = []
+            for index in range(len(self.chunks)):
+                with h5py.File(self._chunk(index), "r") as chunk:
+                    frames = chunk["frames"][()]
+                    inside = rows[(rows >= frames[0]) & (rows <= frames[-1])]
+                    if len(inside) and "grid_tokens" in chunk:
+                        parts.append(chunk["grid_tokens"][inside - frames[0]])
+            if not parts:
+                raise EthoprismError(
+                    "the chunks hold no token grids to fit the --token-dim basis on", self.folder
+                )
+            return np.concatenate(parts)
+
+        return store_basis(self.store.root, self.provenance, read_frames, self.folder)
 
 
 def _rows(values: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -151,6 +151,20 @@ def save_first(path: Path, basis: TokenBasis) -> TokenBasis:
         temporary.unlink(missing_ok=True)
 
 
+def store_basis(store_root: str | Path, provenance: Provenance, read_frames, where=None) -> TokenBasis:
+    """The store's basis for ``provenance``'s grids; if there is none yet, fitted on this video:
+    ``read_frames(rows)`` gives the whole grids ``[len(rows), g, g, D]`` of those (sorted) frames."""
+    path = basis_path(store_root, provenance)
+    basis = load_basis(path)
+    if basis is not None:
+        return basis
+    grid = provenance.token_grid
+    grids = read_frames(sample_rows(provenance.video.n_frames, grid * grid))
+    tokens = np.asarray(grids, np.float32).reshape(-1, grids.shape[-1])
+    fitted = fit_basis(tokens, provenance.token_dim, Path(provenance.video.path).name, where)
+    return save_first(path, fitted)
+
+
 def sample_rows(n_frames: int, tokens_per_frame: int) -> np.ndarray:
     """The frames whose grid tokens a basis is fitted on: evenly spread, at most
     :data:`MAX_FIT_TOKENS` tokens in all."""

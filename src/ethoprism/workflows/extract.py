@@ -197,7 +197,13 @@ def extract_videos_ray(
     except ImportError as exc:
         raise EthoprismError(RAY_MISSING) from exc
     from ethoprism.clips import ClipSpec, plan_clips
-    from ethoprism.extract import build_provenance, check_token_options, chunk_clips, default_chunk_frames
+    from ethoprism.extract import (
+        build_provenance,
+        check_token_options,
+        chunk_clips,
+        default_chunk_frames,
+        reduced_from_whole_grids,
+    )
     from ethoprism.provenance import WeightsInfo
     from ethoprism.video import VideoReader
 
@@ -246,7 +252,7 @@ def extract_videos_ray(
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
             continue
-        cached = store.find(provenance)
+        cached = store.find(provenance) or reduced_from_whole_grids(store, provenance)
         if cached is not None:
             results.append(Extracted(Path(video), cached, cached=True))
             continue
