@@ -441,6 +441,7 @@ def test_attentive_tokens_on_pca_reduced_grids_from_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["info", str(store)])
     assert "reduced to 64 dimensions" in result.output, result.output
+    assert "64 of 1280 dimensions keep" in result.output and "fitted on" in result.output
     labels = str(tmp_path / "data" / "labels.csv")
     head = tmp_path / "h" / "tokens"
     train = ["train", str(store), "--labels", labels, "--head", "attentive-tokens", "--out", str(head)]

@@ -168,6 +168,10 @@ def info(
 
     if not store.is_dir():
         raise EthoprismError("store folder does not exist", store)
+    from rich.markup import escape
+
+    from ethoprism.token_basis import FOLDER, load_basis
+
     target = EmbeddingStore(store)
     entries, partials = target.entries(), target.partials()
     if as_json:
@@ -220,6 +224,14 @@ def info(
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)
         out.print()
+    for path in sorted((target.root / FOLDER).glob("*.npz")):
+        basis = load_basis(path)
+        out.print(
+            f"[bold]token basis[/] {basis.digest}: {basis.dim} of {len(basis.mean)} dimensions keep "
+            f"{basis.explained_variance_ratio.sum():.1%} of the grid tokens' variance (fitted on "
+            f"{basis.n_tokens:,} tokens of {escape(basis.fitted_on)}) in {escape(str(path))}",
+            soft_wrap=True,
+        )
     for partial in partials:
         done, total = partial.progress()
         out.print(
