@@ -206,7 +206,7 @@ def test_predict_refuses_embeddings_from_other_weights(synthetic_store, tmp_path
         ],
     )
     assert result.exit_code == 2, result.output
-    assert "trained on embeddings from other weights" in result.output and "other.json" in result.output
+    assert "trained on embeddings the store does not hold" in result.output and "other.json" in result.output
     assert "0000000000" in result.output
     assert not (tmp_path / "o").exists()
 
