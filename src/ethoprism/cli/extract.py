@@ -164,14 +164,13 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print full provenance as JSON."),
 ):
     """List what a store holds, with provenance."""
+    from rich.markup import escape
+
     from ethoprism.store import EmbeddingStore
+    from ethoprism.token_basis import FOLDER, load_basis
 
     if not store.is_dir():
         raise EthoprismError("store folder does not exist", store)
-    from rich.markup import escape
-
-    from ethoprism.token_basis import FOLDER, load_basis
-
     target = EmbeddingStore(store)
     entries, partials = target.entries(), target.partials()
     if as_json:
