@@ -22,6 +22,7 @@ from ethoprism.clips import ClipPlan, ClipSpec, plan_clips
 from ethoprism.errors import EthoprismError
 from ethoprism.provenance import Provenance, VideoInfo
 from ethoprism.store import EmbeddingStore, StoreEntry
+from ethoprism.token_basis import check_reduces
 from ethoprism.video import VideoReader
 from ethoprism.video.reader import prefetch
 
@@ -68,10 +69,8 @@ def check_token_options(token_grid: int | None, token_dim: int | None, embed_dim
         raise EthoprismError(f"token dim must be a positive whole number, not {token_dim!r}")
     if not token_grid:
         raise EthoprismError("--token-dim reduces token grids: pass --token-grid G as well")
-    if embed_dim is not None and token_dim >= embed_dim:
-        raise EthoprismError(
-            f"--token-dim {token_dim} does not reduce the backbone's {embed_dim} dimensions: choose fewer"
-        )
+    if embed_dim is not None:
+        check_reduces(token_dim, embed_dim)
 
 
 def reduced_from_whole_grids(store: EmbeddingStore, provenance: Provenance) -> StoreEntry | None:

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 from ethoprism.clips import ClipSpec
 from ethoprism.errors import EthoprismError
+
+
+def file_name_part(text: str) -> str:
+    """``text`` (a video stem, a backbone name) made safe for a file name on every file system."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "video"
 
 
 @dataclass(frozen=True)

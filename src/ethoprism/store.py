@@ -35,15 +35,11 @@ import h5py
 import numpy as np
 
 from ethoprism.errors import EthoprismError
-from ethoprism.provenance import Provenance
+from ethoprism.provenance import Provenance, file_name_part
 from ethoprism.token_basis import TokenBasis, basis_path, load_basis, store_basis
 
 SUFFIX = ".h5"
 PARTS = ".parts"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "video"
 
 
 @dataclass
@@ -179,6 +175,16 @@ class EmbeddingStore:
     fault_hook = None
 
     def __init__(self, root: str | Path):
+        # s3://, gs://, ... (a Path collapses the "//"): without this check the URL would become a
+        # local folder named "s3:" and the work would silently stay on this machine
+        url = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)", str(root))
+        if url:
+            raise EthoprismError(
+                "object-store URLs are not supported as a store: it needs a POSIX file system (atomic "
+                "renames, exclusive creates). Use a folder on a shared file system every worker mounts "
+                "(NFS, Lustre, EFS, Filestore, FSx), or a local folder copied to the bucket afterwards",
+                f"{url[1]}://{url[2]}",
+            )
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise EthoprismError("store path exists and is not a directory", self.root)
@@ -187,12 +193,9 @@ class EmbeddingStore:
         """One file per whole provenance: entries that differ in weights, dtype or token maps
         coexist instead of replacing each other."""
         video = provenance.video
-        folder = f"{_slug(Path(video.path).stem)}__{video.sha256[:12]}"
-        return (
-            self.root
-            / folder
-            / f"{_slug(provenance.backbone)}__{provenance.clip_spec.key}__{provenance.variant}{SUFFIX}"
-        )
+        folder = f"{file_name_part(Path(video.path).stem)}__{video.sha256[:12]}"
+        name = f"{file_name_part(provenance.backbone)}__{provenance.clip_spec.key}__{provenance.variant}"
+        return self.root / folder / f"{name}{SUFFIX}"
 
     def entries(self) -> list[StoreEntry]:
         """Every finished entry. Entries are committed by a rename, so a ``*.h5`` that cannot be

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from ethoprism.errors import EthoprismError
-from ethoprism.provenance import Provenance
+from ethoprism.provenance import Provenance, file_name_part
 
 FOLDER = "token_bases"
 # tokens the PCA is fitted on at most (evenly spread over the first video's frames): 32,768 tokens
@@ -68,9 +67,8 @@ class TokenBasis:
 
 
 def basis_path(store_root: str | Path, provenance: Provenance) -> Path:
-    backbone = re.sub(r"[^A-Za-z0-9._-]+", "_", provenance.backbone)
     name = (
-        f"{backbone}__{provenance.clip_spec.key}__{provenance.embedding_variant}"
+        f"{file_name_part(provenance.backbone)}__{provenance.clip_spec.key}__{provenance.embedding_variant}"
         f"__grid{provenance.token_grid}__dim{provenance.token_dim}.npz"
     )
     return Path(store_root) / FOLDER / name
@@ -101,13 +99,17 @@ def load_basis(path: Path) -> TokenBasis | None:
     return basis
 
 
-def fit_basis(tokens: np.ndarray, dim: int, fitted_on: str, where=None) -> TokenBasis:
-    """PCA of ``tokens`` (``[n, D]``) keeping ``dim`` components."""
-    n, width = tokens.shape
+def check_reduces(dim: int, width: int, where=None) -> None:
     if dim >= width:
         raise EthoprismError(
             f"--token-dim {dim} does not reduce the backbone's {width} dimensions: choose fewer", where
         )
+
+
+def fit_basis(tokens: np.ndarray, dim: int, fitted_on: str, where=None) -> TokenBasis:
+    """PCA of ``tokens`` (``[n, D]``) keeping ``dim`` components."""
+    n, width = tokens.shape
+    check_reduces(dim, width, where)
     if dim > n:
         raise EthoprismError(
             f"--token-dim {dim} needs at least {dim} tokens to fit its PCA; the video gives {n}", where
