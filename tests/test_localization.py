@@ -359,7 +359,10 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     store, pose, head = str(tmp_path / "store"), str(FLY_CLIP.with_suffix(".slp")), str(tmp_path / "box")
     result = runner.invoke(
         app,
-        ["extract", str(FLY_CLIP), "--store", store, "--size", "224", "--token-step", "10", "--overlap", "0"],
+        [
+            *["extract", str(FLY_CLIP), "--store", store, "--backbone", "effnet-lite0", "--size", "224"],
+            *["--token-step", "10", "--overlap", "0"],
+        ],
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(

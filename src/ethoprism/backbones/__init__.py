@@ -18,7 +18,9 @@ from ethoprism.backbones.models import (
 )
 from ethoprism.errors import EthoprismError
 
-DEFAULT_BACKBONE = "effnet-lite0"
+# the offline default sees movement (frame + motion image); measured to beat the frame-only
+# EfficientNet-Lite0 on movement without losing on posture (docs/benchmarks.md, "Motion")
+DEFAULT_BACKBONE = "effnet-lite0-motion"
 
 _LOADERS = {
     "effnet-lite0": lambda **kw: EfficientNetLite0Backbone.load(**kw),

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ethoprism.backbones import DEFAULT_BACKBONE
 from ethoprism.cli.common import (
     HEAD_KINDS,
     LABELS_HELP,
@@ -192,7 +193,7 @@ def demo(
         [], "--videos", help="Your videos (files or globs) instead of the synthetic set."
     ),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels for --videos."),
-    backbone: str = typer.Option("effnet-lite0", "--backbone"),
+    backbone: str = typer.Option(DEFAULT_BACKBONE, "--backbone"),
     weights: Optional[str] = typer.Option(None, "--weights"),
     heads: list[str] = typer.Option(["linear", "mlp", "attentive", "temporal"], "--head"),
     n_videos: int = typer.Option(6, "--n-videos", help="Synthetic videos to generate."),

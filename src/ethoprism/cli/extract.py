@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ethoprism.backbones import DEFAULT_BACKBONE
 from ethoprism.cli.common import (
     EXIT_BAD_INPUT,
     StepProgress,
@@ -25,8 +26,11 @@ from ethoprism.errors import EthoprismError
 def extract(
     videos: list[str] = typer.Argument(..., help="Video files or glob patterns."),
     store: Path = typer.Option(..., "--store", help="Embedding store folder."),
-    backbone: str = typer.Option(
-        "effnet-lite0", "--backbone", help="Backbone name (see `ethoprism backbones`)."
+    backbone: Optional[str] = typer.Option(
+        None,
+        "--backbone",
+        help="Backbone name (see `ethoprism backbones`); default: the one STORE holds, "
+        f"else {DEFAULT_BACKBONE}.",
     ),
     weights: Optional[str] = typer.Option(
         None, "--weights", help="Local folder/file, hub id, official .npz."
@@ -75,8 +79,12 @@ def extract(
     from ethoprism.backbones import load_backbone
     from ethoprism.extract import check_token_options
     from ethoprism.store import EmbeddingStore
-    from ethoprism.workflows.extract import clip_spec, extract_videos
+    from ethoprism.workflows.extract import backbone_for, clip_spec, extract_videos
 
+    if backbone is None:
+        backbone = backbone_for(EmbeddingStore(store))
+        if backbone != DEFAULT_BACKBONE:
+            console.print(f"the store holds {backbone} embeddings: extracting with {backbone}")
     batch_size = _batch_size(batch_size)
     check_token_options(token_grid, token_dim)
     for option, minimum, value in (
@@ -169,9 +177,9 @@ def info(
     from ethoprism.store import EmbeddingStore
     from ethoprism.token_basis import FOLDER, load_basis
 
+    target = EmbeddingStore(store)
     if not store.is_dir():
         raise EthoprismError("store folder does not exist", store)
-    target = EmbeddingStore(store)
     entries, partials = target.entries(), target.partials()
     if as_json:
         records = [{"file": str(e.path), "complete": True, **e.provenance.to_dict()} for e in entries]
@@ -245,7 +253,7 @@ def backbones():
     from ethoprism.backbones import BACKBONES
 
     for name in BACKBONES:
-        print(name)
+        print(f"{name}  (default)" if name == DEFAULT_BACKBONE else name)
 
 
 def register(app: typer.Typer) -> None:

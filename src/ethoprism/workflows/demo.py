@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ethoprism.backbones import load_backbone
+from ethoprism.backbones import DEFAULT_BACKBONE, load_backbone
 from ethoprism.clips import ClipSpec
 from ethoprism.errors import EthoprismError
 from ethoprism.store import EmbeddingStore
@@ -24,7 +24,7 @@ def run_demo(
     out: Path,
     videos: list[Path] | None = None,
     labels=None,
-    backbone: str = "effnet-lite0",
+    backbone: str = DEFAULT_BACKBONE,
     weights: str | None = None,
     heads: tuple[str, ...] = ("linear", "mlp", "attentive", "temporal"),
     n_videos: int = 6,

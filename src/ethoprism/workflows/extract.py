@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ethoprism.backbones import Backbone
+from ethoprism.backbones import DEFAULT_BACKBONE, Backbone
 from ethoprism.clips import PROTOCOLS, ClipSpec
 from ethoprism.errors import EthoprismError
 from ethoprism.extract import extract_video
@@ -20,6 +20,17 @@ class Extracted:
     entry: StoreEntry | None  # None when the video failed
     cached: bool = False
     error: str | None = None
+
+
+def backbone_for(store: EmbeddingStore) -> str:
+    """The backbone an extraction uses when none is named: the one the store already holds, so a
+    store filled over months with the same command stays one usable set (a changed default
+    would otherwise split it), else the offline default."""
+    try:
+        held = {e.backbone for e in store.entries()} | {p.provenance.backbone for p in store.partials()}
+    except EthoprismError:  # a damaged entry is reported where it is read, not here
+        held = set()
+    return held.pop() if len(held) == 1 else DEFAULT_BACKBONE
 
 
 def clip_spec(
@@ -35,6 +46,12 @@ def clip_spec(
     if protocol not in PROTOCOLS:
         raise EthoprismError(f"--protocol must be one of {PROTOCOLS}, not '{protocol}'")
     default = backbone.default_clip_spec(protocol)
+    if frames and overlap is None and default.overlap >= frames:
+        raise EthoprismError(
+            f"--frames {frames} is too few for {backbone.name}, whose clips overlap by {default.overlap} "
+            f"frames (so that each frame's motion reference frames are in its clip): use --frames "
+            f"{default.overlap + 1} or more, or set --overlap"
+        )
     try:
         return ClipSpec(
             frames=frames or default.frames,
@@ -166,7 +183,7 @@ def _worker_fault_hook():
 def extract_videos_ray(
     videos: list[Path],
     store: EmbeddingStore,
-    backbone: str = "effnet-lite0",
+    backbone: str = DEFAULT_BACKBONE,
     weights=None,
     revision=None,
     dtype: str = "auto",
