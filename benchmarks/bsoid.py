@@ -149,7 +149,7 @@ def main():
     behaviors = sorted({b["behavior"] for b in bouts})
     start = time.perf_counter()
     features = {
-        "effnet-lite0 (frames only)": embed_backbone(bouts, load_backbone("effnet-lite0")),
+        "effnet-lite0 (offline default)": embed_backbone(bouts, load_backbone("effnet-lite0")),
         "pixels 16x16 grey (baseline)": embed_pixels(bouts),
     }
     print(

@@ -12,6 +12,8 @@ what speed, and without losing what the default sees?
    ``shake`` (movement) and ``groom``, ``rear`` (posture).
 4. **B-SOiD clips** (real mice, 11 behaviours, leave-one-bout-out): frame mAP and the AP of the
    movement behaviours (locomote, orient, rear), each head.
+5. **Few-shot** (``--sets fewshot``; the synthetic set with the paper's protocol as ``ethoprism
+   fewshot`` runs it: videos 0-3 train, 4-5 test, 10/50/100 frames per class, 3 seeds): mAP.
 
 Every AP sits beside its chance level (the behaviour's prevalence).
 """
@@ -34,12 +36,15 @@ sys.path.insert(0, str(HERE))
 import behaviour_sets as sets  # noqa: E402
 
 from ethoprism.backbones import load_backbone  # noqa: E402
+from ethoprism.evaluation.classification import few_shot  # noqa: E402
 from ethoprism.extract import extract_video  # noqa: E402
+from ethoprism.heads.io import make_head  # noqa: E402
 from ethoprism.store import EmbeddingStore  # noqa: E402
 from ethoprism.synthetic import SyntheticConfig, generate  # noqa: E402
 from ethoprism.video import VideoReader, VideoWriter  # noqa: E402
 
 BACKBONES = ("effnet-lite0", "effnet-lite0-motion")
+FEW_SHOTS = (10, 50, 100)
 OPENFIELD = sets.SHARED / "dlc_openfield_mouse/m3v1mp4.mp4"
 
 
@@ -70,7 +75,10 @@ def main() -> None:
     parser.add_argument("--heads", nargs="+", default=["linear", "temporal"])
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     parser.add_argument(
-        "--sets", nargs="+", default=["fly", "synthetic", "bsoid"], choices=["fly", "synthetic", "bsoid"]
+        "--sets",
+        nargs="+",
+        default=["fly", "synthetic", "bsoid", "fewshot"],
+        choices=["fly", "synthetic", "bsoid", "fewshot"],
     )
     parser.add_argument(
         "--speed",
@@ -90,7 +98,7 @@ def main() -> None:
     report["speed_frames_per_s"] = measured
     print(measured, file=sys.stderr, flush=True)
 
-    if "synthetic" in args.sets:
+    if {"synthetic", "fewshot"} & set(args.sets):
         config = SyntheticConfig(n_videos=6, n_frames=450, size=128, seed=0)
         videos = generate(args.work / "synthetic", config)
     for name in args.backbones:
@@ -98,11 +106,20 @@ def main() -> None:
         if "fly" in args.sets:
             entries, _, _ = sets.extract([sets.FLY_VIDEO], name, args.work / f"fly-{name}")
             datasets["fly"] = sets.fly_dataset(entries)
-        if "synthetic" in args.sets:
+        if {"synthetic", "fewshot"} & set(args.sets):
             entries, _, _ = sets.extract(
                 [v.path for v in videos], name, args.work / f"synthetic-{name}", size=128
             )
-            datasets["synthetic"] = sets.synthetic_dataset(entries, videos)
+            synthetic = sets.synthetic_dataset(entries, videos)
+            if "synthetic" in args.sets:
+                datasets["synthetic"] = synthetic
+        for kind in args.heads if "fewshot" in args.sets else []:
+            head = make_head(kind, exclusive=synthetic.exclusive)
+            result = few_shot(head, synthetic.for_head(kind), [0, 1, 2, 3], [4, 5], FEW_SHOTS, seeds=3)
+            report.setdefault("fewshot", {})[f"{name}|{kind}"] = {
+                k: (v["map_mean"], v["map_std"], v["chance_map_mean"]) for k, v in result["shots"].items()
+            }
+            print("fewshot", name, kind, report["fewshot"][f"{name}|{kind}"], file=sys.stderr, flush=True)
         for kind in args.heads:
             for set_name, data in datasets.items():
                 report.setdefault(set_name, {})[f"{name}|{kind}"] = sets.evaluate_head(kind, data)
@@ -156,6 +173,16 @@ def main() -> None:
                 + " | ".join(cells)
                 + " |"
             )
+    if "fewshot" in report:
+        print("\nfew-shot, synthetic (videos 0-3 train, 4-5 test, 3 seeds): mAP mean +- std\n")
+        print("| head | features | " + " | ".join(f"{k} shots" for k in FEW_SHOTS) + " |")
+        print("| --- | --- | " + " | ".join("---" for _ in FEW_SHOTS) + " |")
+        for key, result in sorted(report["fewshot"].items(), key=lambda kv: kv[0].split("|")[::-1]):
+            name, kind = key.split("|")
+            cells = [f"{result[str(k)][0]:.3f} +- {result[str(k)][1]:.3f}" for k in FEW_SHOTS]
+            print(f"| {kind} | {name} | " + " | ".join(cells) + " |")
+        chance = next(iter(report["fewshot"].values()))[str(FEW_SHOTS[0])][2]
+        print(f"| chance | | {chance:.3f} |")
     if "bsoid" in report:
         moving = ["locomote", "orient_L", "orient_R", "rear_plus", "rear_minus"]
         print(

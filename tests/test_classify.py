@@ -293,7 +293,7 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["heads"]) == {"linear", "temporal"} and "fewshot" in metrics
-    assert metrics["embeddings"]["backbone"] == "effnet-lite0-motion"  # the offline default
+    assert metrics["embeddings"]["backbone"] == "effnet-lite0"
     html = (tmp_path / "report" / "report.html").read_text()
     assert "few-shot" in html and "<img" in html
 
@@ -396,7 +396,7 @@ def test_attentive_tokens_head_from_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     meta = json.loads(head.with_suffix(".json").read_text())
     assert meta["head"] == "attentive-tokens" and meta["params"]["grid"] == 2
-    assert meta["n_features_in"] == 2 * 2 * 2 * 1280  # the default backbone: frame + motion image
+    assert meta["n_features_in"] == 2 * 2 * 1280
     result = runner.invoke(
         app, ["predict", str(store), "--head", str(head) + ".json", "--out", str(tmp_path / "p")]
     )

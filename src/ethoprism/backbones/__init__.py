@@ -18,9 +18,9 @@ from ethoprism.backbones.models import (
 )
 from ethoprism.errors import EthoprismError
 
-# the offline default sees movement (frame + motion image); measured to beat the frame-only
-# EfficientNet-Lite0 on movement without losing on posture (docs/benchmarks.md, "Motion")
-DEFAULT_BACKBONE = "effnet-lite0-motion"
+# frames only: effnet-lite0-motion wins with the temporal head but loses few-shot with the linear,
+# MLP and attentive heads (docs/benchmarks.md, "Motion for the offline default")
+DEFAULT_BACKBONE = "effnet-lite0"
 
 _LOADERS = {
     "effnet-lite0": lambda **kw: EfficientNetLite0Backbone.load(**kw),
