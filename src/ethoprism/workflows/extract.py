@@ -24,8 +24,8 @@ class Extracted:
 
 def backbone_for(store: EmbeddingStore) -> str:
     """The backbone an extraction uses when none is named: the one the store already holds, so a
-    store filled over months with the same command stays one usable set (a changed default
-    would otherwise split it), else the offline default."""
+    store begun with another backbone stays one usable set when the same command adds videos
+    (a mixture is refused by every head), else the offline default."""
     try:
         held = {e.backbone for e in store.entries()} | {p.provenance.backbone for p in store.partials()}
     except EthoprismError:  # a damaged entry is reported where it is read, not here
