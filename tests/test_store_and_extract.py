@@ -159,6 +159,24 @@ def test_kill_9_mid_video_resumes_from_the_last_committed_chunk(tmp_path, tiny_v
 
     shown = CliRunner().invoke(app, ["info", str(tmp_path / "store")]).output
     assert "1 partial" in shown and "b.mp4" in shown and "3/5 chunks committed" in shown
+    # as a scheduler or `| grep` sees it: no terminal, no COLUMNS, a long path; nothing is wrapped
+    deep = tmp_path / ("a-long-folder-name-of-a-lab-share" * 3) / "experiment 2026-11-30 cohort B" / "store"
+    shutil.copytree(tmp_path / "store", deep)
+    piped = subprocess.run(
+        [sys.executable, "-m", "ethoprism.cli", "info", str(deep)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
+        timeout=300,
+    )
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert lines[0] == f"{deep}: 1 entry, 1 partial"
+    partial_lines = [line for line in lines if line.startswith("partial: b.mp4 with ")]
+    assert len(partial_lines) == 1 and "3/5 chunks committed" in partial_lines[0]
+    assert f" in {deep}{os.sep}b__" in partial_lines[0]
+    assert sum(str(deep) in line for line in lines) >= 3  # every path whole on its line
     stamp = entries[0].path.stat().st_mtime_ns
     entry, hit = extract_video(
         videos[0], tiny_videoprism, store, ClipSpec(**SPEC), batch_size=1, token_step=2

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ethoprism.backbones import DEFAULT_BACKBONE
@@ -24,6 +23,7 @@ from ethoprism.cli.common import (
     known_heads,
     output_folder,
     reports_errors,
+    stdout_console,
 )
 from ethoprism.errors import EthoprismError
 
@@ -72,7 +72,7 @@ def print_summary(report: dict) -> None:
             f"{m['macro_accuracy']:.3f}",
             f"{m['macro_f1']:.3f}",
         )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def train(
@@ -184,7 +184,7 @@ def fewshot(
     data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim)
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
-    Console().print(table.to_string(index=False))
+    stdout_console().print(table.to_string(index=False))
 
 
 def demo(
@@ -259,7 +259,7 @@ def suggest(
     table = classify.suggest(store, head, labels, n, segment_seconds, strategy, label_format, backbone)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    Console().print(table.to_string(index=False))
+    stdout_console().print(table.to_string(index=False))
     console.print(f"suggestions: {out}")
 
 

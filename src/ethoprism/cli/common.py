@@ -18,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ethoprism.errors import EthoprismError
 
-console = Console(stderr=True)
+# soft wrap: one message is one line however narrow the terminal, and a piped log keeps it whole
+console = Console(stderr=True, soft_wrap=True)
 EXIT_BAD_INPUT = 2
 HEAD_KINDS = "linear, mlp, attentive, temporal, attentive-tokens (needs extract --token-grid)"
 LABELS_HELP = (
@@ -26,6 +27,19 @@ LABELS_HELP = (
     "SimBA project folders as they lie). Repeatable."
 )
 TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
+
+
+PIPED_WIDTH = 1_000_000
+
+
+def stdout_console() -> Console:
+    """Where tables and listings go. In a terminal they fit its width; piped (a log, a scheduler,
+    ``| grep``) nothing is wrapped: rich's 80-column default would split phrases and paths, and
+    the width would depend on whatever COLUMNS leaked into the run."""
+    terminal = Console()
+    if terminal.is_terminal:
+        return terminal
+    return Console(width=PIPED_WIDTH, soft_wrap=True)
 
 
 def entry_filter(backbone: str | None, weights: str | None, dtype: str | None, token_dim: int | None = None):

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ethoprism.backbones import DEFAULT_BACKBONE
@@ -19,6 +18,7 @@ from ethoprism.cli.common import (
     expand_videos,
     print_error,
     reports_errors,
+    stdout_console,
 )
 from ethoprism.errors import EthoprismError
 
@@ -195,9 +195,10 @@ def info(
         ]
         print(json.dumps(records, indent=2))
         return
-    out = Console()
+    out = stdout_console()
     out.print(
-        f"[bold]{store}[/]: {len(entries)} entries" + (f", {len(partials)} partial" if partials else "")
+        f"[bold]{escape(str(store))}[/]: {len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        + (f", {len(partials)} partial" if partials else "")
     )
     for e in entries:
         p = e.provenance
@@ -242,9 +243,9 @@ def info(
     for partial in partials:
         done, total = partial.progress()
         out.print(
-            f"[bold yellow]partial[/]: {Path(partial.provenance.video.path).name} with "
+            f"[bold yellow]partial[/]: {escape(Path(partial.provenance.video.path).name)} with "
             f"{partial.provenance.backbone}, {done}/{total} chunks committed "
-            f"(run the same `ethoprism extract` to resume) in {partial.folder}"
+            f"(run the same `ethoprism extract` to resume) in {escape(str(partial.folder))}"
         )
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from ethoprism.cli.common import at_least, console, output_folder, reports_errors
+from ethoprism.cli.common import at_least, console, output_folder, reports_errors, stdout_console
 
 localize_app = typer.Typer(no_args_is_help=True, help="Animal boxes from frozen spatial tokens.")
 
@@ -80,7 +79,7 @@ def localize_evaluate(
     from ethoprism.workflows import localize
 
     metrics = localize.evaluate(store, boxes, predictions, localize.parse_frames(frames), video)
-    Console().print(
+    stdout_console().print(
         f"mAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
         f"({metrics['n_frames']} frames)"
     )

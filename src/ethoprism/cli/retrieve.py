@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ethoprism.cli.common import (
@@ -19,6 +18,7 @@ from ethoprism.cli.common import (
     entry_filter,
     output_folder,
     reports_errors,
+    stdout_console,
 )
 from ethoprism.errors import EthoprismError
 
@@ -81,7 +81,7 @@ def search(
     results = retrieve.search(
         store, example, clip, text, k, backbone, weights, tokenizer, exclude, augment_lighting
     )
-    Console().print(results.drop(columns=["video_path"]).to_string(index=False))
+    stdout_console().print(results.drop(columns=["video_path"]).to_string(index=False))
     if out:
         console.print(f"results in {retrieve.write_search_results(results, out, clips)}")
 
@@ -136,7 +136,7 @@ def evaluate_retrieval(
         table.add_column(column)
     for k in (1, 5, 10):
         table.add_row(str(k), f"{summary[f'hit@{k}']:.3f}", f"{summary[f'random_hit@{k}']:.3f}")
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
+from ethoprism.io.pandas_hdf import read_pandas_hdf
 
 HEADER_NAMES = ("scorer", "individuals", "bodyparts", "coords")
 
@@ -34,61 +35,9 @@ def is_deeplabcut(path: Path) -> bool:
         return handle.readline().split(",")[0].strip() == "scorer"
 
 
-UNPICKLING_OPCODES = {
-    "GLOBAL",
-    "STACK_GLOBAL",
-    "INST",
-    "OBJ",
-    "REDUCE",
-    "NEWOBJ",
-    "NEWOBJ_EX",
-    "BUILD",
-    "EXT1",
-    "EXT2",
-    "EXT4",
-}
-
-
-def refuse_pickled_code(path: Path) -> None:
-    """pandas reads HDF5 through PyTables, which unpickles object arrays and pickled attributes:
-    a crafted pose file could run code. Before pandas sees the file, every node is inspected
-    with h5py (nothing is unpickled): object arrays, and pickled attributes that would import or
-    call anything, are refused. DeepLabCut's own files hold numbers, fixed-width strings and
-    pickles of plain lists, tuples and strings, which pass."""
-    import pickletools
-
-    import h5py
-
-    problems: list[str] = []
-
-    def inspect(name, node):
-        if node.attrs.get("PSEUDOATOM") == b"object" or (
-            isinstance(node, h5py.Dataset) and h5py.check_vlen_dtype(node.dtype) is not None
-        ):
-            problems.append(f"'{name}' holds pickled Python objects")
-        for key, value in node.attrs.items():
-            if not isinstance(value, (bytes, np.bytes_)) or not value:
-                continue
-            try:
-                opcodes = {op.name for op, _, _ in pickletools.genops(bytes(value))}
-            except Exception:  # not a pickle: plain bytes
-                continue
-            if opcodes & UNPICKLING_OPCODES:
-                problems.append(f"attribute '{key}' of '{name or '/'}' would import or call Python code")
-
-    try:
-        with h5py.File(path, "r") as handle:
-            inspect("", handle)
-            handle.visititems(inspect)
-    except OSError as exc:
-        raise EthoprismError(f"cannot read DeepLabCut pose file ({exc})", path) from exc
-    if problems:
-        raise EthoprismError(f"refusing a pose file that would run code when read: {problems[0]}", path)
-
-
 def _read_table(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".h5", ".hdf5"):
-        return pd.read_hdf(path)  # after refuse_pickled_code
+        return read_pandas_hdf(path)  # h5py alone: nothing in the file is ever unpickled
     with open(path, errors="replace") as handle:
         head = [handle.readline().rstrip("\n").split(",") for _ in range(4)]
     n_header = sum(1 for row in head if row[0].strip() in HEADER_NAMES)
@@ -114,14 +63,16 @@ def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6)
     (``m3v1mp4DLC_...h5`` -> ``m3v1mp4``). Labelled frames: every image of labelled data; None
     for analysis output (the frames with confident points decide)."""
     path = Path(path)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        refuse_pickled_code(path)
     try:
         table = _read_table(path)
         levels = list(table.columns.names)
         if "bodyparts" not in levels or "coords" not in levels:
             raise ValueError(f"columns have levels {levels}, not scorer/bodyparts/coords")
-    except Exception as exc:  # pandas/PyTables raise many types for unreadable files
+    except EthoprismError as exc:
+        if exc.problem.startswith("refusing"):
+            raise
+        raise EthoprismError(f"cannot read DeepLabCut pose file ({exc.problem})", path) from None
+    except Exception as exc:  # pandas raises many types for unreadable CSV files
         raise EthoprismError(
             f"cannot read DeepLabCut pose file ({exc.__class__.__name__}: {exc})", path
         ) from exc
