@@ -3,15 +3,16 @@ from pathlib import Path
 
 # The hub is unreachable here; without this every miss waits ~30 s on retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
 # Whatever terminal runs the suite, the CLI sees the same console: 80 columns, no forced colour
 # or terminal. The CLI itself must not wrap when piped (tests run it in a subprocess for that).
 os.environ["COLUMNS"] = "80"
 for _variable in ("LINES", "FORCE_COLOR", "FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
     os.environ.pop(_variable, None)
-
-import numpy as np
-import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -624,9 +624,7 @@ def test_pose_files_that_would_run_code_are_refused_unread(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trapped.to_hdf(path, key="df_with_missing", mode="w")
-    with pytest.raises(
-        EthoprismError, match="refusing a file that would run code.*pickled Python objects"
-    ):
+    with pytest.raises(EthoprismError, match="refusing a file that would run code.*pickled Python objects"):
         boxes_from_pose(path)
     assert not marker.exists()
     # a pickled attribute that imports something (PyTables unpickles attributes of table files)

@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
