@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from ethoprism.app.project import Project
+from ethoprism.app.project import BadEdit, Project
 from ethoprism.app.server import create_app
+from ethoprism.errors import EthoprismError
 
 from .conftest import bouts_for_two_videos
 
@@ -164,7 +167,8 @@ def test_label_edits_are_checked_and_saved_atomically(client):
     assert client.put("/api/labels", content=b"{not json").status_code == 400
     smaller = {"behaviors": good["behaviors"], "bouts": good["bouts"][:2]}
     assert client.put("/api/labels", json=smaller).status_code == 200
-    assert path.with_name("labels.prev.csv").read_bytes() == on_disk  # the previous version is kept
+    history = sorted(path.with_name("labels.history").iterdir())
+    assert history[-1].read_bytes() == on_disk  # the version it replaced is kept, numbered
 
     def order(bouts):
         return sorted(bouts, key=lambda b: (b["video"], b["start_frame"]))
@@ -266,3 +270,213 @@ def test_kill_9_inside_a_label_save_loses_nothing_saved(app_store, tmp_path, kil
     reloaded = Project(app_store, labels).labels()
     assert len(reloaded["bouts"]) == len(before["bouts"])
     assert {"walk", "rest"} <= set(reloaded["behaviors"])  # every name a bout uses is still there
+
+
+def _deepethogram_file(tmp_path, project):
+    from ethoprism.io.deepethogram import write_deepethogram
+    from ethoprism.labels.model import VideoLabels
+
+    targets = np.zeros((project.entries["fly.mp4"].n_frames, 2), np.int8)
+    targets[10:20, 0] = 1
+    targets[40:50, 1] = 1
+    path = tmp_path / "fly_labels.csv"
+    write_deepethogram(VideoLabels("fly.mp4", ["walk", "groom"], targets, 30.0, True), path)
+    return path
+
+
+def test_relaunching_with_an_imported_file_keeps_every_edit(app_store, tmp_path):
+    """Launch with a DeepEthogram file, add a bout, stop; launch again with the same file: the
+    bout is there, the user's file is untouched, and every replaced version is kept."""
+    store = tmp_path / "store"
+    import shutil
+
+    shutil.copytree(app_store, store, ignore=shutil.ignore_patterns("_app"))
+    first = Project(store)
+    source = _deepethogram_file(tmp_path, first)
+    original = source.read_bytes()
+    first = Project(store, source)
+    assert any("imported from" in note for note in first.notes)
+    labels = first.labels()
+    assert len(labels["bouts"]) == 2 and labels["imported_from"] == str(source)
+    added = labels["bouts"] + [{"video": "fly.mp4", "behavior": "walk", "start_frame": 60, "end_frame": 70}]
+    first.set_labels(labels["behaviors"], added, labels["version"])
+    again = Project(store, source)  # a new launch, the same file
+    assert any("your edits of" in note for note in again.notes)
+    assert len(again.labels()["bouts"]) == 3
+    working = Path(again.labels()["file"])
+    for end in (71, 72):  # two more saves
+        bouts = again.labels()["bouts"]
+        bouts[-1] = {**bouts[-1], "end_frame": end}
+        again.set_labels(again.behaviors, bouts, again.version)
+    assert (
+        len(Project(store, source).labels()["bouts"]) == 3
+        and Project(store, source).bouts[-1].end_frame == 72
+    )
+    kept = [pd.read_csv(p) for p in sorted(working.with_name(working.stem + ".history").iterdir())]
+    assert [len(t) for t in kept] == [2, 3, 3]  # the import, then each replaced version
+    assert [t.end_frame.max() for t in kept][1:] == [70, 71]
+    assert source.read_bytes() == original  # the user's file is never written
+    # the source changed since the import: the edits stay, and the app says so
+    source.write_text(source.read_text().replace("0,1,0", "0,0,1", 1))
+    changed = Project(store, source)
+    assert len(changed.bouts) == 3 and any("has changed since" in note for note in changed.notes)
+
+
+def test_the_users_own_columns_survive_autosave(app_store, tmp_path):
+    path = tmp_path / "labels.csv"
+    pd.DataFrame(
+        [
+            {
+                "video": "fly.mp4",
+                "behavior": "walk",
+                "start_frame": 0,
+                "end_frame": 9,
+                "notes": "clear",
+                "annotator": "AB",
+            },
+            {
+                "video": "fly.mp4",
+                "behavior": "rest",
+                "start_frame": 20,
+                "end_frame": 29,
+                "notes": None,
+                "annotator": "CD",
+            },
+        ]
+    ).to_csv(path, index=False)
+    project = Project(app_store, path)
+    labels = project.labels()
+    assert labels["bouts"][0]["notes"] == "clear" and labels["bouts"][1]["notes"] is None
+    bouts = labels["bouts"] + [{"video": "fly.mp4", "behavior": "walk", "start_frame": 40, "end_frame": 49}]
+    project.set_labels(labels["behaviors"], bouts, labels["version"])
+    saved = pd.read_csv(path)
+    assert list(saved.columns) == ["video", "behavior", "start_frame", "end_frame", "notes", "annotator"]
+    assert saved.notes.tolist()[0] == "clear" and saved.annotator.tolist()[:2] == ["AB", "CD"]
+    assert saved.annotator.isna().tolist() == [False, False, True]
+    with pytest.raises(BadEdit, match="column 'notes' must hold text or a number"):
+        project.set_labels(labels["behaviors"], [{**bouts[0], "notes": {"nested": 1}}])
+
+
+def test_an_edit_on_stale_labels_is_refused(client):
+    client, project, path = client
+    good = bouts_for_two_videos()
+    first = client.put("/api/labels", json={**good, "base_version": 0})
+    assert first.status_code == 200 and first.json()["version"] == 1
+    on_disk = path.read_bytes()
+    stale = client.put("/api/labels", json={**good, "bouts": good["bouts"][:1], "base_version": 0})
+    assert stale.status_code == 409 and "changed since" in stale.json()["error"]
+    assert path.read_bytes() == on_disk and len(project.bouts) == len(good["bouts"])
+    assert client.put("/api/labels", json={**good, "base_version": "1"}).status_code == 400
+
+
+def test_overlapping_labels_set_the_mode_at_load(app_store, tmp_path):
+    path = tmp_path / "two_behaviours.csv"
+    pd.DataFrame(
+        [
+            {"video": "fly.mp4", "behavior": "walk", "start_frame": 0, "end_frame": 30},
+            {"video": "fly.mp4", "behavior": "wing_extension", "start_frame": 10, "end_frame": 20},
+        ]
+    ).to_csv(path, index=False)
+    project = Project(app_store, path)  # no mode named: taken from the file
+    assert project.exclusive is False
+    bouts = project.labels()["bouts"] + [
+        {"video": "fly.mp4", "behavior": "walk", "start_frame": 50, "end_frame": 60}
+    ]
+    project.set_labels(project.behaviors, bouts, project.version)
+    assert len(pd.read_csv(path)) == 3
+    with pytest.raises(EthoprismError, match="--multi-label") as info:
+        Project(app_store, path, exclusive=True)
+    assert str(path) in str(info.value)
+
+
+def test_a_failed_save_changes_nothing_and_says_why(client, monkeypatch):
+    import errno
+
+    import ethoprism.app.project as project_module
+
+    client, project, path = client
+    good = bouts_for_two_videos()
+    client.put("/api/labels", json=good)
+    on_disk, version = path.read_bytes(), project.version
+
+    def read_only(step):
+        if step == "behaviours written":
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(project_module, "LABELS_FAULT_HOOK", read_only)
+    response = client.put("/api/labels", json={**good, "bouts": good["bouts"][:1], "base_version": version})
+    assert response.status_code == 503
+    assert response.json()["error"] == f"labels not saved: {path}: Read-only file system"
+    assert path.read_bytes() == on_disk and project.version == version
+    assert client.get("/api/labels").json()["bouts"] == good["bouts"]  # memory holds what is saved
+    assert not list(path.parent.glob("*.tmp-*"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1, 2]",
+        b'"text"',
+        b"3",
+        b"null",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    ],
+    ids=["list", "string", "number", "null", "deep-list", "deep-object"],
+)
+def test_no_body_makes_a_server_error(client, body):
+    client, _, _ = client
+    for method, url in (("put", "/api/labels"), ("post", "/api/train")):
+        response = getattr(client, method)(url, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400, (url, response.text[:200])
+        assert "JSON object" in response.json()["error"]
+
+
+def test_training_into_a_store_it_cannot_write_is_one_line(app_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(app_store, store, ignore=shutil.ignore_patterns("_app"))
+    project = Project(store, tmp_path / "labels.csv")
+    project.set_labels(**bouts_for_two_videos())
+    (project.folder / "heads").write_text("a file where the heads folder goes")
+    with TestClient(create_app(project, TOKEN)) as client:
+        client.get("/", params={"token": TOKEN})
+        response = client.post("/api/train", json={"head": "linear"})
+    assert response.status_code == 503 and "heads" in response.json()["error"]
+
+
+def test_the_boris_export_uses_the_videos_own_timestamps(client, monkeypatch):
+    """A variable-frame-rate video: the export's times are the frames' timestamps, as the CLI's."""
+    from ethoprism.store import StoreEntry
+
+    client, project, _ = client
+    client.put("/api/labels", json=bouts_for_two_videos())
+    real = StoreEntry.timestamps
+    monkeypatch.setattr(StoreEntry, "timestamps", lambda self: real(self) * 1.5)  # slower in places
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/api/export/boris").content))
+    events = pd.read_csv(archive.open("fly.boris.tsv"), sep="\t")
+    starts = events[events["Behavior type"] == "START"]["Time"].tolist()
+    expected = real(project.entries["fly.mp4"]) * 1.5
+    fly = [b for b in bouts_for_two_videos()["bouts"] if b["video"] == "fly.mp4"]
+    assert sorted(starts) == pytest.approx(sorted(round(float(expected[b["start_frame"]]), 3) for b in fly))
+
+
+def test_the_app_command_refuses_bad_ports_in_one_line(app_store):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    for port in ("-1", "70000", "0"):
+        result = CliRunner().invoke(app, ["app", str(app_store), "--port", port])
+        assert result.exit_code == 2 and "--port must be 1 to 65535" in result.output
+        assert "Traceback" not in result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["app", str(app_store), "--port", str(port)])
+    assert result.exit_code == 2 and f"cannot serve on 127.0.0.1:{port}" in result.output
+    assert len(result.output.strip().splitlines()) <= 2  # the note on the labels file, the error

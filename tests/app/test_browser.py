@@ -14,6 +14,7 @@ from .browser import CHROMIUM, DRIVER, chromium, drag_on_timeline, frame_shown, 
 from .conftest import bouts_for_two_videos
 
 TOKEN = "browser-test-token"
+SAVED = "return saver.running === null && document.getElementById('status').textContent === 'saved'"
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="chromium and chromedriver are not installed"
 )
@@ -59,6 +60,7 @@ def test_watch_label_train_suggest_export(served, browser, tmp_path):
     wait_for(browser, "return document.getElementById('frame').textContent === '20'")
     press(browser, "s")
     wait_for(browser, "return state.bouts.length === 1")
+    wait_for(browser, SAVED)
     saved = pd.read_csv(labels)
     assert saved.to_dict("records") == [
         {"video": "fly.mp4", "behavior": "walk", "start_frame": 12, "end_frame": 20}
@@ -78,6 +80,7 @@ def test_watch_label_train_suggest_export(served, browser, tmp_path):
     wait_for(browser, "return state.bouts[0].end_frame === 30")
     drag_on_timeline(browser, 12, 5)
     wait_for(browser, "return state.bouts[0].start_frame === 5")
+    wait_for(browser, SAVED)
     assert pd.read_csv(labels).to_dict("records") == [
         {"video": "fly.mp4", "behavior": "walk", "start_frame": 5, "end_frame": 30}
     ]
@@ -111,3 +114,26 @@ def test_watch_label_train_suggest_export(served, browser, tmp_path):
         "const done = arguments[0]; fetch('/api/export/bouts').then(r => r.text()).then(done);"
     )
     assert exported.splitlines()[0] == "video,behavior,start_frame,end_frame" and "fly.mp4" in exported
+
+
+def test_edits_faster_than_a_save_are_all_kept(served, browser):
+    """Two deletions within one round trip (Delete twice fast): both reach the file, in order."""
+    url, project, labels = served
+    project.set_labels(**bouts_for_two_videos())
+    browser.get(f"{url}/?token={TOKEN}")
+    wait_for(browser, "return document.getElementById('player').dataset.ready === '1'")
+    before = len(project.bouts)
+    browser.execute_script(
+        "edit((next) => next.bouts.splice(0, 1)); edit((next) => next.bouts.splice(0, 1));"
+        "edit((next) => next.bouts.splice(0, 1));"
+    )
+    wait_for(browser, SAVED)
+    assert len(pd.read_csv(labels)) == before - 3 == len(project.bouts)
+    assert project.labels()["bouts"] == bouts_for_two_videos()["bouts"][3:]
+    # an edit the server refuses (overlap in exclusive mode) is undone in the page, with the reason
+    browser.execute_script(
+        "edit((next) => next.bouts.push({...next.bouts[0], start_frame: next.bouts[0].start_frame}));"
+    )
+    wait_for(browser, "return document.getElementById('status').textContent.startsWith('not saved')")
+    assert "overlap" in browser.find_element("id", "status").text
+    assert browser.execute_script("return state.bouts.length") == before - 3

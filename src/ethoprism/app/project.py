@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,26 +29,57 @@ class BadEdit(EthoprismError):
         self.status = status
 
 
+CORE_COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
+HISTORY_KEPT = 20  # earlier versions of a labels file kept beside it, newest last
+
+
 @dataclass
 class Bout:
     video: str
     behavior: str
     start_frame: int
     end_frame: int
+    extra: dict = field(default_factory=dict)  # the user's own columns (notes, annotator...), kept
+
+    def as_dict(self) -> dict:
+        return {
+            "video": self.video,
+            "behavior": self.behavior,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            **self.extra,
+        }
+
+
+def _plain(value):
+    """A cell of a user's extra column as JSON can carry it (NaN and NA are empty)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 class Project:
-    def __init__(self, store_dir, labels_path=None, head_path=None, exclusive: bool = True):
+    def __init__(self, store_dir, labels_path=None, head_path=None, exclusive: bool | None = None):
+        """``exclusive``: may bouts overlap? None takes it from the labels file (overlapping
+        behaviours make it multi-label), as ``train --exclusive auto`` does."""
         self.store = EmbeddingStore(store_dir)
         self.entries: dict[str, StoreEntry] = {e.video_name: e for e in self.store.select()}
         self.folder = self.store.root / APP_FOLDER
         self.folder.mkdir(parents=True, exist_ok=True)
         self.labels_path = Path(labels_path) if labels_path else self.folder / "labels.csv"
+        self.imported_from: Path | None = None
         self.exclusive = exclusive
         self.lock = threading.Lock()
         self.behaviors: list[str] = []
         self.bouts: list[Bout] = []
+        self.extra_columns: list[str] = []
+        self.version = 0  # bumped by every save; an edit based on an older version is refused
+        self.notes: list[str] = []  # what the app tells the user at start (which file it edits)
         self._load_labels()
+        if self.exclusive is None:
+            self.exclusive = True
         self.head_path = Path(head_path) if head_path else None
         self.predictions: dict[str, dict] = {}
         self.metrics: dict | None = None
@@ -56,6 +87,7 @@ class Project:
         self._generation = 0  # bumped by every training; held-out metrics of an older one are dropped
         self.proxies: dict[str, dict] = {}
         self.playing: dict[str, Path] = {}  # the file each video is served from, once known
+        self._similar_lock = threading.Lock()
         if self.head_path is not None:
             self._predict_all()
 
@@ -149,51 +181,138 @@ class Project:
 
     # -- labels -----------------------------------------------------------------------------
     def _load_labels(self) -> None:
-        """Labels from ``labels_path``: our bouts CSV row by row (after the reader's checks), any
-        other format (BORIS, DeepEthogram, ...) imported as bouts — and then saved to
-        ``STORE/_app/labels.csv``, never over the user's file in another format."""
-        if not self.labels_path.is_file():
-            return
-        from ethoprism.io.labels import detect_format, read_labels
-        from ethoprism.io.tables import read_table
-        from ethoprism.labels.model import bouts_from_mask
+        """Labels from ``labels_path``. Our bouts CSV is edited in place. Any other format
+        (BORIS, DeepEthogram, SimBA...) is imported once into ``STORE/_app/labels-from-<name>``,
+        which the app edits from then on: a later launch with the same file loads those edits,
+        never the original again, and the user's file is never written."""
+        from ethoprism.io.labels import detect_format
 
-        info = {
+        path = self.labels_path
+        if not path.is_file():
+            self.notes.append(f"labels: new file {path} (created at the first edit)")
+            return
+        if detect_format(path) == "bouts":
+            self._load_bouts(path)
+            self.notes.append(f"labels: {path} (edited in place; earlier versions in {_history(path)})")
+            return
+        working = self.folder / f"labels-from-{path.stem}-{_short_hash(str(path.resolve()))}.csv"
+        source = working.with_suffix(".source.json")
+        digest = _file_sha256(path)
+        if working.is_file():
+            self._load_bouts(working)
+            self.imported_from, self.labels_path = path, working
+            self.notes.append(
+                f"labels: {working} (your edits of {path}, imported at an earlier launch; {path} is never "
+                "written)"
+            )
+            recorded = json.loads(source.read_text()) if source.is_file() else {}
+            if recorded.get("sha256") not in (None, digest):
+                self.notes.append(
+                    f"warning: {path} has changed since it was imported; the app keeps your edits in "
+                    f"{working}. To import the new version instead, move {working} away"
+                )
+            return
+        self._import(path)
+        self.imported_from, self.labels_path = path, working
+        self._save()  # the import is the first version of the working file
+        _write_atomically(source, json.dumps({"source": str(path.resolve()), "sha256": digest}).encode())
+        self.notes.append(f"labels: imported from {path}; edits are saved to {working}")
+
+    def _video_info(self) -> dict:
+        return {
             n: {"n_frames": e.n_frames, "fps": e.fps, "timestamps": None} for n, e in self.entries.items()
         }
-        labels = read_labels(self.labels_path, info)  # validates whatever the format
-        if detect_format(self.labels_path) == "bouts":
-            table = read_table(self.labels_path)
-            bouts = [
-                Bout(Path(str(r.video)).name, str(r.behavior), int(r.start_frame), int(r.end_frame))
-                for r in table.itertuples()
-            ]
+
+    def _read(self, path: Path, fmt: str = "auto") -> list:
+        from ethoprism.io.labels import read_labels
+
+        try:
+            labels = read_labels(path, self._video_info(), fmt, exclusive=self.exclusive)
+        except EthoprismError as exc:
+            if "but classes are exclusive" not in exc.problem:
+                raise
+            raise EthoprismError(
+                f"{exc.problem}: start the app with --multi-label to edit overlapping behaviours "
+                "(or without --exclusive, to take the mode from the file)",
+                exc.path,
+            ) from None
+        if labels and self.exclusive is None:
+            self.exclusive = labels[0].exclusive
+        return labels
+
+    def _load_bouts(self, path: Path) -> None:
+        from ethoprism.io.tables import read_table
+
+        try:  # every bout deleted: our own file holds the header alone
+            table = pd.read_csv(path) if path.stat().st_size else None
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+            table = None
+        if table is not None and len(table) == 0 and set(CORE_COLUMNS) <= set(table.columns):
+            labels = []
         else:
-            bouts = [
-                Bout(label.video, behavior, start, end)
-                for label in labels
-                for k, behavior in enumerate(label.behaviors)
-                for start, end in bouts_from_mask(label.targets[:, k] == 1)
-            ]
-            self.imported_from, self.labels_path = self.labels_path, self.folder / "labels.csv"
-        behaviors = sorted({b.behavior for b in bouts} | {b for label in labels for b in label.behaviors})
-        meta = self.labels_path.with_suffix(".behaviors.json")
+            labels = self._read(path, "bouts")  # validates: bouts inside their videos, names
+            table = read_table(path)
+        self.extra_columns = [str(c) for c in table.columns if c not in CORE_COLUMNS]
+        self.bouts = [
+            Bout(
+                Path(str(row["video"])).name,
+                str(row["behavior"]),
+                int(row["start_frame"]),
+                int(row["end_frame"]),
+                {c: _plain(row[c]) for c in self.extra_columns},
+            )
+            for row in table.to_dict("records")
+        ]
+        self.behaviors = self._behaviors(path, {b.behavior for b in self.bouts}, labels)
+
+    def _import(self, path: Path) -> None:
+        from ethoprism.labels.model import bouts_from_mask
+
+        labels = self._read(path)
+        self.bouts = [
+            Bout(label.video, behavior, start, end)
+            for label in labels
+            for k, behavior in enumerate(label.behaviors)
+            for start, end in bouts_from_mask(label.targets[:, k] == 1)
+        ]
+        self.behaviors = sorted(
+            {b.behavior for b in self.bouts} | {b for label in labels for b in label.behaviors}
+        )
+
+    @staticmethod
+    def _behaviors(path: Path, used: set, labels: list) -> list[str]:
+        behaviors = sorted(used | {b for label in labels for b in label.behaviors})
+        meta = path.with_suffix(".behaviors.json")
         if meta.is_file():
             # the CSV is the commit point: a save killed after the list was written leaves the old
             # bouts with the new list, and the union keeps every name a bout uses
             listed = [b for b in json.loads(meta.read_text()) if isinstance(b, str)]
             behaviors = listed + [b for b in behaviors if b not in listed]
-        self.behaviors, self.bouts = behaviors, bouts
+        return behaviors
 
     def labels(self) -> dict:
         return {
             "behaviors": self.behaviors,
-            "bouts": [b.__dict__ for b in self.bouts],
+            "bouts": [b.as_dict() for b in self.bouts],
             "exclusive": self.exclusive,
+            "version": self.version,
+            "file": str(self.labels_path),
+            "imported_from": None if self.imported_from is None else str(self.imported_from),
         }
 
-    def set_labels(self, behaviors: list, bouts: list) -> dict:
-        """Replace the labels after checking every bout; on any problem nothing is saved."""
+    def bouts_table(self, bouts: list[Bout] | None = None) -> pd.DataFrame:
+        bouts = self.bouts if bouts is None else bouts
+        extra = list(self.extra_columns)
+        for bout in bouts:
+            extra.extend(k for k in bout.extra if k not in extra)
+        return pd.DataFrame([b.as_dict() for b in bouts], columns=CORE_COLUMNS + extra)
+
+    def set_labels(self, behaviors: list, bouts: list, base_version=None) -> dict:
+        """Replace the labels after checking every bout; on any problem nothing is saved. With
+        ``base_version`` (the page always sends it) an edit made on older labels is refused (409):
+        the page queues its edits, so this only happens when two pages edit one file."""
+        if base_version is not None and (not isinstance(base_version, int) or isinstance(base_version, bool)):
+            raise BadEdit("base_version must be a whole number")
         if not isinstance(behaviors, list) or not all(isinstance(b, str) and b.strip() for b in behaviors):
             raise BadEdit("behaviors must be a list of non-empty names")
         if len(set(behaviors)) != len(behaviors):
@@ -211,6 +330,12 @@ class Project:
                 raise BadEdit(f"bout {number} lacks {exc.args[0]}") from None
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
                 raise BadEdit(f"bout {number}: frames must be whole numbers")
+            extra = {k: v for k, v in bout.items() if k not in CORE_COLUMNS}
+            for key, value in extra.items():
+                if not (0 < len(key) <= 100) or not (
+                    value is None or isinstance(value, (str, int, float, bool))
+                ):
+                    raise BadEdit(f"bout {number}: column '{key[:100]}' must hold text or a number")
             entry = self.entry(video)
             if behavior not in behaviors:
                 raise BadEdit(f"bout {number}: unknown behaviour '{behavior}' (add it first)")
@@ -218,7 +343,7 @@ class Project:
                 raise BadEdit(
                     f"bout {number}: frames {start}-{end} are outside '{video}' (0-{entry.n_frames - 1})"
                 )
-            checked.append(Bout(video, behavior, start, end))
+            checked.append(Bout(video, behavior, start, end, extra))
         if self.exclusive:
             by_video: dict[str, list[Bout]] = {}
             for bout in checked:
@@ -229,36 +354,58 @@ class Project:
                     if b.start_frame <= a.end_frame:
                         raise BadEdit(
                             f"bouts overlap in '{video}' ({a.behavior} {a.start_frame}-{a.end_frame} and "
-                            f"{b.behavior} {b.start_frame}-{b.end_frame}) but behaviours are exclusive",
+                            f"{b.behavior} {b.start_frame}-{b.end_frame}) but behaviours are exclusive "
+                            "(start the app with --multi-label to allow it)",
                             409,
                         )
         with self.lock:
+            if base_version is not None and base_version != self.version:
+                raise BadEdit(
+                    f"the labels changed since this edit was made (version {self.version}, the edit was "
+                    f"based on {base_version}): reload the page",
+                    409,
+                )
+            try:  # disk first: memory only ever holds what is saved
+                self._save(list(behaviors), checked)
+            except OSError as exc:
+                raise BadEdit(
+                    f"labels not saved: {exc.filename or self.labels_path}: {exc.strerror or exc}", 503
+                ) from None
             self.behaviors, self.bouts = list(behaviors), checked
-            self._save()
-        return self.labels()
+            self.version += 1
+            return self.labels()
 
-    def _save(self) -> None:
-        """bouts CSV + behaviour list, each through a temporary and a rename; the previous labels
-        stay as ``<name>.prev.csv``."""
-        table = pd.DataFrame(
-            [b.__dict__ for b in self.bouts], columns=["video", "behavior", "start_frame", "end_frame"]
-        )
-        self.labels_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.labels_path.is_file():
-            previous = self.labels_path.with_name(self.labels_path.stem + ".prev.csv")
-            temporary = previous.with_name(previous.name + f".tmp-{os.getpid()}")
-            temporary.write_bytes(self.labels_path.read_bytes())
-            os.replace(temporary, previous)
+    def _save(self, behaviors: list[str] | None = None, bouts: list[Bout] | None = None) -> None:
+        """Behaviour list, then the bouts CSV through a temporary and a rename (the commit point).
+        The version it replaces is first copied into the numbered history beside it; the oldest
+        history files go only after the new version is committed."""
+        behaviors = self.behaviors if behaviors is None else behaviors
+        table = self.bouts_table(bouts)
+        path = self.labels_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        history = _history(path)
+        if path.is_file():
+            history.mkdir(exist_ok=True)
+            numbers = _history_numbers(history)
+            _write_atomically(
+                history / f"{path.stem}.{(numbers[-1] if numbers else 0) + 1:06d}{path.suffix}",
+                path.read_bytes(),
+            )
         _fault("previous kept")
-        meta = self.labels_path.with_suffix(".behaviors.json")
-        temporary = meta.with_name(meta.name + f".tmp-{os.getpid()}")
-        temporary.write_text(json.dumps(self.behaviors))
-        os.replace(temporary, meta)
+        _write_atomically(path.with_suffix(".behaviors.json"), json.dumps(behaviors).encode())
         _fault("behaviours written")
-        temporary = self.labels_path.with_name(self.labels_path.name + f".tmp-{os.getpid()}")
-        table.to_csv(temporary, index=False)
-        _fault("labels written")
-        os.replace(temporary, self.labels_path)
+        temporary = path.with_name(path.name + f".tmp-{os.getpid()}-{threading.get_ident()}")
+        try:
+            table.to_csv(temporary, index=False)
+            _fault("labels written")
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        if history.is_dir():
+            numbers = _history_numbers(history)
+            for number in numbers[:-HISTORY_KEPT]:
+                for old in history.glob(f"*.{number:06d}{path.suffix}"):
+                    old.unlink(missing_ok=True)
 
     def label_arrays(self) -> list:
         """The labels as :class:`~ethoprism.labels.model.VideoLabels` (labelled videos only; a
@@ -396,6 +543,40 @@ class Project:
             }
             for r in hits.itertuples()
         ]
+
+
+def _history(path: Path) -> Path:
+    return path.with_name(path.stem + ".history")
+
+
+def _history_numbers(history: Path) -> list[int]:
+    numbers = []
+    for item in history.iterdir():
+        number = item.stem.rpartition(".")[2]
+        if number.isdigit() and ".tmp-" not in item.name:
+            numbers.append(int(number))
+    return sorted(numbers)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + f".tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _fault(step: str) -> None:

@@ -43,6 +43,12 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, exc.status_code)
 
+    @app.exception_handler(OSError)
+    async def disk_refused(request: Request, exc: OSError):
+        # a read-only or full store: the page shows the line, nothing it holds is lost
+        where = exc.filename or "the store"
+        return JSONResponse({"error": f"{where}: {exc.strerror or exc}"}, 503)
+
     @app.exception_handler(EthoprismError)
     async def refused(request: Request, exc: EthoprismError):
         status = exc.status if isinstance(exc, BadEdit) else 400
@@ -85,17 +91,15 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
 
     @app.put("/api/labels")
     async def put_labels(request: Request):
-        try:
-            body = await request.json()
-        except ValueError:
-            raise HTTPException(400, "the body must be JSON") from None
-        if not isinstance(body, dict):
-            raise HTTPException(400, "the body must be an object with behaviors and bouts")
-        return project.set_labels(body.get("behaviors"), body.get("bouts"))
+        body = await _json_object(request)
+        # in a worker thread: a save writes files, and the lock it takes must not stall the server
+        return await run_in_threadpool(
+            project.set_labels, body.get("behaviors"), body.get("bouts"), body.get("base_version")
+        )
 
     @app.post("/api/train")
     async def train(request: Request):
-        body = await request.json() if await request.body() else {}
+        body = await _json_object(request) if await request.body() else {}
         # in a worker thread: the page keeps playing and seeking while the head trains
         return await run_in_threadpool(project.train, str(body.get("head", "linear")))
 
@@ -124,6 +128,16 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
         return _export(project, fmt)
 
     return app
+
+
+async def _json_object(request: Request) -> dict:
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any edit is
+        raise HTTPException(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, "the body must be a JSON object")
+    return body
 
 
 def _ranged(path: Path, header: str | None):
@@ -160,14 +174,11 @@ def _ranged(path: Path, header: str | None):
 
 
 def _export(project: Project, fmt: str):
-    import pandas as pd
 
-    from ethoprism.io.boris import write_boris_events
     from ethoprism.io.deepethogram import write_deepethogram
+    from ethoprism.outputs.tables import output_stems, write_bouts_boris
 
-    bouts = pd.DataFrame(
-        [b.__dict__ for b in project.bouts], columns=["video", "behavior", "start_frame", "end_frame"]
-    )
+    bouts = project.bouts_table()
     if fmt == "bouts":
         return Response(
             bouts.to_csv(index=False),
@@ -180,18 +191,18 @@ def _export(project: Project, fmt: str):
         raise HTTPException(409, "train a head first: the NWB file holds its predictions")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive, _scratch() as folder:
-        for label in project.label_arrays():
-            stem = Path(label.video).stem
+        arrays = project.label_arrays()
+        stems = output_stems([label.video for label in arrays])  # clip.mp4 and clip.avi both kept
+        for label in arrays:
+            stem = stems[label.video]
             entry = project.entries[label.video]
             if fmt == "deepethogram":
                 path = folder / f"{stem}_labels.csv"
                 write_deepethogram(label, path)
             elif fmt == "boris":
-                rows = bouts[bouts.video == label.video]
-                fps = entry.fps
-                table = rows.assign(start_s=rows.start_frame / fps, end_s=rows.end_frame / fps)
                 path = folder / f"{stem}.boris.tsv"
-                write_boris_events(table, path, fps, label.video, entry.n_frames / fps, subject="")
+                rows = bouts[bouts.video == label.video]
+                write_bouts_boris(rows, entry.timestamps(), entry.fps, path, label.video)
             else:
                 continue
             archive.write(path, path.name)
@@ -234,10 +245,18 @@ def serve(
     import uvicorn
 
     token = token or secrets.token_urlsafe(24)
-    if port is None:
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1]
+    # bind here, before announcing: a port in use or not ours is one line, not a uvicorn traceback
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port or 0))
+    except (OSError, OverflowError) as exc:
+        listener.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EthoprismError(f"cannot serve on {host}:{port or 'a free port'}: {reason}") from None
+    port = listener.getsockname()[1]
     announce(f"http://{host}:{port}/?token={token}")
-    uvicorn.run(create_app(project, token), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(project, token), log_level="warning")
+    uvicorn.Server(config).run(sockets=[listener])
     return os.EX_OK

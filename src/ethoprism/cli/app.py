@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ethoprism.cli.common import console, reports_errors
+from ethoprism.errors import EthoprismError
 
 
 def app_command(
@@ -18,7 +19,11 @@ def app_command(
     head: Optional[Path] = typer.Option(None, "--head", help="A trained head to show predictions from."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (default: a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: this machine only)."),
-    exclusive: bool = typer.Option(True, "--exclusive/--multi-label", help="May bouts overlap?"),
+    exclusive: Optional[bool] = typer.Option(
+        None,
+        "--exclusive/--multi-label",
+        help="May bouts overlap? Default: as in the labels file (exclusive unless behaviours overlap there).",
+    ),
 ):
     """Watch, label, train, correct and label what matters next, in a browser (localhost)."""
     from ethoprism.app.project import Project
@@ -29,7 +34,11 @@ def app_command(
             f"[bold yellow]warning:[/] serving on {host}: anyone who can reach it and has the token "
             "can read your videos and labels"
         )
+    if port is not None and not 1 <= port <= 65535:
+        raise EthoprismError(f"--port must be 1 to 65535, not {port}")
     project = Project(store, labels, head, exclusive)
+    for note in project.notes:
+        console.print(note, highlight=False)
     serve(
         project,
         host,

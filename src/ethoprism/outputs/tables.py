@@ -82,9 +82,19 @@ def write_predictions(
     frames.to_csv(paths["frames_csv"], index=False)
     frames.to_parquet(paths["frames_parquet"], index=False)
     bouts.to_csv(paths["bouts_csv"], index=False)
-    duration = float(times[-1] + 1.0 / fps) if len(times) else 0.0
-    write_boris_events(bouts, paths["boris"], fps=fps, media_file=video, duration_s=duration)
+    write_bouts_boris(bouts, times, fps, paths["boris"], video)
     return paths
+
+
+def write_bouts_boris(bouts: pd.DataFrame, times: np.ndarray, fps: float, path, video: str) -> None:
+    """Bouts (``behavior, start_frame, end_frame``) as a BORIS events file with every frame at the
+    video's own timestamp: the one rule for every BORIS file ethoprism writes (predictions, the
+    app's export), so variable-frame-rate videos line up with BORIS's player."""
+    starts = bouts["start_frame"].to_numpy(int)
+    ends = bouts["end_frame"].to_numpy(int)
+    timed = bouts.assign(start_s=times[starts].astype(float), end_s=times[ends].astype(float))
+    duration = float(times[-1] + 1.0 / fps) if len(times) else 0.0
+    write_boris_events(timed, path, fps=fps, media_file=video, duration_s=duration)
 
 
 BOX_COLUMNS = ["frame", "x0", "y0", "x1", "y1"]

@@ -4,7 +4,7 @@
 
 const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990"];
 const state = {
-  videos: [], video: null, behaviors: [], bouts: [], exclusive: true,
+  videos: [], video: null, behaviors: [], bouts: [], exclusive: true, version: 0,
   current: 0, marking: null, undo: [], redo: [], prediction: null,
   view: [0, 1], drag: null,
 };
@@ -76,32 +76,59 @@ async function followMetrics() {
   }
 }
 
-async function save(next) {
-  const before = { behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) };
-  try {
-    const { body } = await api("/api/labels", {
-      method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(next),
-    });
-    state.undo.push(before); state.redo = [];
-    state.behaviors = body.behaviors; state.bouts = body.bouts;
-    status("saved");
-  } catch (error) { status(error.message); }
+// Edits apply to the page at once and are saved one after another, each on the version the
+// server last confirmed: two fast keys never send two label sets where the second lacks the
+// first. A refused or failed save puts back what the server holds and says why.
+const saver = { running: null, dirty: false, confirmed: 0 };
+function snapshot() { return { behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) }; }
+function flush() {
+  saver.dirty = true;
+  if (!saver.running) {
+    saver.running = (async () => {
+      while (saver.dirty) {
+        saver.dirty = false;
+        const body = { ...snapshot(), base_version: state.version };
+        try {
+          status("saving…");
+          const response = await api("/api/labels", {
+            method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+          });
+          state.version = response.body.version;
+          saver.confirmed = state.undo.length;
+          status("saved");
+        } catch (error) {
+          saver.dirty = false;
+          state.undo.length = Math.min(state.undo.length, saver.confirmed);
+          await reloadLabels();
+          status(`not saved: ${error.message}`);
+        }
+      }
+      saver.running = null;
+    })();
+  }
+  return saver.running;
+}
+async function reloadLabels() {
+  const labels = (await api("/api/labels")).body;
+  state.behaviors = labels.behaviors; state.bouts = labels.bouts;
+  state.exclusive = labels.exclusive; state.version = labels.version;
   renderBehaviors(); draw();
 }
 function edit(change) {
-  const next = { behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) };
+  const next = snapshot();
   change(next);
-  return save(next);
+  state.undo.push(snapshot()); state.redo = [];
+  state.behaviors = next.behaviors; state.bouts = next.bouts;
+  renderBehaviors(); draw();
+  return flush();
 }
-async function restore(from, to) {
-  const snapshot = from.pop();
-  if (!snapshot) return;
-  to.push({ behaviors: [...state.behaviors], bouts: state.bouts.map((b) => ({ ...b })) });
-  const { body } = await api("/api/labels", {
-    method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(snapshot),
-  });
-  state.behaviors = body.behaviors; state.bouts = body.bouts;
-  renderBehaviors(); draw(); status("saved");
+function restore(from, to) {
+  const previous = from.pop();
+  if (!previous) return;
+  to.push(snapshot());
+  state.behaviors = previous.behaviors; state.bouts = previous.bouts;
+  renderBehaviors(); draw();
+  return flush();
 }
 
 function addBout(start, end) {
@@ -338,8 +365,7 @@ document.addEventListener("keydown", async (e) => {  // enter: label the chosen 
 
 (async function start() {
   state.videos = (await api("/api/videos")).body;
-  const labels = (await api("/api/labels")).body;
-  state.behaviors = labels.behaviors; state.bouts = labels.bouts; state.exclusive = labels.exclusive;
+  await reloadLabels();
   for (const v of state.videos) {
     const option = document.createElement("option");
     option.value = option.textContent = v.name;
