@@ -376,3 +376,73 @@ def test_formats_are_chosen_by_their_validators(tmp_path):
     json_other.write_text(json.dumps({"images": []}))
     with pytest.raises(EthoprismError, match="not a FERAL file"):
         detect_format(json_other)
+
+
+def test_several_subjects_are_never_merged_into_one_animal(tmp_path):
+    """A resident/intruder BORIS file: refused with the subjects named, or one subject kept."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        boris8(
+            [
+                ("resident", "attack", "START", 1.0),
+                ("resident", "attack", "STOP", 1.5),
+                ("intruder", "attack", "START", 3.0),
+                ("intruder", "attack", "STOP", 3.5),
+            ]
+        )
+    )
+    videos = {"mouse1.mp4": {"n_frames": 100, "fps": 10.0, "timestamps": None}}
+    with pytest.raises(EthoprismError, match=r"several subjects \(intruder, resident\).*--subject") as info:
+        read_labels(path, videos)
+    assert str(path) in str(info.value)
+    (resident,) = read_labels(path, videos, subject="resident")
+    assert resident.subject == "resident" and np.flatnonzero(resident.targets[:, 0]).tolist() == list(
+        range(10, 15)
+    )
+    with pytest.raises(EthoprismError, match="no subject 'mouse'.*intruder, resident"):
+        read_labels(path, videos, subject="mouse")
+    # the binary table: "subject # behaviour" columns of two subjects were one column name twice
+    binary = tmp_path / "mouse1_binary.tsv"
+    pd.DataFrame({"time": [0.0, 0.5], "resident # attack": [0, 1], "intruder # attack": [1, 0]}).to_csv(
+        binary, sep="\t", index=False
+    )
+    with pytest.raises(EthoprismError, match=r"several subjects \(intruder, resident\)"):
+        read_labels(binary, videos)
+    (intruder,) = read_labels(binary, videos, subject="intruder")
+    assert intruder.behaviors == ["attack"] and intruder.targets[:10, 0].tolist() == [1] * 5 + [0] + [-1] * 4
+    # a file of one subject needs no choice, and --subject does not refuse files without subjects
+    single = tmp_path / "one.csv"
+    single.write_text(boris8([("resident", "attack", "START", 1.0), ("resident", "attack", "STOP", 1.5)]))
+    assert read_labels(single, videos)[0].subject == "resident"
+
+
+def test_subject_option_reaches_the_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    path = tmp_path / "events.csv"
+    path.write_text(
+        boris8([("resident", "attack", "START", 1.0), ("resident", "attack", "STOP", 1.5)])
+        + boris8([("intruder", "attack", "START", 3.0), ("intruder", "attack", "STOP", 3.5)]).split("\n", 1)[
+            1
+        ]
+    )
+    for command in ("train", "evaluate", "fewshot"):
+        result = CliRunner().invoke(
+            app,
+            [
+                command,
+                str(tmp_path / "nostore"),
+                "--labels",
+                str(path),
+                "--out",
+                str(tmp_path / "o"),
+                "--subject",
+                "resident",
+            ],
+        )
+        assert "No such option" not in result.output, command
+    for command in ("suggest", "export-nwb", "app"):
+        result = CliRunner().invoke(app, [command, "--help"])
+        assert "--subject" in result.output, command

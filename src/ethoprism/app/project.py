@@ -61,9 +61,13 @@ def _plain(value):
 
 
 class Project:
-    def __init__(self, store_dir, labels_path=None, head_path=None, exclusive: bool | None = None):
+    def __init__(
+        self, store_dir, labels_path=None, head_path=None, exclusive: bool | None = None, subject=None
+    ):
         """``exclusive``: may bouts overlap? None takes it from the labels file (overlapping
-        behaviours make it multi-label), as ``train --exclusive auto`` does."""
+        behaviours make it multi-label), as ``train --exclusive auto`` does. ``subject``: the animal
+        to import from a file that names several (BORIS Subjects)."""
+        self.subject = subject
         self.store = EmbeddingStore(store_dir)
         self.entries: dict[str, StoreEntry] = {e.video_name: e for e in self.store.select()}
         self.folder = self.store.root / APP_FOLDER
@@ -227,7 +231,9 @@ class Project:
         from ethoprism.io.labels import read_labels
 
         try:
-            labels = read_labels(path, self._video_info(), fmt, exclusive=self.exclusive)
+            labels = read_labels(
+                path, self._video_info(), fmt, exclusive=self.exclusive, subject=self.subject
+            )
         except EthoprismError as exc:
             if "but classes are exclusive" not in exc.problem:
                 raise

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ethoprism.cli.common import console, reports_errors
+from ethoprism.cli.common import SUBJECT_HELP, console, reports_errors
 from ethoprism.errors import EthoprismError
 
 
@@ -24,6 +24,7 @@ def app_command(
         "--exclusive/--multi-label",
         help="May bouts overlap? Default: as in the labels file (exclusive unless behaviours overlap there).",
     ),
+    subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """Watch, label, train, correct and label what matters next, in a browser (localhost)."""
     from ethoprism.app.project import Project
@@ -36,7 +37,7 @@ def app_command(
         )
     if port is not None and not 1 <= port <= 65535:
         raise EthoprismError(f"--port must be 1 to 65535, not {port}")
-    project = Project(store, labels, head, exclusive)
+    project = Project(store, labels, head, exclusive, subject)
     for note in project.notes:
         console.print(note, highlight=False)
     serve(

@@ -15,6 +15,7 @@ from ethoprism.cli.common import (
     STORE_DTYPE_HELP,
     STORE_TOKEN_DIM_HELP,
     STORE_WEIGHTS_HELP,
+    SUBJECT_HELP,
     StepProgress,
     at_least,
     console,
@@ -34,7 +35,9 @@ def reads_token_grids(kinds: list[str]) -> bool:
     return any(kind in TOKEN_HEADS for kind in kinds)
 
 
-def _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim=None):
+def _labelled(
+    store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim=None, subject=None
+):
     """The store's embeddings joined with the labels, in the features ``heads`` read."""
     from ethoprism.workflows import classify
 
@@ -45,6 +48,7 @@ def _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, 
         entry_filter(backbone, weights, dtype, token_dim),
         _exclusive_flag(exclusive),
         grid=reads_token_grids(heads),
+        subject=subject,
     )
 
 
@@ -92,6 +96,7 @@ def train(
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
+    subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
     smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
 ):
@@ -100,7 +105,9 @@ def train(
 
     known_heads([head])
     postprocess = _postprocess(smooth, min_bout)
-    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim)
+    data = _labelled(
+        store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim, subject
+    )
     path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -140,6 +147,7 @@ def evaluate(
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
+    subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
     smooth: int = typer.Option(1, "--smooth"),
     min_bout: int = typer.Option(1, "--min-bout"),
 ):
@@ -150,7 +158,9 @@ def evaluate(
     known_heads(heads)
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
-    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim)
+    data = _labelled(
+        store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim, subject
+    )
     with StepProgress() as progress:
         report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
     print_summary(report)
@@ -172,6 +182,7 @@ def fewshot(
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
+    subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
     from ethoprism.workflows import classify
@@ -181,7 +192,9 @@ def fewshot(
     for k in shots:
         at_least(1, "--shots", k)
     at_least(1, "--seeds", seeds)
-    data = _labelled(store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim)
+    data = _labelled(
+        store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim, subject
+    )
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
     stdout_console().print(table.to_string(index=False))
@@ -246,6 +259,7 @@ def suggest(
     ),
     label_format: str = typer.Option("auto", "--format"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
+    subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """Active learning: the unlabelled segments to label next, the head's most uncertain ones,
     spread out in embedding space."""
@@ -256,7 +270,9 @@ def suggest(
         raise EthoprismError(f"--segment-seconds must be positive, not {segment_seconds}")
     if out.is_dir():
         raise EthoprismError("--out is a folder; give the .csv file to write", out)
-    table = classify.suggest(store, head, labels, n, segment_seconds, strategy, label_format, backbone)
+    table = classify.suggest(
+        store, head, labels, n, segment_seconds, strategy, label_format, backbone, subject
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     stdout_console().print(table.to_string(index=False))
@@ -272,12 +288,13 @@ def export_nwb(
     ),
     label_format: str = typer.Option("auto", "--format"),
     backbone: Optional[str] = typer.Option(None, "--backbone"),
+    subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """NWB files (pynwb): the video linked, per-frame probabilities, predicted and labelled bouts."""
     from ethoprism.workflows import classify
 
     output_folder(out)
-    for path in classify.export_nwb(store, head, out, labels or None, label_format, backbone):
+    for path in classify.export_nwb(store, head, out, labels or None, label_format, backbone, subject):
         console.print(f"written {path}")
 
 

@@ -26,6 +26,10 @@ LABELS_HELP = (
     "Label file(s), glob or folder (BORIS, DeepEthogram, FERAL, SimBA, bouts CSV; DeepEthogram and "
     "SimBA project folders as they lie). Repeatable."
 )
+SUBJECT_HELP = (
+    "Of label files that name several animals (BORIS Subjects), the subject to keep; without it "
+    "such files are refused, never merged into one animal."
+)
 TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed with the official .npz weights)."
 
 

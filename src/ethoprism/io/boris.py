@@ -219,7 +219,10 @@ def read_boris_binary(
     fps: float | None = None,
     timestamps: np.ndarray | None = None,
     exclusive: bool = False,
+    subject: str | None = None,
 ) -> VideoLabels:
+    """``subject``: with ``subject # behaviour`` columns of several subjects, the one to keep
+    (without it, such a table is refused rather than merged into one animal)."""
     path = Path(path)
     table = read_table(path)
     time_column = next((c for c in table.columns if str(c).strip().lower() == "time"), None)
@@ -228,6 +231,7 @@ def read_boris_binary(
     behavior_columns = [c for c in table.columns if c != time_column]
     if not behavior_columns:
         raise EthoprismError("BORIS binary table has no behaviour columns", path)
+    behavior_columns = _one_subjects_columns(behavior_columns, subject, path)
     values = table[behavior_columns].to_numpy()
     if not np.isin(values, (0, 1)).all():
         raise EthoprismError("BORIS binary table values must be 0 or 1", path)
@@ -318,3 +322,23 @@ def write_boris_events(
     )
     frame = frame.sort_values("Time", kind="stable")
     frame.to_csv(path, sep="\t" if str(path).endswith(".tsv") else ",", index=False)
+
+
+def _one_subjects_columns(columns: list, subject: str | None, path: Path) -> list:
+    def subject_of(column) -> str | None:
+        return str(column).split("#")[0].strip() if "#" in str(column) else None
+
+    subjects = sorted({s for s in map(subject_of, columns) if s})
+    if subject is not None and subjects:
+        if subject not in subjects:
+            raise EthoprismError(
+                f"no subject '{subject}' in this table; its subjects: {', '.join(subjects)}", path
+            )
+        return [c for c in columns if subject_of(c) == subject]
+    if len(subjects) > 1:
+        raise EthoprismError(
+            f"the table's behaviour columns name several subjects ({', '.join(subjects)}): one answer "
+            "per frame would merge them into one animal; keep one with --subject NAME",
+            path,
+        )
+    return columns

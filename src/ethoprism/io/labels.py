@@ -121,12 +121,16 @@ def read_labels(
     fmt: str = "auto",
     exclusive: bool | None = None,
     behaviors: list[str] | None = None,
+    subject: str | None = None,
 ) -> list[VideoLabels]:
     """Read labels from one or several files, globs or project folders (:func:`label_files`) and
     check them against ``videos`` (name -> n_frames, fps, timestamps).
 
     ``exclusive=None`` decides from the labels: classes are exclusive when no labelled frame of
-    any video carries two behaviours (a FERAL file says so itself with ``is_multilabel``)."""
+    any video carries two behaviours (a FERAL file says so itself with ``is_multilabel``).
+
+    ``subject``: of a file that labels several animals (BORIS Subjects), the one to keep. Without
+    it such a file is refused: one answer per frame would silently merge the animals."""
     if fmt not in FORMATS:
         raise EthoprismError(f"unknown label format '{fmt}'; choose one of {FORMATS}")
     files = label_files(sources)
@@ -134,7 +138,8 @@ def read_labels(
     multilabel_declared = False
     seen: dict[tuple[str, str | None], str] = {}
     for path in files:
-        labels, declared = _read_file(path, videos, fmt, behaviors, only_file=len(files) == 1)
+        labels, declared = _read_file(path, videos, fmt, behaviors, len(files) == 1, subject)
+        labels = _one_subject(labels, subject, path)
         multilabel_declared |= declared
         for label in labels:
             key = (label.video, label.subject)
@@ -155,8 +160,35 @@ def read_labels(
     return result
 
 
+def _one_subject(labels: list[VideoLabels], subject: str | None, path: Path) -> list[VideoLabels]:
+    """The labels of one animal per video: ``subject``'s where the file names subjects."""
+    subjects = sorted({label.subject for label in labels if label.subject})
+    if subject is not None:
+        if not subjects:
+            return labels  # a file without subjects labels the one animal there is
+        if subject not in subjects:
+            raise EthoprismError(
+                f"no subject '{subject}' in this file; its subjects: {', '.join(subjects)}", path
+            )
+        return [label for label in labels if label.subject == subject]
+    for video in sorted({label.video for label in labels}):
+        mine = sorted({label.subject for label in labels if label.video == video and label.subject})
+        if len(mine) > 1:
+            raise EthoprismError(
+                f"the labels of video '{video}' name several subjects ({', '.join(mine)}): one answer "
+                "per frame would merge them into one animal; keep one with --subject NAME",
+                path,
+            )
+    return labels
+
+
 def _read_file(
-    path: Path, videos: dict[str, dict], fmt: str, behaviors: list[str] | None, only_file: bool
+    path: Path,
+    videos: dict[str, dict],
+    fmt: str,
+    behaviors: list[str] | None,
+    only_file: bool,
+    subject: str | None = None,
 ) -> tuple[list[VideoLabels], bool]:
     """-> (labels, whether the file itself declares multi-label classes)."""
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -188,7 +220,11 @@ def _read_file(
         if fmt == "deepethogram":
             result = [read_deepethogram(path, video=video, fps=info["fps"])]
         elif fmt == "boris-binary":
-            result = [read_boris_binary(path, video, info["n_frames"], info["fps"], info.get("timestamps"))]
+            result = [
+                read_boris_binary(
+                    path, video, info["n_frames"], info["fps"], info.get("timestamps"), subject=subject
+                )
+            ]
         else:
             result = [read_simba(path, behaviors, video=video, fps=info["fps"])]
     for label in result:

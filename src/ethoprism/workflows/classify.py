@@ -40,12 +40,13 @@ def load_labelled(
     exclusive: bool | None = None,
     behaviors: list[str] | None = None,
     grid: bool = False,
+    subject: str | None = None,
 ) -> FrameDataset:
     """Stored embeddings joined with labels; ``grid``: also each frame's token grid (for the
     spatio-temporal heads, :data:`~ethoprism.heads.io.TOKEN_HEADS`)."""
     entries = EmbeddingStore(store_dir).select(backbone)
     labels = read_labels(
-        labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors
+        labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors, subject=subject
     )
     return build_dataset(entries, labels, behaviors, grid=grid)
 
@@ -67,7 +68,9 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
     return save_head(fitted, out_path, data.behaviors, data.provenance.to_dict())
 
 
-def head_dataset(store_dir, head_path, backbone: str | None = None, labels=None, label_format="auto"):
+def head_dataset(
+    store_dir, head_path, backbone: str | None = None, labels=None, label_format="auto", subject=None
+):
     """-> (model, metadata, dataset, entries): every stored video made like the head's training
     embeddings, in the features the head reads, with ``labels`` joined where given."""
     model, meta = load_head(head_path)
@@ -92,7 +95,9 @@ def head_dataset(store_dir, head_path, backbone: str | None = None, labels=None,
         check_embeddings_match(meta, entry.provenance, str(head_path))
     known = None
     if labels is not None:
-        known = read_labels(labels, video_frame_info(entries), label_format, exclusive=model.exclusive)
+        known = read_labels(
+            labels, video_frame_info(entries), label_format, exclusive=model.exclusive, subject=subject
+        )
         known = [label.reorder(meta["behaviors"]) for label in known]
     data = build_dataset(
         entries, known, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
@@ -361,13 +366,14 @@ def suggest(
     strategy: str = "diverse",
     label_format: str = "auto",
     backbone: str | None = None,
+    subject: str | None = None,
 ) -> pd.DataFrame:
     """The segments to label next (:mod:`ethoprism.active_learning`): ``video, start_frame,
     end_frame, start_s, end_s, uncertainty, distance, predicted`` (the behaviour with the highest
     mean probability over the segment, or background), best first."""
     from ethoprism.active_learning import suggest_segments
 
-    model, meta, data, _ = head_dataset(store_dir, head_path, backbone, labels, label_format)
+    model, meta, data, _ = head_dataset(store_dir, head_path, backbone, labels, label_format, subject)
     proba = model.predict_proba(data.X, groups=data.groups)
     segment = max(1, round(segment_s * float(np.median(data.fps))))
     picks = suggest_segments(data.X, proba, data.labelled, data.groups, data.exclusive, n, segment, strategy)
@@ -392,14 +398,16 @@ def suggest(
     return pd.DataFrame(rows)
 
 
-def export_nwb(store_dir, head_path, out_dir, labels=None, label_format="auto", backbone=None) -> list[Path]:
+def export_nwb(
+    store_dir, head_path, out_dir, labels=None, label_format="auto", backbone=None, subject=None
+) -> list[Path]:
     """One NWB file per stored video (:mod:`ethoprism.io.nwb`): the video linked, per-frame
     probabilities, predicted bouts and, with ``labels``, the labelled bouts."""
     from ethoprism.io.nwb import write_nwb
     from ethoprism.labels.model import bouts_from_mask
     from ethoprism.outputs.tables import bouts_table
 
-    model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format)
+    model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format, subject)
     proba, pred = predict_dataset(model, data)
     stems = output_stems(data.videos)
     entries = {e.video_name: e for e in entries}
