@@ -321,6 +321,21 @@ def test_cli_localize_and_render_on_synthetic(tmp_path):
         app, ["render", str(video.path), "--boxes", str(tmp_path / "none.csv"), "--out", str(out)]
     )
     assert result.exit_code == 2 and "box file does not exist" in result.output
+    # predict on every frame, evaluate without --frames: the head's training frames are left out
+    predict_all = ["localize", "predict", store, "--head", str(tmp_path / "box.json"), "--out"]
+    assert runner.invoke(app, [*predict_all, str(tmp_path / "all")]).exit_code == 0
+    trained = json.loads((tmp_path / "box.json").read_text())["trained_frames"]
+    assert trained == {video.path.name: [[0, 118]]}  # token maps every 2nd frame of 0-119
+    evaluate_all = ["localize", "evaluate", store, "--boxes", gt, "--out", str(metrics_path)]
+    result = runner.invoke(app, [*evaluate_all, "--predictions", str(tmp_path / "all" / "boxes.csv")])
+    assert result.exit_code == 0 and "60 training frames left out" in result.output, result.output
+    assert json.loads(metrics_path.read_text())["n_frames"] == 20
+    result = runner.invoke(
+        app,
+        [*evaluate_all, "--predictions", str(tmp_path / "all" / "boxes.csv"), "--include-training-frames"],
+    )
+    assert result.exit_code == 0 and "training frames included" in result.output
+    assert json.loads(metrics_path.read_text())["n_frames"] == 80
 
 
 def test_grid_augmentation_keeps_targets_consistent():

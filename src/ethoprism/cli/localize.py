@@ -73,15 +73,33 @@ def localize_evaluate(
     frames: Optional[str] = typer.Option(None, "--frames", help="Evaluate on these frames only."),
     video: Optional[str] = typer.Option(None, "--video"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write metrics JSON here."),
+    include_training_frames: bool = typer.Option(
+        False,
+        "--include-training-frames",
+        help="Also score the frames the head was trained on (left out by default: that measures memory).",
+    ),
 ):
     """mAP (IoU 0.5:0.95), AP@50 and AP@75 with pycocotools, on every labelled frame with a token
     map in --frames (default: the predicted frame range); frames without detections count as misses."""
     from ethoprism.workflows import localize
 
-    metrics = localize.evaluate(store, boxes, predictions, localize.parse_frames(frames), video)
+    metrics = localize.evaluate(
+        store,
+        boxes,
+        predictions,
+        localize.parse_frames(frames),
+        video,
+        include_training_frames=include_training_frames,
+    )
+    if not metrics["training_frames_known"]:
+        left_out = "training frames unknown (no head.json beside the predictions): none left out"
+    elif include_training_frames:
+        left_out = "training frames included"
+    else:
+        left_out = f"{metrics['excluded_training_frames']} training frames left out"
     stdout_console().print(
         f"mAP {metrics['map']:.3f}  AP@50 {metrics['ap50']:.3f}  AP@75 {metrics['ap75']:.3f}  "
-        f"({metrics['n_frames']} frames)"
+        f"({metrics['n_frames']} frames; {left_out})"
     )
     if out:
         out.write_text(json.dumps(metrics, indent=2))

@@ -37,6 +37,8 @@ class BoxHeadFile(BaseModel):
     embeddings: dict
     weights_file: str | None = None
     weights_sha256: str | None = None
+    # video -> inclusive [first, last] frame ranges the head was fitted on: evaluation leaves them out
+    trained_frames: dict[str, list[list[int]]] | None = None
 
 
 class _Net(nn.Module):
@@ -204,7 +206,7 @@ class BoxHead(BaseEstimator):
                 results.append((boxes[keep], score[order].numpy().astype(np.float64)[keep]))
         return results
 
-    def save(self, path, provenance: dict) -> Path:
+    def save(self, path, provenance: dict, trained_frames: dict | None = None) -> Path:
         meta = {
             "format": BOX_HEAD_FORMAT,
             "ethoprism_version": ethoprism.__version__,
@@ -213,6 +215,7 @@ class BoxHead(BaseEstimator):
             "n_features_in": self.n_features_in_,
             "input_size": self.input_size_,
             "embeddings": provenance,
+            "trained_frames": trained_frames,
         }
         return save_model(path, self.state_, meta)
 

@@ -85,6 +85,7 @@ def training_data(store_dir, labels: BoxLabels, frames, source, backbone=None):
     entries = _entries_by_name(store_dir, backbone)
     labels = _boxes_for(entries, labels, source)
     tokens, targets, provenance, size = [], [], None, None
+    used: dict[str, list[int]] = {}
     for name in sorted(set(labels.frames.video)):
         entry = entries[name]
         stored, token_frames = entry.tokens()
@@ -98,17 +99,33 @@ def training_data(store_dir, labels: BoxLabels, frames, source, backbone=None):
             )
             tokens.append(stored[i])
             targets.append(to_input(xyxy, width, height, size, square))
+            used.setdefault(name, []).append(int(i))
         provenance = entry.provenance
     if not tokens:
         raise EthoprismError("no labelled frame with token maps falls in the training frames", source)
-    return np.stack(tokens).astype(np.float32), targets, size, provenance, _sizes(entries)
+    trained = {name: frame_ranges(rows, entries[name].token_frames()) for name, rows in used.items()}
+    return np.stack(tokens).astype(np.float32), targets, size, provenance, _sizes(entries), trained
+
+
+def frame_ranges(rows, token_frames: np.ndarray) -> list[list[int]]:
+    """Rows of a video's token maps -> the inclusive frame ranges they cover, the compact form a
+    head file keeps: rows 0-2 and 5-6 of maps every 2nd frame -> [[0, 4], [10, 12]]."""
+    rows = np.unique(np.asarray(rows, np.int64))
+    if not len(rows):
+        return []
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    starts = np.concatenate([[rows[0]], rows[breaks + 1]])
+    ends = np.concatenate([rows[breaks], [rows[-1]]])
+    return [[int(token_frames[a]), int(token_frames[b])] for a, b in zip(starts, ends)]
 
 
 def train(store_dir, boxes_path, out, frames=None, video=None, backbone=None, **params) -> Path:
     boxes = read_boxes(boxes_path, video)
-    tokens, targets, size, provenance, _ = training_data(store_dir, boxes, frames, boxes_path, backbone)
+    tokens, targets, size, provenance, _, trained = training_data(
+        store_dir, boxes, frames, boxes_path, backbone
+    )
     head = BoxHead(**params).fit(tokens, targets, size)
-    return head.save(out, provenance.to_dict())
+    return head.save(out, provenance.to_dict(), trained)
 
 
 def predict(
@@ -138,33 +155,67 @@ def predict(
             for box, score, track in zip(to_frame(boxes, width, height, size, square), scores, ids):
                 rows.append((name, int(frame), int(track), *box, float(score)))
     table = pd.DataFrame(rows, columns=BOX_COLUMNS + ["score"])
-    return clip_to_frame(smooth_tracks(table, smooth), _sizes(entries)) if len(table) else table
+    table = clip_to_frame(smooth_tracks(table, smooth), _sizes(entries)) if len(table) else table
+    table.attrs["head"] = {"path": str(head_path), "trained_frames": meta.get("trained_frames")}
+    return table
+
+
+TRAINED_FRAMES_FILE = "head.json"
 
 
 def write_predictions(table: pd.DataFrame, out, store_dir, backbone=None) -> Path:
-    """``boxes.csv`` and ``predictions.json`` (COCO results) in ``out``."""
+    """``boxes.csv``, ``predictions.json`` (COCO results) and ``head.json`` (the head and the
+    frames it was trained on, which ``evaluate`` leaves out) in ``out``."""
+    import json
+
     from ethoprism.io.coco import write_coco
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "boxes.csv", index=False)
     write_coco(table, out / "predictions.json", video_sizes(store_dir, backbone), scores=True)
+    if "head" in table.attrs:
+        (out / TRAINED_FRAMES_FILE).write_text(json.dumps(table.attrs["head"], indent=1))
     return out
 
 
+def trained_frames_beside(predictions_path) -> dict[str, list[list[int]]] | None:
+    """The training frames of the head that made ``predictions_path`` (from the ``head.json``
+    ``localize predict`` writes beside it); None when unknown."""
+    import json
+
+    info = Path(predictions_path).with_name(TRAINED_FRAMES_FILE)
+    if not info.is_file():
+        return None
+    try:
+        trained = json.loads(info.read_text()).get("trained_frames")
+    except (ValueError, AttributeError):
+        raise EthoprismError("not a head.json written by localize predict", info) from None
+    return trained if isinstance(trained, dict) else None
+
+
 def evaluate(
-    store_dir, boxes_path, predictions_path, frames=None, video: str | None = None, backbone=None
+    store_dir,
+    boxes_path,
+    predictions_path,
+    frames=None,
+    video: str | None = None,
+    backbone=None,
+    include_training_frames: bool = False,
 ) -> dict:
     """AP of ``localize predict`` output against ground truth, on every frame with a token map in
     ``frames`` (default: from the first to the last predicted frame of each video). Frames where
-    nothing was detected count: their animals are misses."""
+    nothing was detected count: their animals are misses. The frames the head was trained on
+    (recorded in the head, carried beside the predictions) are left out unless
+    ``include_training_frames``: a score on them measures memory, not localisation."""
     from ethoprism.localization.evaluate import coco_ap
     from ethoprism.outputs.tables import read_box_table
 
     entries = _entries_by_name(store_dir, backbone)
     truth = _boxes_for(entries, read_boxes(boxes_path, video), boxes_path)
     predicted = read_box_table(predictions_path)
-    evaluated = set()
+    trained = trained_frames_beside(predictions_path)
+    evaluated, excluded = set(), 0
     for name in set(truth.frames.video) & set(entries):
         mine = predicted.frame[predicted.video == name]
         span = frames or ([(int(mine.min()), int(mine.max()))] if len(mine) else None)
@@ -172,14 +223,24 @@ def evaluate(
             continue
         stored = entries[name].token_frames()
         labelled = truth.labelled(name)
-        evaluated |= {(name, int(f)) for f in stored[in_frames(stored, span)] if int(f) in labelled}
+        chosen = stored[in_frames(stored, span)]
+        chosen = chosen[np.isin(chosen, list(labelled))]
+        if trained and trained.get(name) and not include_training_frames:
+            seen = in_frames(chosen, [tuple(r) for r in trained[name]])
+            excluded += int(seen.sum())
+            chosen = chosen[~seen]
+        evaluated |= {(name, int(f)) for f in chosen}
     if not evaluated:
         raise EthoprismError(
             "no frame to evaluate: the predictions and the labelled frames of the ground truth share "
-            "no video or frame range",
+            "no video or frame range"
+            + (f" outside the {excluded} frames the head was trained on" if excluded else ""),
             predictions_path,
         )
-    return coco_ap(truth.boxes, predicted, _sizes(entries), frames=evaluated)
+    metrics = coco_ap(truth.boxes, predicted, _sizes(entries), frames=evaluated)
+    metrics["excluded_training_frames"] = excluded
+    metrics["training_frames_known"] = trained is not None
+    return metrics
 
 
 def video_sizes(store_dir, backbone=None) -> dict[str, tuple[int, int]]:
