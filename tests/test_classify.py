@@ -36,6 +36,19 @@ def test_metrics_match_sklearn_and_skip_unlabelled():
     assert np.array(m["confusion_matrix"]).sum() == 180
 
 
+def test_chance_macro_accuracy_counts_the_classes_present():
+    """A fold whose frames lack a class: chance is one over the classes that are there."""
+    y = np.zeros((90, 3), np.int8)
+    y[:30, 0] = 1
+    y[30:60, 1] = 1  # behaviour 2 never occurs; background on the last 30
+    pred = y.copy()
+    m = classification_metrics(y, y.astype(float), pred, ["a", "b", "c"], exclusive=True)
+    assert m["chance_macro_accuracy"] == pytest.approx(1 / 3)  # background, a, b: not 1/4
+    assert m["macro_accuracy"] == pytest.approx(1.0)
+    multi = classification_metrics(y, y.astype(float), pred, ["a", "b", "c"], exclusive=False)
+    assert multi["chance_macro_accuracy"] == 0.5
+
+
 def test_few_shot_sampling_keeps_k_per_class():
     y = np.zeros((300, 2), np.int8)
     y[100:200, 0] = 1
@@ -298,9 +311,19 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert "few-shot" in html and "<img" in html
 
 
-def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path):
+def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path, monkeypatch):
     """A FERAL file's train/val/test split is the evaluation's split (by default), not thrown away."""
+    from ethoprism.outputs import plots
     from ethoprism.synthetic import BEHAVIORS
+
+    drawn = {}
+    real_pr_curves = plots.pr_curves
+
+    def spy(path, y_true, proba, behaviors):
+        drawn[Path(path).name] = (y_true.copy(), proba.copy())
+        return real_pr_curves(path, y_true, proba, behaviors)
+
+    monkeypatch.setattr(plots, "pr_curves", spy)
 
     videos = synthetic_store["videos"]
     classes = {"0": "other", **{str(i + 1): b for i, b in enumerate(BEHAVIORS)}}
@@ -328,6 +351,14 @@ def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path):
     assert sorted(p.name for p in (tmp_path / "r" / "predictions_linear").glob("*.frames.csv")) == [
         "video_03.frames.csv"
     ]
+    # the report's curves are drawn from the scored frames only: their AP is the table's AP
+    y_true, proba = drawn["pr_linear.png"]
+    known = (y_true >= 0).all(axis=1)
+    assert known.sum() == 150
+    for k, behavior in enumerate(metrics["behaviors"]):
+        if y_true[known, k].sum():
+            drawn_ap = average_precision_score(y_true[known, k], proba[known, k])
+            assert drawn_ap == pytest.approx(linear["per_class"][behavior]["ap"]), behavior
     # the same file evaluated by video scores every video
     result = runner.invoke(
         app,

@@ -464,3 +464,47 @@ def test_torch_heads_stop_early_on_large_sets_and_tune_on_what_they_held_out(kin
     fits.clear()
     ThresholdedHead(make_head(kind, early_stopping=False)).fit(X, Y, groups=groups)
     assert len(fits) == 2
+
+
+def test_the_exclusive_rule_is_the_arg_max_over_background_and_behaviours():
+    """Hand-made probabilities: at the neutral 0.5 the frame is whatever is largest, background
+    included; a threshold below 0.5 favours its behaviour, above 0.5 disfavours it."""
+    proba = np.array(
+        [
+            [0.45, 0.25],  # background 0.30: the first behaviour, though below 0.5
+            [0.20, 0.25],  # background 0.55
+            [0.30, 0.40],  # background 0.30: the second
+            [0.35, 0.35],  # a tie between behaviours: the first listed
+        ]
+    )
+    neutral = decide(proba, np.array([0.5, 0.5]), exclusive=True)
+    assert neutral.tolist() == [[1, 0], [0, 0], [0, 1], [1, 0]]
+    # the same frames by plain arg-max over (background, behaviours)
+    background = 1 - proba.sum(axis=1, keepdims=True)
+    winner = np.concatenate([background, proba], axis=1).argmax(axis=1)
+    assert (neutral.argmax(axis=1) + neutral.any(axis=1)).tolist() == winner.tolist()
+    # 0.15 weighs the first behaviour 3.3x: 0.67 beats background 0.55 (0.2 would give 0.50: no)
+    assert decide(proba, np.array([0.15, 0.5]), exclusive=True)[1].tolist() == [1, 0]
+    assert decide(proba, np.array([0.2, 0.5]), exclusive=True)[1].tolist() == [0, 0]
+    # 0.9 weighs the first 0.56x: 0.25 < background 0.30
+    assert decide(proba, np.array([0.9, 0.5]), exclusive=True)[0].tolist() == [0, 0]
+
+
+def test_thresholds_stay_bounded_and_fall_back_when_held_out_rows_cannot_tune():
+    from ethoprism.heads.decision import MIN_TUNING_POSITIVES, NEUTRAL_THRESHOLD, THRESHOLD_BOUNDS
+
+    # separable scores put the best cut at an extreme: it is held inside the bounds
+    y = np.array([[0], [0], [1], [1], [1], [1], [1], [1]])
+    tiny = np.array([[1e-9], [1e-9], [6.6e-9], [7e-9], [8e-9], [9e-9], [1e-8], [2e-8]])
+    (low,) = tune_thresholds(y, tiny, exclusive=False)
+    assert low == pytest.approx(THRESHOLD_BOUNDS[0])
+    (high,) = tune_thresholds(1 - y, 1 - tiny, exclusive=False)
+    assert THRESHOLD_BOUNDS[0] <= high <= THRESHOLD_BOUNDS[1]
+    # too few held-out positives: the untuned rule
+    few = np.zeros((50, 1), np.int8)
+    few[: MIN_TUNING_POSITIVES - 1] = 1
+    scores = np.linspace(0.01, 0.2, 50)[::-1, None]
+    assert tune_thresholds(few, scores, exclusive=False)[0] == NEUTRAL_THRESHOLD
+    for exclusive in (False, True):
+        (t,) = tune_thresholds(few, scores, exclusive=exclusive)
+        assert t == NEUTRAL_THRESHOLD

@@ -63,6 +63,10 @@ def classification_metrics(
     if exclusive:
         true_index, pred_index = exclusive_index(y_true), exclusive_index(pred)
         result["macro_accuracy"] = float(balanced_accuracy_score(true_index, pred_index))
+        # macro accuracy averages the recall of the classes present; a constant guess gets one
+        # of them right: chance is one over the classes present, not over all the file names
+        present = len(np.unique(true_index)) if len(true_index) else 0
+        result["chance_macro_accuracy"] = 1.0 / present if present else float("nan")
         result["confusion_labels"] = ["background"] + list(behaviors)
         result["confusion_matrix"] = confusion_matrix(
             true_index, pred_index, labels=list(range(len(behaviors) + 1))
@@ -74,6 +78,8 @@ def classification_metrics(
             if 0 < y_true[:, k].sum() < len(y_true)
         ]
         result["macro_accuracy"] = float(np.mean(accuracies)) if accuracies else float("nan")
+        # per behaviour, balanced accuracy of a constant guess: (1 + 0) / 2
+        result["chance_macro_accuracy"] = 0.5 if accuracies else float("nan")
     return result
 
 
@@ -156,7 +162,8 @@ def cross_validate(
     metrics = classification_metrics(truth, proba, pred, data.behaviors, data.exclusive)
     metrics["folds"] = folds
     metrics["splitter"] = splitter_name
-    return {"metrics": metrics, "proba": proba, "pred": pred, "scored": scored}
+    # truth: the one source of every number and curve (frames outside the test videos are -1)
+    return {"metrics": metrics, "proba": proba, "pred": pred, "scored": scored, "truth": truth}
 
 
 def sample_few_shot(Y: np.ndarray, shots: int, rng: np.random.Generator, exclusive: bool) -> np.ndarray:

@@ -16,44 +16,67 @@ from sklearn.metrics import precision_recall_curve
 from ethoprism.heads.base import labelled_rows, sequences
 from ethoprism.heads.postprocess import remove_short_bouts, smooth_probabilities
 
+NEUTRAL_THRESHOLD = 0.5
+# tuned thresholds stay inside these bounds: a cut at 6.6e-09 or 1.0 found on a few held-out frames
+# would make the decision ignore the probabilities
+THRESHOLD_BOUNDS = (0.05, 0.95)
+MIN_TUNING_POSITIVES = 5  # fewer held-out positive frames of a behaviour cannot support a tuned cut
+
+
+def exclusive_scores(proba: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (background probability, each behaviour's weighted probability ``p_k * 0.5 / t_k``):
+    the quantities the exclusive rule takes the arg-max of."""
+    background = np.clip(1.0 - proba.sum(axis=1), 0.0, None)
+    weighted = proba * (NEUTRAL_THRESHOLD / np.maximum(np.asarray(thresholds, np.float64), 1e-12))
+    return background, weighted
+
 
 def decide(proba: np.ndarray, thresholds: np.ndarray, exclusive: bool) -> np.ndarray:
     """Probabilities -> 0/1 decisions.
 
     Multi-label: each behaviour on its own, present when its probability reaches its threshold.
-    Exclusive: behaviours that reach their threshold compete, and the one furthest above it
-    (largest ``probability / threshold``) is the frame's behaviour; when none reaches its
-    threshold the frame is background. With equal thresholds this is the arg-max rule."""
+    Exclusive: the arg-max over background (``1 - sum(p)``) and the behaviours, each behaviour's
+    probability weighted by ``0.5 / t_k``. At ``t = 0.5`` for all, this is the plain arg-max: with
+    (0.45, 0.25) and background 0.30 the first behaviour wins. A tuned threshold below 0.5 lets a
+    behaviour win more often, above 0.5 less; a tie with background goes to the behaviour (as
+    ``p >= t`` does in the multi-label rule)."""
     thresholds = np.asarray(thresholds, np.float64)
     if not exclusive:
         return (proba >= thresholds).astype(np.int8)
     out = np.zeros(proba.shape, np.int8)
     if proba.shape[1] == 0 or not len(proba):
         return out
-    ratio = proba / np.maximum(thresholds, 1e-12)
-    best = ratio.argmax(axis=1)
-    rows = np.flatnonzero(ratio[np.arange(len(proba)), best] >= 1.0)
+    background, weighted = exclusive_scores(proba, thresholds)
+    best = weighted.argmax(axis=1)
+    rows = np.flatnonzero(weighted[np.arange(len(proba)), best] >= background)
     out[rows, best[rows]] = 1
     return out
 
 
 def _best_f1_cut(y: np.ndarray, score: np.ndarray, default: float) -> float:
-    if y.max(initial=0) <= 0:
-        return default  # no positives to tune on
+    if int((y > 0).sum()) < MIN_TUNING_POSITIVES or (y > 0).all():
+        return default  # too few positives (or no negatives) to tune on: the untuned rule
     precision, recall, cuts = precision_recall_curve(y, score)
     if not len(cuts):
         return default
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(cuts[int(np.argmax(f1[:-1]))])
+    return float(np.clip(cuts[int(np.argmax(f1[:-1]))], *THRESHOLD_BOUNDS))
 
 
 def tune_thresholds(
-    y_true: np.ndarray, proba: np.ndarray, exclusive: bool, default: float = 0.5, rounds: int = 3
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    exclusive: bool,
+    default: float = NEUTRAL_THRESHOLD,
+    rounds: int = 3,
 ) -> np.ndarray:
-    """Per behaviour, the threshold that maximises its F1 under :func:`decide`.
+    """Per behaviour, the threshold that maximises its F1 under :func:`decide`, within
+    :data:`THRESHOLD_BOUNDS`; a behaviour with fewer than :data:`MIN_TUNING_POSITIVES` held-out
+    positive frames keeps ``default`` (the untuned rule).
 
     Multi-label: one precision-recall curve per behaviour. Exclusive: behaviour ``k`` is decided
-    iff ``p_k / max(1, max_j≠k p_j / t_j) >= t_k``, so with the other thresholds fixed its F1 is a
+    iff ``0.5 * p_k / c_k >= t_k`` with ``c_k`` its strongest competitor (background or another
+    behaviour's weighted probability), so with the other thresholds fixed its F1 is a
     precision-recall curve of that score; a few rounds of this coordinate ascent settle it."""
     y_true = np.asarray(y_true)
     thresholds = np.full(proba.shape[1], default, np.float64)
@@ -64,10 +87,10 @@ def tune_thresholds(
     for _ in range(rounds):
         previous = thresholds.copy()
         for k in range(proba.shape[1]):
-            ratio = proba / np.maximum(thresholds, 1e-12)
-            ratio[:, k] = 0
-            competitor = np.maximum(ratio.max(axis=1), 1.0)
-            thresholds[k] = _best_f1_cut(y_true[:, k], proba[:, k] / competitor, default)
+            background, weighted = exclusive_scores(proba, thresholds)
+            weighted[:, k] = 0
+            competitor = np.maximum(np.maximum(weighted.max(axis=1), background), 1e-12)
+            thresholds[k] = _best_f1_cut(y_true[:, k], NEUTRAL_THRESHOLD * proba[:, k] / competitor, default)
         if np.allclose(previous, thresholds):
             break
     return thresholds.astype(np.float32)

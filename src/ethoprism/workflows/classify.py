@@ -202,13 +202,15 @@ def evaluate(
                 "mAP": m["map"],
                 "chance mAP": m["chance_map"],
                 "macro accuracy": m["macro_accuracy"],
-                "chance macro accuracy": _chance_accuracy(data),
+                "chance macro accuracy": m["chance_macro_accuracy"],
                 "macro F1": m["macro_f1"],
                 "frames": m["n_frames"],
             }
         )
         per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
-        figures = [plots.pr_curves(out_dir / f"pr_{kind}.png", data.Y, result["proba"], data.behaviors)]
+        figures = [
+            plots.pr_curves(out_dir / f"pr_{kind}.png", result["truth"], result["proba"], data.behaviors)
+        ]
         if "confusion_matrix" in m:
             figures.append(
                 plots.confusion(
@@ -269,12 +271,6 @@ def evaluate(
 
 def _step(progress: Progress | None, step: str):
     return None if progress is None else (lambda done, total: progress(step, done, total))
-
-
-def _chance_accuracy(data: FrameDataset) -> float:
-    """Macro accuracy (mean recall per class) of a constant or random guess: one over the classes."""
-    n_classes = len(data.behaviors) + (1 if data.exclusive else 0)
-    return 1.0 / n_classes if data.exclusive else 0.5
 
 
 def fewshot_table(fewshot_report: dict) -> pd.DataFrame:
