@@ -608,6 +608,38 @@ def test_localisation_trains_and_scores_labelled_frames_only(tmp_path):
     )  # one of ten labelled animals found, no false alarm
 
 
+def test_a_video_stored_with_both_maps_and_grids_is_localised_from_its_maps(tmp_path):
+    """Behaviour heads take the grids entry, localisation the maps entry of the same video; a
+    labelled video without maps is named, not dropped."""
+    from conftest import write_video
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+    from ethoprism.workflows import localize
+
+    video = write_video(tmp_path / "sparse.mp4", n_frames=40, height=96, width=96)
+    store, backbone, spec = (
+        EmbeddingStore(tmp_path / "store"),
+        load_backbone(),
+        ClipSpec(frames=8, size=64, overlap=0),
+    )
+    extract_video(video, backbone, store, spec, token_grid=2)
+    other = write_video(tmp_path / "other.mp4", n_frames=16, height=96, width=96)
+    extract_video(other, backbone, store, spec, token_step=1)
+    pose = _sparse_slp(tmp_path / "sparse.slp")
+    labels = boxes_from_pose(pose, "sparse.mp4")
+    with pytest.raises(EthoprismError, match=r"\['sparse.mp4'\] are stored without spatial token maps"):
+        localize.training_data(tmp_path / "store", labels, None, pose)
+    extract_video(video, backbone, store, spec, token_step=1)
+    chosen = {e.video_name: e for e in store.select()}
+    assert chosen["sparse.mp4"].provenance.token_grid == 2 and not chosen["sparse.mp4"].provenance.token_step
+    maps = {e.video_name: e for e in store.select(needs="maps")}
+    assert maps["sparse.mp4"].provenance.token_step == 1
+    tokens, targets, *_ = localize.training_data(tmp_path / "store", labels, None, pose)
+    assert len(tokens) == 10
+
+
 class _Trap:
     """Unpickling this touches a marker file: the stand-in for code a crafted file would run."""
 

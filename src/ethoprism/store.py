@@ -226,12 +226,15 @@ class EmbeddingStore:
         except (OSError, KeyError, ValueError, EthoprismError):
             return None
 
-    def select(self, backbone: str | EntryFilter | None = None) -> list[StoreEntry]:
+    def select(self, backbone: str | EntryFilter | None = None, needs: str = "grids") -> list[StoreEntry]:
         """The entries a head or an index works on: one backbone (``backbone`` or the only one),
         all made alike (weights, dtype, clip spec) — a mixture is refused, never trained on
         silently; an :class:`EntryFilter` picks one kind by ``--weights``/``--dtype``. Of several
-        entries of one video that differ only in token maps, the one with token grids, then the one
-        with the densest maps stands."""
+        entries of one video that differ only in token maps, the one the command ``needs`` stands:
+        ``"grids"`` (behaviour heads: token grids, then the densest maps) or ``"maps"``
+        (localisation: the densest spatial maps, then grids)."""
+        if needs not in ("grids", "maps"):
+            raise ValueError(f"needs must be 'grids' or 'maps', not {needs!r}")
         wanted = backbone if isinstance(backbone, EntryFilter) else EntryFilter(backbone)
         entries = self.entries()
         if not entries:
@@ -261,9 +264,12 @@ class EmbeddingStore:
             )
 
         def richness(entry):  # token grids first (they serve every head), whole grids before
-            # PCA-reduced ones (--token-dim picks those), then the densest maps
+            # PCA-reduced ones (--token-dim picks those), then the densest maps; for localisation
+            # the maps first
             p = entry.provenance
-            return (p.token_grid is not None, p.token_dim is None, -(p.token_step or 10**9))
+            grids = (p.token_grid is not None, p.token_dim is None)
+            maps = (p.token_step is not None, -(p.token_step or 10**9))
+            return (*maps, *grids) if needs == "maps" else (*grids, *maps)
 
         densest = {}
         for entry in chosen:

@@ -52,20 +52,35 @@ def match_video_names(labels: BoxLabels, names) -> BoxLabels:
 
 
 def _entries_by_name(store_dir, backbone=None):
-    entries = EmbeddingStore(store_dir).select(backbone)
+    entries = EmbeddingStore(store_dir).select(backbone, needs="maps")
     with_tokens = {e.video_name: e for e in entries if e.provenance.token_step}
     if not with_tokens:
         raise EthoprismError("store holds no spatial token maps: extract with --token-step N", store_dir)
     return with_tokens
 
 
+def _without_maps(store_dir, backbone=None) -> list[str]:
+    """Stored videos localisation cannot use: no spatial token maps were extracted for them."""
+    entries = EmbeddingStore(store_dir).select(backbone, needs="maps")
+    return sorted(e.video_name for e in entries if not e.provenance.token_step)
+
+
 def _sizes(entries) -> dict[str, tuple[int, int]]:
     return {n: e.size for n, e in entries.items()}
 
 
-def _boxes_for(entries, labels: BoxLabels, source) -> BoxLabels:
-    """The box labels of the stored videos (names matched by stem), validated against them."""
+def _boxes_for(entries, labels: BoxLabels, source, store_dir=None, backbone=None) -> BoxLabels:
+    """The box labels of the stored videos (names matched by stem), validated against them. A
+    labelled video stored without token maps is named, never dropped silently."""
     labels = match_video_names(labels, entries)
+    if store_dir is not None:
+        missing = sorted(set(_without_maps(store_dir, backbone)) & set(labels.frames.video))
+        if missing:
+            raise EthoprismError(
+                f"labelled video(s) {missing} are stored without spatial token maps: extract them "
+                "with --token-step N to localise",
+                source,
+            )
     if labels.frames.video.isin(entries).any():
         labels = labels.only(entries)
     frames = labels.frames.assign(track=-1, x0=0.0, y0=0.0, x1=1.0, y1=1.0)  # video names and frame ranges
@@ -83,7 +98,7 @@ def training_data(store_dir, labels: BoxLabels, frames, source, backbone=None):
     """Token maps and boxes of the labelled frames (with or without animals) that have token maps
     and fall in ``frames``; unlabelled frames are left out."""
     entries = _entries_by_name(store_dir, backbone)
-    labels = _boxes_for(entries, labels, source)
+    labels = _boxes_for(entries, labels, source, store_dir, backbone)
     tokens, targets, provenance, size = [], [], None, None
     used: dict[str, list[int]] = {}
     for name in sorted(set(labels.frames.video)):
@@ -212,7 +227,7 @@ def evaluate(
     from ethoprism.outputs.tables import read_box_table
 
     entries = _entries_by_name(store_dir, backbone)
-    truth = _boxes_for(entries, read_boxes(boxes_path, video), boxes_path)
+    truth = _boxes_for(entries, read_boxes(boxes_path, video), boxes_path, store_dir, backbone)
     predicted = read_box_table(predictions_path)
     trained = trained_frames_beside(predictions_path)
     evaluated, excluded = set(), 0
