@@ -73,6 +73,40 @@ def test_cache_hit_and_provenance(tmp_path, tiny_videoprism):
     assert not hit3 and len(store.entries()) == 2
 
 
+def test_every_input_that_changes_the_numbers_is_in_the_cache_key(tmp_path, monkeypatch):
+    """The motion backbone's lags, a random model's config, the extraction version: an entry made
+    under other settings is made again, never reused, and never mixed with the new ones."""
+    from dataclasses import replace
+
+    from ethoprism.backbones.models import EfficientNetLite0MotionBackbone
+    from ethoprism.provenance import EXTRACTION_VERSION, WeightsInfo
+
+    video = write_video(tmp_path / "v.mp4", n_frames=12, height=48, width=48)
+    store = EmbeddingStore(tmp_path / "s")
+    spec = ClipSpec(frames=12, overlap=0, size=32)
+    first, _ = extract_video(video, load_backbone("effnet-lite0-motion"), store, spec)
+    assert first.provenance.extraction_version == EXTRACTION_VERSION
+    before = first.embeddings().copy()
+    _, hit = extract_video(video, load_backbone("effnet-lite0-motion"), store, spec)
+    assert hit
+    monkeypatch.setattr(EfficientNetLite0MotionBackbone, "MOTION_LAGS", (1, 3, 6))
+    again, hit = extract_video(video, load_backbone("effnet-lite0-motion"), store, spec)
+    assert not hit and again.provenance.weights.extra["motion"]["lags"] == [1, 3, 6]
+    assert not np.array_equal(again.embeddings(), before)
+    # the keys themselves
+    prov = again.provenance
+    other_lags = replace(prov, weights=replace(prov.weights, extra={"motion": {"lags": [1, 2, 4]}}))
+    assert other_lags.cache_key != prov.cache_key and other_lags.embedding_key != prov.embedding_key
+    tokenizer = replace(prov, weights=replace(prov.weights, extra={**prov.weights.extra, "tokenizer": "x"}))
+    assert tokenizer.cache_key == prov.cache_key  # a file name, not a number
+    newer = replace(prov, extraction_version=EXTRACTION_VERSION + 1)
+    assert newer.cache_key != prov.cache_key
+    record = prov.to_dict()
+    del record["extraction_version"]  # made before the field existed: version 1
+    assert type(prov).from_dict(record).extraction_version == 1
+    assert isinstance(prov.weights, WeightsInfo)
+
+
 def test_truncated_video_is_an_error_and_store_is_untouched(tmp_path, tiny_videoprism):
     good = write_video(tmp_path / "good.mp4", n_frames=30, height=96, width=96)
     store = EmbeddingStore(tmp_path / "s")

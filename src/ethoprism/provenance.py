@@ -17,6 +17,13 @@ from dataclasses import asdict, dataclass, field
 from ethoprism.clips import ClipSpec
 from ethoprism.errors import EthoprismError
 
+# Bump when a change to decoding, clip sampling, preprocessing or pooling changes the numbers an
+# extraction stores: entries of another extraction version are made again, never reused. Records
+# without it were made by version 1.
+EXTRACTION_VERSION = 1
+# weights details that name a file but do not change an embedding
+_NOT_NUMERIC_SETTINGS = ("tokenizer",)
+
 
 def file_name_part(text: str) -> str:
     """``text`` (a video stem, a backbone name) made safe for a file name on every file system."""
@@ -82,22 +89,34 @@ class Provenance:
     token_grid: int | None = None  # every frame's token map pooled to g x g (spatio-temporal heads)
     token_dim: int | None = None  # the grids reduced to this many PCA dimensions (--token-dim)
     token_basis: str | None = None  # digest of that PCA basis (known once the entry is finished)
+    extraction_version: int = EXTRACTION_VERSION
+
+    @property
+    def settings_digest(self) -> str:
+        """Short hash of the backbone's own settings that change its numbers (the motion
+        backbone's lags and gain, a random model's seed and config)."""
+        settings = {k: v for k, v in self.weights.extra.items() if k not in _NOT_NUMERIC_SETTINGS}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     @property
     def embedding_key(self) -> tuple:
-        """Equal for embeddings that can be used together: backbone, weights, dtype, clip spec."""
+        """Equal for embeddings that can be used together: backbone, weights and their settings,
+        dtype, clip spec, extraction version."""
         return (
             self.backbone,
             self.weights.model_id,
             self.weights.revision,
             self.weights.sha256,
+            self.settings_digest,
             self.dtype,
             self.clip_spec,
+            self.extraction_version,
         )
 
     @property
     def cache_key(self) -> tuple:
-        """Equal when a stored entry can stand for a new extraction of the same video."""
+        """Equal when a stored entry can stand for a new extraction of the same video: every input
+        that changes the stored numbers."""
         return (*self.embedding_key, self.video.sha256, self.token_step, self.token_grid, self.token_dim)
 
     @property
@@ -141,6 +160,7 @@ class Provenance:
             "token_grid": self.token_grid,
             "token_dim": self.token_dim,
             "token_basis": self.token_basis,
+            "extraction_version": self.extraction_version,
             "video": asdict(self.video),
         }
 
@@ -169,6 +189,7 @@ class Provenance:
                 token_grid=None if data.get("token_grid") is None else int(data["token_grid"]),
                 token_dim=None if data.get("token_dim") is None else int(data["token_dim"]),
                 token_basis=None if data.get("token_basis") is None else str(data["token_basis"]),
+                extraction_version=int(data.get("extraction_version", 1)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EthoprismError(
