@@ -355,6 +355,37 @@ def test_index_commits_atomically_and_survives_a_moved_store(synthetic_store, tm
         open_index("store")
 
 
+def test_two_threads_updating_one_index_write_one_version_each(synthetic_store, tmp_path, monkeypatch):
+    """The app's /api/similar builds the index on demand: two calls at once must not write into
+    one temporary or interleave two versions."""
+    import shutil
+    import threading
+    import time
+
+    from ethoprism.retrieval import index as index_module
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    monkeypatch.setattr(index_module, "INDEX_FAULT_HOOK", lambda step: time.sleep(0.3))
+    results, errors = [], []
+
+    def build():
+        try:
+            results.append(update_index(store)[1])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and sorted(results) == [0, 0, 4]
+    index = open_index(store)
+    assert index.ntotal == 600 and index.meta["version"] == 1
+    assert not list((store / "_index").rglob("*.tmp-*"))
+
+
 EXTEND_KILLED = """
 import os, signal, sys
 import ethoprism.retrieval.index as index_module

@@ -12,8 +12,11 @@ scalar quantisation (``ivf``), or ``hnsw``; chosen when the index is created, ov
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,20 +118,20 @@ class FrameIndex:
         """Commit atomically: the vectors and the video map are written under a new version
         number, then ``current.json`` — naming that version, with its vector count — replaces the
         old one in one rename. A kill at any point leaves the previous version in force."""
+        tag = _temporary_tag()
         try:
-            self._write_version()
+            self._write_version(tag)
         except (OSError, RuntimeError) as exc:  # faiss reports file errors as RuntimeError
-            for temporary in self.folder.glob(f"*.tmp-{os.getpid()}"):
+            for temporary in self.folder.glob(f"*.tmp-{tag}"):
                 temporary.unlink(missing_ok=True)
             reason = (
                 exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).rsplit(": ", 1)[-1]
             )
             raise EthoprismError(f"cannot write the index ({reason})", self.folder) from None
 
-    def _write_version(self) -> None:
+    def _write_version(self, pid: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         version = int(self.meta.get("version", 0)) + 1
-        pid = os.getpid()
         faiss.write_index(self.index, str(self.folder / f"index-{version}.faiss.tmp-{pid}"))
         os.replace(self.folder / f"index-{version}.faiss.tmp-{pid}", self.folder / f"index-{version}.faiss")
         meta = {**self.meta, "version": version, "videos": [v.__dict__ for v in self.videos]}
@@ -143,6 +146,25 @@ class FrameIndex:
         for old in [*self.folder.glob("index*.faiss"), *self.folder.glob("videos*.json")]:
             if old.name not in (f"index-{version}.faiss", f"videos-{version}.json"):
                 old.unlink(missing_ok=True)
+
+
+def _temporary_tag() -> str:
+    """Unique per process *and* thread: two searches of one app updating the index at once
+    must not write into one temporary."""
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
+@contextlib.contextmanager
+def _writing(folder: Path):
+    """One writer of an index folder at a time (processes and threads alike: a lock on an open
+    file description), so versions are never interleaved."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".write.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def index_folder(store: EmbeddingStore, entry: StoreEntry) -> Path:
@@ -216,6 +238,18 @@ def update_index(
     store = EmbeddingStore(store_dir)
     entries = store.select(backbone)
     folder = index_folder(store, entries[0])
+    lock = _writing(folder)
+    try:
+        lock.__enter__()
+    except OSError:  # a read-only store: up-to-date indexes still open; a write fails on its own
+        lock = contextlib.nullcontext()
+    try:
+        return _update(store, store_dir, entries, folder, backbone, index_type, normalize, rebuild)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _update(store, store_dir, entries, folder, backbone, index_type, normalize, rebuild):
     existing = None
     if _index_exists(folder) and not rebuild:
         existing = open_index(store_dir, backbone)
