@@ -1,6 +1,6 @@
 """Stage 4: the embedding store — per (video, backbone, clip spec) one HDF5 file.
 
-Why HDF5: one self-describing file per entry makes writes atomic (write ``*.tmp-<pid>``, fsync,
+Why HDF5: one self-describing file per entry makes writes atomic (write ``*.tmp-<host>-<pid>``, fsync,
 ``os.replace``), so an interrupted run, even ``kill -9``, leaves either a finished file or an
 ignored temporary, never a half-written entry that looks complete; and labs open HDF5 directly
 from MATLAB, R, Julia or h5py without ethoprism. (A Zarr directory store would need a
@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 from ethoprism.errors import EthoprismError
+from ethoprism.leases import HEARTBEAT, Owner, owner_alive, temporary_is_debris, temporary_name
 from ethoprism.provenance import Provenance, file_name_part
 from ethoprism.token_basis import TokenBasis, basis_path, load_basis, store_basis
 
@@ -310,7 +311,7 @@ class EmbeddingStore:
         basis = store_basis(self.root, provenance, lambda rows: entry.grid_tokens(rows), entry.path)
         provenance = replace(provenance, token_basis=basis.digest)
         target = self.entry_path(provenance)
-        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        temporary = temporary_name(target)
         try:
             with h5py.File(entry.path, "r") as source, h5py.File(temporary, "w") as out:
                 for name in source:
@@ -355,25 +356,15 @@ class EmbeddingStore:
         return found
 
     def remove_debris(self) -> list[Path]:
-        """Delete temporaries left by interrupted runs whose process is gone (committed chunks of
-        unfinished entries are kept: they are what a re-run resumes from)."""
+        """Delete temporaries nobody is writing (:func:`~ethoprism.leases.temporary_is_debris`: this
+        host's whose process is gone, any host's older than a lease); committed chunks of
+        unfinished entries are kept: they are what a re-run resumes from."""
         removed = []
         for path in [*self.root.glob(f"*/*{SUFFIX}.tmp-*"), *self.root.glob(f"*/*{PARTS}/*.tmp-*")]:
-            pid = path.name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or not _process_alive(int(pid)):
+            if temporary_is_debris(path):
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PartialEntry:
@@ -426,46 +417,69 @@ class PartialEntry:
         return self.folder / (f"chunk_{index:06d}.claim" if isinstance(index, int) else f"{index}.claim")
 
     def claim(self, index: int | str) -> bool:
-        """Take chunk ``index`` (or the ``"final"`` consolidation) for this process; False if a
-        live process holds it."""
+        """Take chunk ``index`` (or the ``"final"`` consolidation) for this process; False if
+        another owner's lease on it stands (:mod:`ethoprism.leases`). The lease is renewed while
+        this process holds it."""
         claim = self._claim_path(index)
-        # the claim appears with its owner's pid already in it (written to a temporary, then
-        # hard-linked into place, which fails if the claim exists): another process never reads
-        # an empty claim and mistakes a live owner for a dead one
-        mine = claim.with_name(f"{claim.name}.tmp-{os.getpid()}")
+        # the claim appears with its owner already in it (written to a temporary, then hard-linked
+        # into place, which fails if the claim exists): another process never reads an empty
+        # claim and mistakes a live owner for a dead one
+        me = Owner.me()
+        mine = temporary_name(claim)
         try:
-            mine.write_text(str(os.getpid()))
+            mine.write_text(me.to_json())
         except FileNotFoundError:  # the parts are gone: another process finished the entry
             return False
         try:
             for _ in range(2):
                 try:
                     os.link(mine, claim)
+                    HEARTBEAT.hold(claim)
+                    if isinstance(index, int) and self._chunk(index).exists():
+                        self.release(index)  # committed by its last owner just before it let go
+                        return False
                     return True
                 except FileNotFoundError:
                     return False
                 except FileExistsError:
                     try:
-                        holder = int(claim.read_text() or 0)
-                    except (OSError, ValueError):
-                        holder = 0
-                    if holder == os.getpid():
+                        holder, renewed = Owner.parse(claim.read_text()), claim.stat().st_mtime
+                    except OSError:
+                        continue  # released meanwhile: try again
+                    if holder == me:
+                        HEARTBEAT.hold(claim)
                         return True
-                    if holder and _process_alive(holder):
+                    if owner_alive(holder, renewed):
                         return False
-                    claim.unlink(missing_ok=True)  # its process is gone: take it over
+                    claim.unlink(missing_ok=True)  # its lease has ended: take it over
             return False
         finally:
             mine.unlink(missing_ok=True)
 
+    def claim_alive(self, index: int | str) -> bool:
+        """Whether someone's lease on chunk ``index`` stands (the Ray driver waits for those)."""
+        claim = self._claim_path(index)
+        try:
+            return owner_alive(Owner.parse(claim.read_text()), claim.stat().st_mtime)
+        except OSError:
+            return False
+
     def release(self, index: int | str) -> None:
-        self._claim_path(index).unlink(missing_ok=True)
+        """Give up this process's claim (never another owner's: a claim taken over after this
+        process's lease expired belongs to the new owner)."""
+        claim = self._claim_path(index)
+        HEARTBEAT.drop(claim)
+        try:
+            if Owner.parse(claim.read_text()) == Owner.me():
+                claim.unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def commit(self, index: int, arrays: dict[str, np.ndarray]) -> None:
         """Write chunk ``index`` atomically: ``frames`` and their ``embeddings``, optionally
         ``token_frames``/``tokens`` and ``clips``/``clip_embeddings``."""
         path = self._chunk(index)
-        temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        temporary = temporary_name(path)
         try:
             with h5py.File(temporary, "w") as handle:
                 for name, array in arrays.items():
@@ -493,7 +507,7 @@ class PartialEntry:
         if provenance.token_dim:
             basis = self._token_basis()
             provenance = replace(provenance, token_basis=basis.digest)
-        temporary = self.target.with_name(f"{self.target.name}.tmp-{os.getpid()}")
+        temporary = temporary_name(self.target)
         try:
             with h5py.File(temporary, "w") as out:
                 out.create_dataset("timestamps", data=np.asarray(timestamps, np.float64))
@@ -599,6 +613,6 @@ def _rows(values: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temporary = temporary_name(path)
     temporary.write_text(text)
     os.replace(temporary, path)

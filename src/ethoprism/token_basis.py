@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from ethoprism.errors import EthoprismError
+from ethoprism.leases import temporary_name
 from ethoprism.provenance import Provenance, file_name_part
 
 FOLDER = "token_bases"
@@ -132,7 +133,7 @@ def save_first(path: Path, basis: TokenBasis) -> TokenBasis:
     Written to a temporary and hard-linked into place (which fails if the name exists), so two
     extractions finishing their first videos at once agree on one basis."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    temporary = temporary_name(path)
     try:
         with open(temporary, "wb") as handle:
             np.savez(

@@ -3,6 +3,7 @@ then every video in turn; one failing video does not stop the others."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,20 +283,19 @@ def extract_videos_ray(
         jobs.append((Path(video), provenance, partial, plan, timestamps))
         total += provenance.video.n_frames
     pool = ActorPool(pool_actors)
-    tasks = [
-        (str(v), p.to_dict(), part.chunks, part.batch_size, i)
-        for v, p, part, _, _ in jobs
-        for i in range(len(part.chunks))
-        if i not in part.committed()
-    ]
     done = sum(p.video.n_frames - _frames_left(part, plan) for _, p, part, plan, _ in jobs)
     if progress:
         progress(done, total)
-    try:
+
+    def run_tasks(tasks):
+        nonlocal done
         for frames in pool.map_unordered(lambda a, task: a.run.remote(*task), tasks):
             done += frames
             if progress:
                 progress(done, total)
+
+    try:
+        run_until_committed([(v, p, part) for v, p, part, _, _ in jobs], run_tasks)
     except ray.exceptions.RayError as exc:
         raise EthoprismError(
             f"a Ray worker failed ({exc.__class__.__name__}); finished chunks are kept, run again to resume"
@@ -303,6 +303,31 @@ def extract_videos_ray(
     for video, _, partial, plan, timestamps in jobs:
         results.append(Extracted(video, partial.finish(timestamps, plan if described["joint"] else None)))
     return results
+
+
+def run_until_committed(jobs, run_tasks, wait_s: float | None = None) -> None:
+    """Run every uncommitted chunk of ``jobs`` ((video, provenance, partial) triples) through
+    ``run_tasks`` until each is committed. A worker skips a chunk another owner's lease holds (a
+    process on another host sharing the store): the driver checks every chunk before ``finish``,
+    waits while such a lease stands and runs the chunk itself once it ends, never counting a
+    skipped chunk as done."""
+    from ethoprism.leases import HEARTBEAT_S
+
+    wait_s = HEARTBEAT_S if wait_s is None else wait_s
+    while True:
+        missing = [
+            (str(video), provenance.to_dict(), partial.chunks, partial.batch_size, index, partial)
+            for video, provenance, partial in jobs
+            for index in range(len(partial.chunks))
+            if index not in partial.committed()
+        ]
+        if not missing:
+            return
+        runnable = [task[:5] for task in missing if not task[5].claim_alive(task[4])]
+        if runnable:
+            run_tasks(runnable)
+        else:  # every missing chunk is leased by a live owner elsewhere: give it time
+            time.sleep(wait_s)
 
 
 def _frames_left(partial, plan) -> int:
