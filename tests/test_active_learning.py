@@ -112,3 +112,46 @@ def test_suggest_cli_writes_a_csv_of_unlabelled_segments(synthetic_store, tmp_pa
         ],
     )
     assert bad.exit_code == 2 and "unknown strategy" in bad.output
+
+
+def test_no_output_replaces_an_input(synthetic_store, tmp_path):
+    """suggest --out naming the labels or the head file, train --out over its labels, localize
+    evaluate --out over the ground truth: refused in one line, the file untouched."""
+    runner = CliRunner()
+    store, labels = str(synthetic_store["store"]), synthetic_store["labels"]
+    mine = tmp_path / "labels.csv"
+    mine.write_bytes(labels.read_bytes())
+    head = tmp_path / "head"
+    assert runner.invoke(app, ["train", store, "--labels", str(mine), "--out", str(head)]).exit_code == 0
+    head_json = tmp_path / "head.json"
+    for target in (mine, head_json):
+        before = target.read_bytes()
+        result = runner.invoke(
+            app, ["suggest", store, "--head", str(head_json), "--labels", str(mine), "--out", str(target)]
+        )
+        assert result.exit_code == 2 and "--out would overwrite an input" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and target.read_bytes() == before
+    # a label file given as a folder is still an input
+    result = runner.invoke(
+        app, ["suggest", store, "--head", str(head_json), "--labels", str(tmp_path), "--out", str(mine)]
+    )
+    assert result.exit_code == 2 and "would overwrite an input" in result.output
+    feral = tmp_path / "gt.json"
+    feral.write_text("{}")
+    result = runner.invoke(app, ["train", store, "--labels", str(feral), "--out", str(tmp_path / "gt")])
+    assert result.exit_code == 2 and "would overwrite an input" in result.output and feral.read_text() == "{}"
+    result = runner.invoke(
+        app,
+        [
+            "localize",
+            "evaluate",
+            store,
+            "--boxes",
+            str(feral),
+            "--predictions",
+            str(mine),
+            "--out",
+            str(feral),
+        ],
+    )
+    assert result.exit_code == 2 and "would overwrite an input" in result.output and feral.read_text() == "{}"

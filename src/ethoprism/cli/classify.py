@@ -22,6 +22,7 @@ from ethoprism.cli.common import (
     entry_filter,
     expand_videos,
     known_heads,
+    never_replaces_inputs,
     output_folder,
     reports_errors,
     stdout_console,
@@ -104,6 +105,9 @@ def train(
     from ethoprism.workflows import classify
 
     known_heads([head])
+    from ethoprism.io.model_files import model_paths
+
+    never_replaces_inputs("--out", model_paths(out), [labels])
     postprocess = _postprocess(smooth, min_bout)
     data = _labelled(
         store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim, subject
@@ -270,6 +274,9 @@ def suggest(
         raise EthoprismError(f"--segment-seconds must be positive, not {segment_seconds}")
     if out.is_dir():
         raise EthoprismError("--out is a folder; give the .csv file to write", out)
+    from ethoprism.io.model_files import model_paths
+
+    never_replaces_inputs("--out", [out], [*model_paths(head), labels])
     table = classify.suggest(
         store, head, labels, n, segment_seconds, strategy, label_format, backbone, subject
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import os
 from pathlib import Path
 
 import typer
@@ -109,6 +110,40 @@ def output_folder(path: Path, option: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise EthoprismError(f"{option} must be a folder, but a file is there", path)
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def never_replaces_inputs(option: str, outputs, inputs) -> None:
+    """The one rule for every command's outputs: an output never replaces one of the command's
+    inputs (a labels file, a head, a video, ground truth). ``outputs``: the files the command will
+    write; ``inputs``: the files it reads (label sources are expanded as the readers expand them)."""
+    files = []
+    for item in inputs:
+        if item is None:
+            continue
+        if isinstance(item, (list, tuple)):  # label sources: files, globs, folders
+            from ethoprism.io.labels import label_files
+
+            try:
+                files.extend(label_files(list(item)))
+            except EthoprismError:
+                files.extend(Path(str(i)) for i in item)  # the reader says what is wrong with them
+        else:
+            files.append(Path(item))
+    for output in outputs:
+        output = Path(output)
+        for source in files:
+            if _same_file(output, source) or output.resolve() == source.resolve():
+                raise EthoprismError(
+                    f"{option} would overwrite an input of this command ({source}); choose another path",
+                    output,
+                )
 
 
 def expand_videos(patterns: list[str]) -> list[Path]:

@@ -8,7 +8,14 @@ from typing import Optional
 
 import typer
 
-from ethoprism.cli.common import at_least, console, output_folder, reports_errors, stdout_console
+from ethoprism.cli.common import (
+    at_least,
+    console,
+    never_replaces_inputs,
+    output_folder,
+    reports_errors,
+    stdout_console,
+)
 
 localize_app = typer.Typer(no_args_is_help=True, help="Animal boxes from frozen spatial tokens.")
 
@@ -35,6 +42,9 @@ def localize_train(
     from ethoprism.workflows import localize
 
     at_least(1, "--epochs", epochs)
+    from ethoprism.io.model_files import model_paths
+
+    never_replaces_inputs("--out", model_paths(out), [boxes])
     path = localize.train(store, boxes, out, localize.parse_frames(frames), video, epochs=epochs)
     console.print(f"box head written: {path}")
 
@@ -83,6 +93,8 @@ def localize_evaluate(
     map in --frames (default: the predicted frame range); frames without detections count as misses."""
     from ethoprism.workflows import localize
 
+    if out is not None:
+        never_replaces_inputs("--out", [out], [boxes, predictions])
     metrics = localize.evaluate(
         store,
         boxes,
