@@ -446,3 +446,18 @@ def test_subject_option_reaches_the_commands(tmp_path):
     for command in ("suggest", "export-nwb", "app"):
         result = CliRunner().invoke(app, [command, "--help"])
         assert "--subject" in result.output, command
+
+
+def test_simba_gaps_and_duplicate_columns_are_refused_not_dropped(tmp_path):
+    path = tmp_path / "mouse1.csv"
+    table = pd.DataFrame({"Nose_1_x": [1.5, 2.5, 3.5], "Attack": [0, 1, 1], "Sniffing": [1, 0, 0]})
+    table.loc[1, "Sniffing"] = np.nan
+    table.to_csv(path)
+    with pytest.raises(
+        EthoprismError, match=r"row 3 \(frame 1\) has an empty cell in behaviour column 'Sniffing'"
+    ) as info:
+        read_simba(path, fps=30)
+    assert str(path) in str(info.value)
+    path.write_text(",Nose_1_x,Attack,Attack\n0,1.5,0,1\n1,2.5,1,0\n")
+    with pytest.raises(EthoprismError, match="names column 'Attack' twice"):
+        read_simba(path, fps=30)
