@@ -51,3 +51,30 @@ def test_export_nwb_validates_and_reads_back(synthetic_store, tmp_path):
             inside = (stamps >= bout.start_time - 1e-9) & (stamps < bout.stop_time - 1e-9)
             column = values[inside, names.index(bout.behavior)]
             assert bout.score == pytest.approx(float(column.mean()), abs=1e-3)
+
+
+def test_a_video_without_bouts_still_gets_its_file(tmp_path):
+    """No predicted and no labelled bout (a quiet night, background only): an NWB file with empty
+    tables, valid, not a pynwb traceback halfway through the videos."""
+    from pynwb import NWBHDF5IO, validate
+
+    from ethoprism.io.nwb import write_nwb
+
+    empty = pd.DataFrame(columns=["behavior", "start_frame", "end_frame", "score"])
+    path = write_nwb(
+        tmp_path / "quiet.nwb",
+        "quiet.mp4",
+        None,
+        np.arange(20) / 30,
+        ["walk", "groom"],
+        np.zeros((20, 2)),
+        empty,
+        empty,
+    )
+    assert list(validate(path=str(path))) == []
+    with NWBHDF5IO(str(path), "r") as io:
+        behavior = io.read().processing["behavior"]
+        for name in ("predicted_bouts", "labelled_bouts"):
+            table = behavior[name].to_dataframe()
+            assert len(table) == 0 and {"behavior", "score"} <= set(table.columns)
+    assert not list(tmp_path.glob("*.tmp-*"))

@@ -75,7 +75,11 @@ def write_nwb(
     for name, bouts in (("predicted_bouts", predicted_bouts), ("labelled_bouts", labelled_bouts)):
         if bouts is None:
             continue
-        intervals = TimeIntervals(name=name, description=f"{name.replace('_', ' ')} of {video_name}")
+        description = f"{name.replace('_', ' ')} of {video_name}"
+        if not len(bouts):  # a video with no bout still gets its (empty) table, typed explicitly
+            module.add(_empty_intervals(name, description))
+            continue
+        intervals = TimeIntervals(name=name, description=description)
         intervals.add_column("behavior", "behaviour name")
         intervals.add_column("score", "mean probability over the bout (NaN for labels)")
         for bout in bouts.itertuples():
@@ -95,3 +99,23 @@ def write_nwb(
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def _empty_intervals(name: str, description: str):
+    """pynwb cannot infer the type of a column without rows: give every column an empty array."""
+    from hdmf.common import VectorData
+    from pynwb.epoch import TimeIntervals
+
+    columns = [
+        VectorData(name="start_time", description="start of the bout (s)", data=np.array([], np.float64)),
+        VectorData(
+            name="stop_time", description="start of the frame after it (s)", data=np.array([], np.float64)
+        ),
+        VectorData(name="behavior", description="behaviour name", data=np.array([], dtype="U1")),
+        VectorData(
+            name="score",
+            description="mean probability over the bout (NaN for labels)",
+            data=np.array([], np.float64),
+        ),
+    ]
+    return TimeIntervals(name=name, description=f"{description} (none)", columns=columns)
