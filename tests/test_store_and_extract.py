@@ -398,3 +398,63 @@ def test_token_grid_keeps_every_frames_pooled_map_beside_unchanged_embeddings(tm
     # a grid of 1 is the pooled embedding itself
     one, _ = extract_video(video, tiny_videoprism, EmbeddingStore(tmp_path / "c"), spec, token_grid=1)
     np.testing.assert_allclose(one.grid_tokens()[:, 0, 0], one.embeddings(), atol=2e-2, rtol=2e-3)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random-bytes", "missing-dataset"])
+def test_a_damaged_chunk_is_named_and_computed_again(tmp_path, tiny_videoprism, damage):
+    """A chunk file spoiled on disk after its commit: the next run names it, recomputes it and
+    gives the entry an uninterrupted run gives, leaving no temporary."""
+    import h5py
+
+    video = write_video(tmp_path / "v.mp4", n_frames=40, height=32, width=32)
+    store = EmbeddingStore(tmp_path / "s")
+
+    def stop(step):
+        if step == "chunk 2 committed":
+            raise KeyboardInterrupt(step)
+
+    store.fault_hook = stop
+    with pytest.raises(KeyboardInterrupt):
+        extract_video(video, tiny_videoprism, store, ClipSpec(**SPEC), batch_size=1, chunk_frames=8)
+    store.fault_hook = None
+    (partial,) = store.partials()
+    chunk = partial.folder / "chunk_000001.h5"
+    data = chunk.read_bytes()
+    if damage == "truncated":
+        chunk.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        chunk.write_bytes(b"")
+    elif damage == "random-bytes":
+        chunk.write_bytes(np.random.default_rng(0).bytes(len(data)))
+    else:
+        with h5py.File(chunk, "r+") as handle:
+            del handle["embeddings"]
+    store = EmbeddingStore(tmp_path / "s")
+    entry, hit = extract_video(video, tiny_videoprism, store, ClipSpec(**SPEC), batch_size=1, chunk_frames=8)
+    assert not hit and entry.n_frames == 40
+    assert len(store.notes) == 1 and str(chunk) in store.notes[0] and "computed again" in store.notes[0]
+    reference, _ = extract_video(
+        video,
+        tiny_videoprism,
+        EmbeddingStore(tmp_path / "ref"),
+        ClipSpec(**SPEC),
+        batch_size=1,
+        chunk_frames=8,
+    )
+    np.testing.assert_array_equal(entry.embeddings(), reference.embeddings())
+    assert not list((tmp_path / "s").rglob("*.tmp-*"))
+
+
+def test_a_damaged_token_basis_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+    from ethoprism.token_basis import FOLDER
+
+    store = tmp_path / "s"
+    (store / FOLDER).mkdir(parents=True)
+    for content in (b"", b"PK\x03\x04 cut short"):
+        (store / FOLDER / "b.npz").write_bytes(content)
+        result = CliRunner().invoke(app, ["info", str(store)])
+        assert result.exit_code == 2 and "token basis does not read" in result.output, result.output
+        assert "Aborted" not in result.output and "Traceback" not in result.output

@@ -137,6 +137,7 @@ def extract_video(
             chunk_clips(plan, batch_size, chunk_frames or default_chunk_frames(token_step)),
             batch_size,
         )
+        partial.drop_damaged()
         embedder = _ChunkEmbedder(reader, backbone, spec, plan, partial, token_step)
         try:
             entry = _run_chunks(store, provenance, plan, partial, embedder, progress, wait_s)

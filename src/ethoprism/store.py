@@ -189,6 +189,7 @@ class EmbeddingStore:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise EthoprismError("store path exists and is not a directory", self.root)
+        self.notes: list[str] = []  # what the store repaired on its own (damaged chunks), to tell
 
     def entry_path(self, provenance: Provenance) -> Path:
         """One file per whole provenance: entries that differ in weights, dtype or token maps
@@ -413,6 +414,21 @@ class PartialEntry:
     def progress(self) -> tuple[int, int]:
         return len(self.committed()), len(self.chunks)
 
+    def drop_damaged(self) -> list[Path]:
+        """Remove committed chunks that do not read whole (truncated, empty, overwritten, a
+        dataset missing: a disk or copy fault), so they are computed again instead of failing
+        every re-run; -> the chunks removed (also told in ``store.notes``)."""
+        removed = []
+        for index in sorted(self.committed()):
+            path = self._chunk(index)
+            problem = _chunk_problem(path)
+            if problem is None:
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            self.store.notes.append(f"{path}: damaged chunk ({problem}): removed, it is computed again")
+        return removed
+
     def _claim_path(self, index: int | str) -> Path:
         return self.folder / (f"chunk_{index:06d}.claim" if isinstance(index, int) else f"{index}.claim")
 
@@ -581,6 +597,9 @@ class PartialEntry:
                 f"cannot write to the store ({exc.strerror or exc}); the chunks written before are kept",
                 self.target,
             ) from exc
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         shutil.rmtree(self.folder, ignore_errors=True)
         return StoreEntry(self.target, provenance)
 
@@ -603,6 +622,26 @@ class PartialEntry:
             return np.concatenate(parts)
 
         return store_basis(self.store.root, self.provenance, read_frames, self.folder)
+
+
+def _chunk_problem(path: Path) -> str | None:
+    """What is wrong with a committed chunk file, or None if it reads whole."""
+    try:
+        with h5py.File(path, "r") as chunk:
+            for name in ("frames", "embeddings"):
+                if name not in chunk:
+                    return f"no '{name}' dataset"
+            frames, embeddings = chunk["frames"], chunk["embeddings"]
+            if frames.ndim != 1 or embeddings.ndim != 2 or len(frames) != len(embeddings) or not len(frames):
+                return "frames and embeddings do not fit each other"
+            # the last row of each dataset: a truncated file fails there (reading all of every
+            # chunk of a 24 h recording at each resume would cost a whole pass over the data)
+            for name in ("frames", "embeddings", "tokens", "grid_tokens", "clip_embeddings"):
+                if name in chunk and len(chunk[name]):
+                    chunk[name][-1]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable: {str(exc).splitlines()[0][:120]}"
+    return None
 
 
 def _rows(values: np.ndarray, index: np.ndarray) -> np.ndarray:

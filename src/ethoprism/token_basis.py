@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,8 @@ def load_basis(path: Path) -> TokenBasis | None:
                 n_tokens=int(data["n_tokens"]),
                 fitted_on=str(data["fitted_on"]),
             )
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # EOFError (an empty file) must not reach the CLI: click would turn it into "Aborted!"
         raise EthoprismError(
             f"token basis does not read ({exc.__class__.__name__}: {exc}); delete it and the entries "
             "made with it (their provenance names its digest), then extract again",

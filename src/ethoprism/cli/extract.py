@@ -81,8 +81,9 @@ def extract(
     from ethoprism.store import EmbeddingStore
     from ethoprism.workflows.extract import backbone_for, clip_spec, extract_videos
 
+    target = EmbeddingStore(store)
     if backbone is None:
-        backbone = backbone_for(EmbeddingStore(store))
+        backbone = backbone_for(target)
         if backbone != DEFAULT_BACKBONE:
             console.print(f"the store holds {backbone} embeddings: extracting with {backbone}")
     batch_size = _batch_size(batch_size)
@@ -113,7 +114,7 @@ def extract(
         with StepProgress(rate=True) as progress:
             results = extract_videos_ray(
                 paths,
-                EmbeddingStore(store),
+                target,
                 backbone,
                 weights,
                 revision,
@@ -140,7 +141,7 @@ def extract(
             results = extract_videos(
                 paths,
                 model,
-                EmbeddingStore(store),
+                target,
                 spec,
                 batch_size,
                 token_step,
@@ -148,6 +149,8 @@ def extract(
                 token_grid=token_grid,
                 token_dim=token_dim,
             )
+    for note in target.notes:
+        console.print(f"note: {note}", highlight=False)
     for result in results:
         state = "failed" if result.error else ("cached" if result.cached else "stored")
         console.print(f"{result.video.name}: {state}")

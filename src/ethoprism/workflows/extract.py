@@ -280,6 +280,7 @@ def extract_videos_ray(
             chunk_clips(plan, batch_size, chunk_frames or default_chunk_frames(token_step)),
             batch_size,
         )
+        partial.drop_damaged()
         jobs.append((Path(video), provenance, partial, plan, timestamps))
         total += provenance.video.n_frames
     pool = ActorPool(pool_actors)
