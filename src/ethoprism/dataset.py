@@ -96,6 +96,23 @@ def build_dataset(
     for index, entry in enumerate(used):
         embeddings = entry.embeddings()
         n = len(embeddings)
+        if X and embeddings.ndim == 2 and embeddings.shape[1] != X[0].shape[1]:
+            raise EthoprismError(
+                f"holds {embeddings.shape[1]}-dimensional embeddings where {used[0].video_name} holds "
+                f"{X[0].shape[1]}: extract this video again with the others' backbone",
+                entry.path,
+            )
+        if (
+            grid
+            and grids
+            and (tokens := entry.grid_tokens()) is not None
+            and tokens[0].size != grids[0].shape[1]
+        ):
+            raise EthoprismError(
+                f"holds token grids of another shape {tokens.shape[1:]} than {used[0].video_name}'s: extract "
+                "this video again with the others' --token-grid/--token-dim",
+                entry.path,
+            )
         if entry.video_name in by_name:
             label = by_name[entry.video_name]
             label.check_against_video(n, entry.fps)
@@ -108,6 +125,12 @@ def build_dataset(
             if tokens is None:
                 raise EthoprismError(
                     "this entry holds no token grids: extract again with --token-grid G (e.g. 4)", entry.path
+                )
+            if grids and tokens[0].size != grids[0].shape[1]:
+                raise EthoprismError(
+                    f"holds token grids of another shape {tokens.shape[1:]} than {used[0].video_name}'s: "
+                    "extract this video again with the others' --token-grid/--token-dim",
+                    entry.path,
                 )
             grids.append(tokens.reshape(n, -1))
         Y.append(targets)

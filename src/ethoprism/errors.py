@@ -29,3 +29,24 @@ def validated(schema, data, what: str, where):
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "the file"
         raise EthoprismError(f"{what} does not fit: {field}: {first['msg']}", where) from None
+
+
+def os_reason(exc: BaseException) -> str:
+    """What the system said, in one line. h5py reports a full disk as several lines of HDF5
+    internals ("Can't write data (file write failed: ... errno = 28, error message = 'No space
+    left on device' ...)"): the errno's message is what a user needs."""
+    import errno as errnos
+    import os
+    import re
+
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    code = re.search(r"errno\s*=\s*(\d+)", text)
+    if code and int(code[1]) in errnos.errorcode:
+        return os.strerror(int(code[1]))
+    message = re.search(r"error message\s*=\s*'([^']+)'", text)
+    if message:
+        return message[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else exc.__class__.__name__

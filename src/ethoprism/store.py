@@ -34,7 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, os_reason
 from ethoprism.leases import HEARTBEAT, Owner, owner_alive, temporary_is_debris, temporary_name
 from ethoprism.provenance import Provenance, file_name_part
 from ethoprism.token_basis import TokenBasis, basis_path, load_basis, store_basis
@@ -335,7 +335,7 @@ class EmbeddingStore:
             os.replace(temporary, target)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
-            raise EthoprismError(f"cannot write to the store ({exc.strerror or exc})", target) from exc
+            raise EthoprismError(f"cannot write to the store ({os_reason(exc)})", target) from exc
         return StoreEntry(target, provenance)
 
     def partial(self, provenance: Provenance, chunks: list[tuple[int, int]], batch_size: int) -> PartialEntry:
@@ -508,7 +508,7 @@ class PartialEntry:
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise EthoprismError(
-                f"cannot write to the store ({exc.strerror or exc}); the chunks written before are kept", path
+                f"cannot write to the store ({os_reason(exc)}); the chunks written before are kept", path
             ) from exc
         self.release(index)
         if self.store.fault_hook is not None:
@@ -594,7 +594,7 @@ class PartialEntry:
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise EthoprismError(
-                f"cannot write to the store ({exc.strerror or exc}); the chunks written before are kept",
+                f"cannot write to the store ({os_reason(exc)}); the chunks written before are kept",
                 self.target,
             ) from exc
         except BaseException:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, os_reason
 from ethoprism.store import EmbeddingStore, StoreEntry
 
 APP_FOLDER = "_app"
@@ -375,7 +375,7 @@ class Project:
                 self._save(list(behaviors), checked)
             except OSError as exc:
                 raise BadEdit(
-                    f"labels not saved: {exc.filename or self.labels_path}: {exc.strerror or exc}", 503
+                    f"labels not saved: {exc.filename or self.labels_path}: {os_reason(exc)}", 503
                 ) from None
             self.behaviors, self.bouts = list(behaviors), checked
             self.version += 1

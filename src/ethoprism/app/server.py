@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ethoprism.app.project import BadEdit, Project
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, os_reason
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "ethoprism_token"
@@ -47,7 +47,7 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
     async def disk_refused(request: Request, exc: OSError):
         # a read-only or full store: the page shows the line, nothing it holds is lost
         where = exc.filename or "the store"
-        return JSONResponse({"error": f"{where}: {exc.strerror or exc}"}, 503)
+        return JSONResponse({"error": f"{where}: {os_reason(exc)}"}, 503)
 
     @app.exception_handler(EthoprismError)
     async def refused(request: Request, exc: EthoprismError):

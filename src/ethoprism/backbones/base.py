@@ -194,6 +194,13 @@ class Backbone:
             keep = torch.as_tensor(np.asarray(token_rows), device=tokens.device)
             out["tokens"] = selected[keep].to(torch.float16).cpu().numpy()
         if grid:
+            height, width = selected.shape[1:3]
+            if grid > min(height, width):
+                # pooling would upsample: the same tokens copied, the data grown by (G/h)^2
+                raise EthoprismError(
+                    f"--token-grid {grid} is larger than {self.name}'s token map at this input size "
+                    f"({height}x{width}): use --token-grid {min(height, width)} or less"
+                )
             pooled = F.adaptive_avg_pool2d(selected.permute(0, 3, 1, 2).float(), grid)
             out["grid_tokens"] = pooled.permute(0, 2, 3, 1).to(torch.float16).cpu().numpy()
         if clip_embedding is not None:

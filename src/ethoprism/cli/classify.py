@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -270,8 +271,8 @@ def suggest(
     from ethoprism.workflows import classify
 
     at_least(1, "--n", n)
-    if not segment_seconds > 0:
-        raise EthoprismError(f"--segment-seconds must be positive, not {segment_seconds}")
+    if not (segment_seconds > 0 and math.isfinite(segment_seconds)):
+        raise EthoprismError(f"--segment-seconds must be a positive number of seconds, not {segment_seconds}")
     if out.is_dir():
         raise EthoprismError("--out is a folder; give the .csv file to write", out)
     from ethoprism.io.model_files import model_paths

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, os_reason
 
 # soft wrap: one message is one line however narrow the terminal, and a piped log keeps it whole
 console = Console(stderr=True, soft_wrap=True)
@@ -82,7 +82,7 @@ def reports_errors(command):
             # the disk or the file system said no (read-only, full, a file where a folder should be):
             # the user's to fix, with the path the system names
             where = exc.filename or "file system"
-            print_error(f"{where}: {exc.strerror or exc}")
+            print_error(f"{where}: {os_reason(exc)}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -97,8 +98,8 @@ def extract(
         ("--workers", 1, workers),
     ):
         at_least(minimum, option, value)
-    if gpus_per_worker < 0:
-        raise EthoprismError(f"--gpus-per-worker must be at least 0, not {gpus_per_worker}")
+    if not (gpus_per_worker >= 0 and math.isfinite(gpus_per_worker)):
+        raise EthoprismError(f"--gpus-per-worker must be a number of at least 0, not {gpus_per_worker}")
     paths = expand_videos(videos)
     if ray is not None:
         from ethoprism.workflows.extract import extract_videos_ray

@@ -14,7 +14,9 @@ def read_sleap_instances(path: Path, video: str | None):
     import sleap_io
 
     try:
-        labels = sleap_io.load_file(str(path))
+        # the videos it names are never opened: ethoprism reads poses only, and a video path that is
+        # a FIFO or a dead network mount would hang the read
+        labels = sleap_io.load_file(str(path), open_videos=False)
     except Exception as exc:  # sleap-io raises many types for unreadable files
         raise EthoprismError(f"cannot read pose file ({exc.__class__.__name__}: {exc})", path) from exc
     tracks = {id(track): i for i, track in enumerate(labels.tracks)}

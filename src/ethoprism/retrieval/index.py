@@ -206,6 +206,14 @@ def open_index(store_dir, backbone: str | None = None) -> FrameIndex:
         raise EthoprismError(
             f"index's video map does not cover its {vectors.ntotal} vectors: {rebuild}", folder
         )
+    expected = 0
+    for video in videos:  # each video's vectors follow the previous one's, none shifted
+        if not isinstance(video.start, int) or not isinstance(video.n_frames, int) or video.start != expected:
+            raise EthoprismError(
+                f"index's video map places '{video.name}' at vector {video.start}, not {expected}: {rebuild}",
+                folder,
+            )
+        expected += video.n_frames
     return FrameIndex(folder, vectors, videos, meta)
 
 

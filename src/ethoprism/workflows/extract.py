@@ -226,6 +226,7 @@ def extract_videos_ray(
     from ethoprism.video import VideoReader
 
     if not ray.is_initialized():
+        check_ray_address(address)
         try:
             ray.init(
                 address=None if address == "local" else address,
@@ -304,6 +305,30 @@ def extract_videos_ray(
     for video, _, partial, plan, timestamps in jobs:
         results.append(Extracted(video, partial.finish(timestamps, plan if described["joint"] else None)))
     return results
+
+
+def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """``auto``, ``local``, or a cluster's ``[ray://]host:port`` that answers: Ray itself retries
+    an unreachable address for minutes without a word."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise EthoprismError(
+            f"--ray must be auto, local or a cluster address HOST:PORT (e.g. 10.0.0.5:6379), not '{address}'"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise EthoprismError(
+            f"no Ray cluster answers at '{address}' ({reason}); start one (`ray start --head`) "
+            "or pass --ray local"
+        ) from None
 
 
 def run_until_committed(jobs, run_tasks, wait_s: float | None = None) -> None:
