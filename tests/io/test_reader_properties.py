@@ -278,3 +278,194 @@ def test_any_values_in_a_deeplabcut_table(folder, values):
     path = folder / "aDLC_resnet50.csv"
     path.write_text("\n".join(",".join(r) for r in header + rows) + "\n")
     read_or_refuse(lambda: read_boxes(path, video="a.mp4"), check_boxes)
+
+
+# -- the other half: every valid file parses, into exactly what it says --------------------------
+BEHAVIORS = ["groom", "walk"]
+
+
+def _targets(draw, n_frames: int, exclusive: bool, unlabelled: bool = True) -> np.ndarray:
+    """A valid per-frame label matrix: exclusive rows hold at most one behaviour; some rows may be
+    unlabelled (-1) where the format can say so."""
+    if exclusive:
+        classes = draw(st.lists(st.integers(0, len(BEHAVIORS)), min_size=n_frames, max_size=n_frames))
+        targets = np.zeros((n_frames, len(BEHAVIORS)), np.int8)
+        for row, c in enumerate(classes):
+            if c:
+                targets[row, c - 1] = 1
+    else:
+        bits = draw(st.lists(st.sampled_from([0, 1]), min_size=n_frames * 2, max_size=n_frames * 2))
+        targets = np.array(bits, np.int8).reshape(n_frames, len(BEHAVIORS))
+    if unlabelled:
+        gaps = draw(st.lists(st.booleans(), min_size=n_frames, max_size=n_frames))
+        targets[np.array(gaps, bool)] = -1
+    return targets
+
+
+@PROPERTY
+@given(data=st.data(), exclusive=st.booleans())
+def test_every_deepethogram_file_round_trips(folder, data, exclusive):
+    from ethoprism.io.deepethogram import write_deepethogram
+
+    targets = _targets(data.draw, N_FRAMES, exclusive)
+    path = folder / "a_labels.csv"
+    write_deepethogram(VideoLabels("a.mp4", BEHAVIORS, targets, FPS, exclusive), path)
+    (label,) = read_labels(path, VIDEOS, "deepethogram", exclusive=exclusive)
+    check_labels([label])
+    assert label.video == "a.mp4" and label.behaviors == BEHAVIORS
+    np.testing.assert_array_equal(label.targets, targets)
+
+
+def _bouts(draw, video: str, overlapping: bool):
+    """Bouts in frames inside ``video``; without overlap, each frame in at most one bout."""
+    n = VIDEOS[video]["n_frames"]
+    cuts = sorted(draw(st.sets(st.integers(0, n), max_size=8)) | {0, n})
+    bouts = []
+    for a, b in zip(cuts, cuts[1:]):
+        behavior = draw(st.sampled_from([None, *BEHAVIORS]))
+        if behavior is not None and b > a:
+            bouts.append((behavior, a, b - 1))
+    if overlapping and bouts:
+        behavior, a, b = bouts[0]
+        other = BEHAVIORS[1 - BEHAVIORS.index(behavior)]
+        bouts.append((other, a, min(b + 2, n - 1)))
+    return bouts
+
+
+def _expected(bouts, n_frames):
+    targets = np.zeros((n_frames, len(BEHAVIORS)), np.int8)
+    for behavior, a, b in bouts:
+        targets[a : b + 1, BEHAVIORS.index(behavior)] = 1
+    return targets
+
+
+@PROPERTY
+@given(data=st.data(), overlapping=st.booleans())
+def test_every_bouts_csv_parses_into_its_bouts(folder, data, overlapping):
+    from ethoprism.io.bouts_csv import write_bouts_csv
+
+    rows, expected = [], {}
+    for video in VIDEOS:
+        bouts = _bouts(data.draw, video, overlapping)
+        rows += [{"video": video, "behavior": b, "start_frame": s, "end_frame": e} for b, s, e in bouts]
+        expected[video] = _expected(bouts, VIDEOS[video]["n_frames"])
+    # both behaviours must occur somewhere for a two-behaviour label set
+    rows += [
+        {"video": "a.mp4", "behavior": b, "start_frame": 0, "end_frame": 0} for b in BEHAVIORS if overlapping
+    ]
+    if overlapping:
+        expected["a.mp4"][0] = 1
+    path = folder / "labels.csv"
+    write_bouts_csv(pd.DataFrame(rows, columns=["video", "behavior", "start_frame", "end_frame"]), path)
+    if not rows:
+        return
+    labels = read_labels(path, VIDEOS, "bouts", behaviors=BEHAVIORS)
+    check_labels(labels)
+    for label in labels:
+        np.testing.assert_array_equal(label.targets, expected[label.video])
+    assert labels[0].exclusive == (not any(label.has_overlaps() for label in labels))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_every_boris_export_round_trips(folder, data):
+    """Bouts -> BORIS events file (ethoprism's writer, as BORIS lays it out) -> the same frames."""
+    from ethoprism.io.boris import write_boris_events
+
+    bouts = _bouts(data.draw, "a.mp4", overlapping=False)
+    if not bouts:
+        return
+    stamps = VIDEOS["a.mp4"]["timestamps"]
+    table = pd.DataFrame(
+        [{"behavior": b, "start_s": stamps[s], "end_s": stamps[e]} for b, s, e in bouts],
+        columns=["behavior", "start_s", "end_s"],
+    )
+    path = folder / "events.tsv"
+    write_boris_events(table, path, FPS, "a.mp4", N_FRAMES / FPS)
+    (label,) = read_labels(path, {"a.mp4": VIDEOS["a.mp4"]}, "boris-events")
+    check_labels([label])
+    names = sorted({b for b, _, _ in bouts})
+    expected = _expected(bouts, N_FRAMES)[:, [BEHAVIORS.index(n) for n in names]]
+    assert label.behaviors == names
+    np.testing.assert_array_equal(label.targets, expected)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_every_simba_and_binary_table_parses_into_its_values(folder, data):
+    targets = _targets(data.draw, N_FRAMES, exclusive=False, unlabelled=False)
+    simba = folder / "a.csv"
+    pd.DataFrame(
+        {"nose_x": np.linspace(0, 9, N_FRAMES), "nose_y": 1.0, "groom": targets[:, 0], "walk": targets[:, 1]}
+    ).to_csv(simba)
+    (label,) = read_labels(simba, VIDEOS, "simba")
+    check_labels([label])
+    np.testing.assert_array_equal(label.targets, targets)
+    binary = folder / "a_binary.csv"
+    pd.DataFrame({"time": np.arange(N_FRAMES) / FPS, "groom": targets[:, 0], "walk": targets[:, 1]}).to_csv(
+        binary, index=False
+    )
+    (label,) = read_labels(binary, VIDEOS, "boris-binary")
+    check_labels([label])
+    np.testing.assert_array_equal(label.targets, targets)
+
+
+@PROPERTY
+@given(data=st.data(), multilabel=st.booleans())
+def test_every_feral_document_parses_into_its_labels(folder, data, multilabel):
+    n = VIDEOS["a.mp4"]["n_frames"]
+    targets = _targets(data.draw, n, exclusive=not multilabel, unlabelled=False)
+    if multilabel:
+        # FERAL multi-label: per frame a 0/1 vector indexed by class id (0: other)
+        frames = [[int(not row.any()), *map(int, row)] for row in targets]
+    else:
+        frames = [int(row.argmax()) + 1 if row.any() else 0 for row in targets]
+    document = {
+        "class_names": {"0": "other", "1": BEHAVIORS[0], "2": BEHAVIORS[1]},
+        "is_multilabel": multilabel,
+        "labels": {"a.mp4": frames},
+        "splits": {"train": ["a.mp4"], "val": [], "test": [], "inference": []},
+    }
+    path = folder / "labels.json"
+    path.write_text(json.dumps(document))
+    (label,) = read_labels(path, VIDEOS, "feral")
+    check_labels([label])
+    np.testing.assert_array_equal(label.targets[:, [label.behaviors.index(b) for b in BEHAVIORS]], targets)
+
+
+@PROPERTY
+@given(
+    boxes=st.lists(
+        st.tuples(
+            st.integers(0, N_FRAMES - 1),
+            st.floats(0, 90),
+            st.floats(0, 90),
+            st.floats(1, 30),
+            st.floats(1, 30),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_every_coco_file_round_trips(folder, boxes):
+    from ethoprism.io.coco import read_coco, write_coco
+
+    table = pd.DataFrame(
+        [
+            {"video": "a.mp4", "frame": f, "track": i, "x0": x, "y0": y, "x1": x + w, "y1": y + h}
+            for i, (f, x, y, w, h) in enumerate(boxes)
+        ],
+        columns=BOX_COLUMNS,
+    )
+    path = folder / "boxes.json"
+    write_coco(table, path, {"a.mp4": (128, 128)})
+    read = read_coco(path)
+    check_boxes(read)
+    got = read.boxes.sort_values(["frame", "x0", "y0"]).reset_index(drop=True)
+    want = table.sort_values(["frame", "x0", "y0"]).reset_index(drop=True)
+    np.testing.assert_allclose(
+        got[["x0", "y0", "x1", "y1"]].to_numpy(float),
+        want[["x0", "y0", "x1", "y1"]].to_numpy(float),
+        atol=1e-6,
+    )
+    assert got.frame.tolist() == want.frame.tolist()
