@@ -480,3 +480,28 @@ def test_the_app_command_refuses_bad_ports_in_one_line(app_store):
         result = CliRunner().invoke(app, ["app", str(app_store), "--port", str(port)])
     assert result.exit_code == 2 and f"cannot serve on 127.0.0.1:{port}" in result.output
     assert len(result.output.strip().splitlines()) <= 2  # the note on the labels file, the error
+
+
+def test_export_keeps_videos_that_share_a_stem_apart(tmp_path):
+    """clip.mp4 and clip.mkv in one store: two files in each export zip, not one overwritten."""
+    from conftest import write_video
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+
+    store, backbone = EmbeddingStore(tmp_path / "store"), load_backbone("effnet-lite0")
+    for name, seed in (("clip.mp4", 0), ("clip.mkv", 1)):
+        video = write_video(tmp_path / name, n_frames=12, height=64, width=64, seed=seed)
+        extract_video(video, backbone, store, ClipSpec(frames=12, size=64, overlap=0))
+    project = Project(store.root, tmp_path / "labels.csv")
+    bouts = [
+        {"video": video, "behavior": "walk", "start_frame": 2, "end_frame": 5}
+        for video in ("clip.mp4", "clip.mkv")
+    ]
+    project.set_labels(["walk"], bouts)
+    with TestClient(create_app(project, TOKEN)) as client:
+        client.get("/", params={"token": TOKEN})
+        for fmt in ("boris", "deepethogram"):
+            names = zipfile.ZipFile(io.BytesIO(client.get(f"/api/export/{fmt}").content)).namelist()
+            assert len(names) == 2 and len(set(names)) == 2, names

@@ -132,6 +132,7 @@ def render(
     from ethoprism.outputs.render import render_files
 
     at_least(1, "--max-frames", max_frames)
+    never_replaces_inputs("--out", [out], [boxes, predictions])
     console.print(f"written {render_files(video, out, boxes, predictions, max_frames)}")
 
 
