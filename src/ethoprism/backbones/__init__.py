@@ -8,36 +8,48 @@ overrides the architecture, which is how the tests build tiny models of each rea
 
 from __future__ import annotations
 
-from ethoprism.backbones.base import Backbone, WeightsInfo, pick_device, pick_dtype
-from ethoprism.backbones.models import (
-    CLIPBackbone,
-    EfficientNetLite0Backbone,
-    EfficientNetLite0MotionBackbone,
-    VideoPrismBackbone,
-    VJEPA2Backbone,
-)
+from typing import TYPE_CHECKING
+
 from ethoprism.errors import EthoprismError
+
+if TYPE_CHECKING:
+    from ethoprism.backbones.base import Backbone
 
 # frames only: effnet-lite0-motion wins with the temporal head but loses few-shot with the linear,
 # MLP and attentive heads (docs/benchmarks.md, "Motion for the offline default")
 DEFAULT_BACKBONE = "effnet-lite0"
 
+# name -> (module, class, model name passed to its load): the classes import torch and
+# transformers, so they are imported when a backbone is loaded, never for the names alone
 _LOADERS = {
-    "effnet-lite0": lambda **kw: EfficientNetLite0Backbone.load(**kw),
-    "effnet-lite0-motion": lambda **kw: EfficientNetLite0MotionBackbone.load(**kw),
-    "videoprism-b": lambda **kw: VideoPrismBackbone.load("videoprism-b", **kw),
-    "videoprism-l": lambda **kw: VideoPrismBackbone.load("videoprism-l", **kw),
-    "vjepa2-l": lambda **kw: VJEPA2Backbone.load(**kw),
-    "clip-b16": lambda **kw: CLIPBackbone.load(**kw),
-    "videoprism-lvt-b": lambda **kw: _lvt().load("videoprism-lvt-b", **kw),
-    "videoprism-lvt-l": lambda **kw: _lvt().load("videoprism-lvt-l", **kw),
+    "effnet-lite0": ("models", "EfficientNetLite0Backbone", None),
+    "effnet-lite0-motion": ("models", "EfficientNetLite0MotionBackbone", None),
+    "videoprism-b": ("models", "VideoPrismBackbone", "videoprism-b"),
+    "videoprism-l": ("models", "VideoPrismBackbone", "videoprism-l"),
+    "vjepa2-l": ("models", "VJEPA2Backbone", None),
+    "clip-b16": ("models", "CLIPBackbone", None),
+    "videoprism-lvt-b": ("videoprism_lvt", "VideoPrismLvTBackbone", "videoprism-lvt-b"),
+    "videoprism-lvt-l": ("videoprism_lvt", "VideoPrismLvTBackbone", "videoprism-lvt-l"),
+}
+_LAZY = {
+    "Backbone": "base",
+    "WeightsInfo": "base",
+    "pick_device": "base",
+    "pick_dtype": "base",
+    "CLIPBackbone": "models",
+    "EfficientNetLite0Backbone": "models",
+    "EfficientNetLite0MotionBackbone": "models",
+    "VideoPrismBackbone": "models",
+    "VJEPA2Backbone": "models",
 }
 
 
-def _lvt():
-    from ethoprism.backbones.videoprism_lvt import VideoPrismLvTBackbone
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
 
-    return VideoPrismLvTBackbone
+        return getattr(importlib.import_module(f"ethoprism.backbones.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'ethoprism.backbones' has no attribute '{name}'")
 
 
 BACKBONES = tuple(_LOADERS)
@@ -65,7 +77,13 @@ def load_backbone(
                 f"--tokenizer is for the video-text backbones (videoprism-lvt-*), not '{name}'"
             )
         extra["tokenizer"] = tokenizer
-    return _LOADERS[name](
+    import importlib
+
+    module, cls, model = _LOADERS[name]
+    loader = getattr(importlib.import_module(f"ethoprism.backbones.{module}"), cls).load
+    args = (model,) if model else ()
+    return loader(
+        *args,
         weights=weights,
         revision=revision,
         config=config,
