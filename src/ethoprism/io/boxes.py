@@ -38,10 +38,19 @@ def boxes_from_pose(
     )
     rows = []
     for name, frame, track, points in instances:
-        points = points[np.isfinite(points).all(axis=1)]
-        if len(points) < min_points:
-            continue
-        (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-        pad_x, pad_y = margin * max(x1 - x0, 1), margin * max(y1 - y0, 1)
-        rows.append((name, frame, track, x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y))
+        box = box_around(points, margin, min_points)
+        if box is not None:
+            rows.append((name, frame, track, *box))
     return box_labels(rows, labelled if labelled is not None else [(r[0], r[1]) for r in rows])
+
+
+def box_around(points: np.ndarray, margin: float = 0.1, min_points: int = 2) -> tuple | None:
+    """The box around an instance's finite keypoints plus ``margin`` of its size on every side;
+    None with fewer than ``min_points`` (NaN keypoints are missing ones)."""
+    points = np.asarray(points, np.float64)
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) < min_points:
+        return None
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    pad_x, pad_y = margin * max(x1 - x0, 1), margin * max(y1 - y0, 1)
+    return (float(x0 - pad_x), float(y0 - pad_y), float(x1 + pad_x), float(y1 + pad_y))

@@ -56,13 +56,17 @@ def _frame_and_video(key, stem: str) -> tuple[str, int]:
     return (parts[-2] if len(parts) >= 2 else stem), int(digits[-1])
 
 
-def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6):
-    """-> (list of (video name, frame, individual index, points [K, 2]), labelled frames) with
-    unlabelled points and points below ``min_likelihood`` (DeepLabCut's default p-cutoff) set to
-    NaN. The video name is ``video`` if given, else the stem DeepLabCut names
-    (``m3v1mp4DLC_...h5`` -> ``m3v1mp4``). Labelled frames: every image of labelled data; None
-    for analysis output (the frames with confident points decide)."""
+def deeplabcut_individuals(path) -> list[str] | None:
+    """The individuals a multi-animal DeepLabCut file names, in column order; None for a
+    single-animal file."""
     path = Path(path)
+    table = _checked_table(path)
+    if "individuals" not in table.columns.names:
+        return None
+    return [str(i) for i in dict.fromkeys(table.columns.get_level_values("individuals"))]
+
+
+def _checked_table(path: Path) -> pd.DataFrame:
     try:
         table = _read_table(path)
         levels = list(table.columns.names)
@@ -76,6 +80,18 @@ def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6)
         raise EthoprismError(
             f"cannot read DeepLabCut pose file ({exc.__class__.__name__}: {exc})", path
         ) from exc
+    return table
+
+
+def read_deeplabcut(path, video: str | None = None, min_likelihood: float = 0.6):
+    """-> (list of (video name, frame, individual index, points [K, 2]), labelled frames) with
+    unlabelled points and points below ``min_likelihood`` (DeepLabCut's default p-cutoff) set to
+    NaN. The video name is ``video`` if given, else the stem DeepLabCut names
+    (``m3v1mp4DLC_...h5`` -> ``m3v1mp4``). Labelled frames: every image of labelled data; None
+    for analysis output (the frames with confident points decide)."""
+    path = Path(path)
+    table = _checked_table(path)
+    levels = list(table.columns.names)
     stem = path.stem.split("DLC_")[0] if "DLC_" in path.stem else path.stem
     individuals = (
         list(dict.fromkeys(table.columns.get_level_values("individuals")))
