@@ -20,9 +20,11 @@ import ethoprism
 from ethoprism.backbones import Backbone
 from ethoprism.clips import ClipPlan, ClipSpec, plan_clips
 from ethoprism.errors import EthoprismError
+from ethoprism.localization.geometry import to_input
 from ethoprism.provenance import Provenance, VideoInfo
 from ethoprism.store import EmbeddingStore, StoreEntry
 from ethoprism.token_basis import check_reduces
+from ethoprism.tracks import VideoTracks
 from ethoprism.video import VideoReader
 from ethoprism.video.reader import prefetch
 
@@ -36,6 +38,7 @@ def build_provenance(
     token_step: int | None,
     token_grid: int | None = None,
     token_dim: int | None = None,
+    tracks: VideoTracks | None = None,
 ) -> Provenance:
     meta = reader.metadata
     video = VideoInfo(
@@ -58,6 +61,7 @@ def build_provenance(
         ethoprism_version=ethoprism.__version__,
         token_grid=token_grid,
         token_dim=token_dim,
+        tracks=None if tracks is None else tracks.to_dict(),
     )
 
 
@@ -107,13 +111,16 @@ def extract_video(
     wait_s: float = 1.0,
     token_grid: int | None = None,
     token_dim: int | None = None,
+    tracks: VideoTracks | None = None,
 ) -> tuple[StoreEntry, bool]:
     """Embed every frame of ``video``; returns ``(entry, cache_hit)``.
 
     Work is written chunk by chunk (:class:`~ethoprism.store.PartialEntry`): memory does not grow
     with the video, a killed run resumes from its last committed chunk with identical results,
     and chunks another live process has claimed are left to it (this call waits for them).
-    ``token_dim``: token grids reduced by the store's PCA basis (see :mod:`ethoprism.token_basis`)."""
+    ``token_dim``: token grids reduced by the store's PCA basis (see :mod:`ethoprism.token_basis`).
+    ``tracks``: the video's animal tracks; each animal's box is pooled from the same pass's token
+    map on every frame it is present (per-animal embeddings, :mod:`ethoprism.tracks`)."""
     spec = spec or backbone.default_clip_spec()
     for name, value in (
         ("batch size", batch_size),
@@ -125,7 +132,7 @@ def extract_video(
             raise EthoprismError(f"{name} must be a positive whole number, not {value!r}")
     check_token_options(token_grid, token_dim, backbone.embed_dim)
     with VideoReader(video) as reader:
-        provenance = build_provenance(backbone, spec, reader, token_step, token_grid, token_dim)
+        provenance = build_provenance(backbone, spec, reader, token_step, token_grid, token_dim, tracks)
         cached = store.find(provenance) or reduced_from_whole_grids(store, provenance)
         if cached is not None:
             if progress:
@@ -138,7 +145,7 @@ def extract_video(
             batch_size,
         )
         partial.drop_damaged()
-        embedder = _ChunkEmbedder(reader, backbone, spec, plan, partial, token_step)
+        embedder = _ChunkEmbedder(reader, backbone, spec, plan, partial, token_step, tracks)
         try:
             entry = _run_chunks(store, provenance, plan, partial, embedder, progress, wait_s)
         finally:
@@ -196,9 +203,11 @@ class _ChunkEmbedder:
         plan: ClipPlan,
         partial,
         token_step: int | None,
+        tracks: VideoTracks | None = None,
     ):
         self.reader, self.backbone, self.spec, self.plan, self.partial = reader, backbone, spec, plan, partial
         self.token_step = token_step
+        self.tracks = tracks
         # video-text models also give one embedding per clip in their joint space (for text search)
         self.joint = hasattr(backbone, "encode_with_clip_embedding")
         self.order, self.bounds = plan.frames_by_clip()
@@ -270,6 +279,7 @@ class _ChunkEmbedder:
         embeddings = np.zeros((len(frames), self.backbone.embed_dim), np.float32)
         keep_tokens = frames[frames % self.token_step == 0] if self.token_step else np.zeros(0, np.int64)
         tokens = grid_tokens = clip_embeddings = None
+        animal_rows, animal_embeddings = [], []
         row_of = {int(f): i for i, f in enumerate(frames)}
         token_row_of = {int(f): i for i, f in enumerate(keep_tokens)}
         batches = prefetch(self._batches(first_clip, end_clip), depth=2)
@@ -282,8 +292,12 @@ class _ChunkEmbedder:
                 if not len(targets):
                     continue
                 kept = np.flatnonzero(targets % self.token_step == 0) if self.token_step else None
-                out = self.backbone.embed_rows(batch, slots, self.plan.source_row[targets], kept, grid)
+                rois, track_rows = self._rois(targets)
+                out = self.backbone.embed_rows(batch, slots, self.plan.source_row[targets], kept, grid, rois)
                 embeddings[[row_of[int(f)] for f in targets]] = out["embeddings"]
+                if "roi_embeddings" in out:
+                    animal_rows.append(track_rows)
+                    animal_embeddings.append(out["roi_embeddings"])
                 if "tokens" in out:
                     if tokens is None:
                         tokens = np.zeros((len(keep_tokens), *out["tokens"].shape[1:]), np.float16)
@@ -306,8 +320,33 @@ class _ChunkEmbedder:
             arrays.update(grid_tokens=grid_tokens)
         if clip_embeddings is not None:
             arrays.update(clips=np.arange(first_clip, end_clip), clip_embeddings=clip_embeddings)
+        if self.tracks is not None:
+            rows = np.concatenate(animal_rows) if animal_rows else np.zeros(0, np.int64)
+            arrays.update(
+                animal_frames=self.tracks.frame[rows],
+                animal_ids=self.tracks.animal[rows],
+                animal_embeddings=(
+                    np.concatenate(animal_embeddings).astype(np.float32)
+                    if animal_embeddings
+                    else np.zeros((0, self.backbone.embed_dim), np.float32)
+                ),
+            )
         self.partial.commit(index, arrays)
         _return_freed_memory()
+
+    def _rois(self, targets: np.ndarray):
+        """For the batch's frames ``targets``: ((index into targets, boxes in input pixels), the
+        tracks rows they are), or (None, None) without tracks."""
+        if self.tracks is None:
+            return None, None
+        starts = np.searchsorted(self.tracks.frame, targets, side="left")
+        ends = np.searchsorted(self.tracks.frame, targets, side="right")
+        index = np.repeat(np.arange(len(targets)), ends - starts)
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(targets) else []
+        rows = np.asarray(rows, np.int64)
+        meta = self.reader.metadata
+        boxes = to_input(self.tracks.boxes[rows], meta.width, meta.height, self.spec.size, self.spec.square)
+        return (index, boxes), rows
 
 
 def _return_freed_memory() -> None:

@@ -90,6 +90,8 @@ class Provenance:
     token_dim: int | None = None  # the grids reduced to this many PCA dimensions (--token-dim)
     token_basis: str | None = None  # digest of that PCA basis (known once the entry is finished)
     extraction_version: int = EXTRACTION_VERSION
+    # the animal tracks per-animal embeddings were pooled from (ethoprism.tracks.VideoTracks.to_dict)
+    tracks: dict | None = None
 
     @property
     def settings_digest(self) -> str:
@@ -117,7 +119,14 @@ class Provenance:
     def cache_key(self) -> tuple:
         """Equal when a stored entry can stand for a new extraction of the same video: every input
         that changes the stored numbers."""
-        return (*self.embedding_key, self.video.sha256, self.token_step, self.token_grid, self.token_dim)
+        return (
+            *self.embedding_key,
+            self.video.sha256,
+            self.token_step,
+            self.token_grid,
+            self.token_dim,
+            None if self.tracks is None else self.tracks.get("digest"),
+        )
 
     @property
     def embedding_variant(self) -> str:
@@ -139,6 +148,8 @@ class Provenance:
             parts.append(f"grid{self.token_grid}")
         if self.token_dim:
             parts.append(f"dim{self.token_dim}")
+        if self.tracks:  # a new track set is a new entry: two track sets never mix in one
+            parts.append(f"tracks{self.tracks.get('digest', '')[:16]}")
         key = json.dumps(parts)
         return hashlib.sha256(key.encode()).hexdigest()[:8]
 
@@ -161,6 +172,7 @@ class Provenance:
             "token_dim": self.token_dim,
             "token_basis": self.token_basis,
             "extraction_version": self.extraction_version,
+            "tracks": self.tracks,
             "video": asdict(self.video),
         }
 
@@ -190,6 +202,7 @@ class Provenance:
                 token_dim=None if data.get("token_dim") is None else int(data["token_dim"]),
                 token_basis=None if data.get("token_basis") is None else str(data["token_basis"]),
                 extraction_version=int(data.get("extraction_version", 1)),
+                tracks=data.get("tracks") if isinstance(data.get("tracks"), dict) else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EthoprismError(

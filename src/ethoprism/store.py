@@ -109,6 +109,21 @@ class StoreEntry:
         clips = self._read("clip_embeddings")
         return None if clips is None else (clips, self._read("frame_clip"))
 
+    @property
+    def animals(self) -> list[str]:
+        """The animals of the video's tracks (empty for an entry extracted without tracks)."""
+        tracks = self.provenance.tracks
+        return list(tracks.get("animals", [])) if tracks else []
+
+    def animal_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(frame, animal index) of every per-animal embedding row, sorted; None without tracks."""
+        frames = self._read("animal_frames")
+        return None if frames is None else (frames, self._read("animal_ids"))
+
+    def animal_embeddings(self) -> np.ndarray | None:
+        """float32 ``[rows, D]``: each animal's box pooled from its frame's token map."""
+        return self._read("animal_embeddings")
+
     def token_frames(self) -> np.ndarray | None:
         """The frames that have spatial token maps (without reading the maps)."""
         return self._read("token_frames")
@@ -271,7 +286,8 @@ class EmbeddingStore:
             p = entry.provenance
             grids = (p.token_grid is not None, p.token_dim is None)
             maps = (p.token_step is not None, -(p.token_step or 10**9))
-            return (*maps, *grids) if needs == "maps" else (*grids, *maps)
+            animals = (p.tracks is not None,)  # the same frame embeddings, and each animal's too
+            return (*maps, *animals, *grids) if needs == "maps" else (*animals, *grids, *maps)
 
         densest = {}
         for entry in chosen:
@@ -577,6 +593,8 @@ class PartialEntry:
                     raise EthoprismError(
                         f"chunks cover {int(written.sum())} of {n_frames} frames", self.folder
                     )
+                if provenance.tracks is not None:
+                    self._write_animals(out)
                 if token_step:
                     out.create_dataset(
                         "token_frames", data=np.arange(0, n_frames, token_step, dtype=np.int64)
@@ -602,6 +620,25 @@ class PartialEntry:
             raise
         shutil.rmtree(self.folder, ignore_errors=True)
         return StoreEntry(self.target, provenance)
+
+    def _write_animals(self, out) -> None:
+        """The per-animal rows of every chunk, sorted by (frame, animal), into the entry."""
+        frames, animals, vectors = [], [], []
+        for index in range(len(self.chunks)):
+            with h5py.File(self._chunk(index), "r") as chunk:
+                if "animal_embeddings" not in chunk:
+                    raise EthoprismError("a chunk lacks its animals' embeddings", self._chunk(index))
+                frames.append(chunk["animal_frames"][()])
+                animals.append(chunk["animal_ids"][()])
+                vectors.append(chunk["animal_embeddings"][()])
+        frames, animals = np.concatenate(frames).astype(np.int64), np.concatenate(animals).astype(np.int64)
+        order = np.lexsort((animals, frames))
+        out.create_dataset("animal_frames", data=frames[order])
+        out.create_dataset("animal_ids", data=animals[order])
+        vectors = np.concatenate(vectors)[order].astype(np.float32)
+        out.create_dataset(
+            "animal_embeddings", data=vectors, chunks=(min(max(len(vectors), 1), 4096), vectors.shape[1])
+        )
 
     def _token_basis(self) -> TokenBasis:
         """The store's PCA basis for these grids; fitted on this video's grids (a sample of evenly
@@ -636,7 +673,14 @@ def _chunk_problem(path: Path) -> str | None:
                 return "frames and embeddings do not fit each other"
             # the last row of each dataset: a truncated file fails there (reading all of every
             # chunk of a 24 h recording at each resume would cost a whole pass over the data)
-            for name in ("frames", "embeddings", "tokens", "grid_tokens", "clip_embeddings"):
+            for name in (
+                "frames",
+                "embeddings",
+                "tokens",
+                "grid_tokens",
+                "clip_embeddings",
+                "animal_embeddings",
+            ):
                 if name in chunk and len(chunk[name]):
                     chunk[name][-1]
     except (OSError, ValueError, KeyError, TypeError) as exc:

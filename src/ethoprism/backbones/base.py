@@ -174,6 +174,7 @@ class Backbone:
         rows: np.ndarray,
         token_rows: np.ndarray | None = None,
         grid: int | None = None,
+        rois: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """One forward pass over ``clips`` (``[B, T, H, W, 3]``), reduced on the device so only
         what is kept crosses back to the host:
@@ -184,7 +185,10 @@ class Backbone:
           ``token_rows`` (indices into ``slots``/``rows``), when given;
         * ``grid_tokens``: fp16 ``[n, g, g, D]``, every selected frame's token map average-pooled
           to ``grid`` x ``grid``, when ``grid`` is given;
-        * ``clip_embeddings``: float32 ``[B, D']`` for video-text models."""
+        * ``clip_embeddings``: float32 ``[B, D']`` for video-text models;
+        * ``roi_embeddings``: float32 ``[m, D]`` with ``rois = (row index, boxes [m, 4] in input
+          pixels)``: each box's mean of the token map of that selected row (ROI average pooling,
+          :func:`ethoprism.tracks.box_weights`) — the animals' embeddings, from the same pass."""
         tokens, clip_embedding = self._tokens_and_clip_embedding(self._prepare(clips))
         slots_t = torch.as_tensor(np.asarray(slots), device=tokens.device)
         rows_t = torch.as_tensor(np.asarray(rows), device=tokens.device)
@@ -203,9 +207,22 @@ class Backbone:
                 )
             pooled = F.adaptive_avg_pool2d(selected.permute(0, 3, 1, 2).float(), grid)
             out["grid_tokens"] = pooled.permute(0, 2, 3, 1).to(torch.float16).cpu().numpy()
+        if rois is not None and len(rois[0]):
+            from ethoprism.tracks import box_weights
+
+            height, width = selected.shape[1:3]
+            weights = box_weights(rois[1], height, width, self._input_size(clips))
+            weights = torch.as_tensor(weights, device=tokens.device)
+            roi_rows = selected[torch.as_tensor(np.asarray(rois[0]), device=tokens.device)].float()
+            out["roi_embeddings"] = torch.einsum("mhw,mhwd->md", weights, roi_rows).cpu().numpy()
         if clip_embedding is not None:
             out["clip_embeddings"] = clip_embedding.float().cpu().numpy()
         return out
+
+    @staticmethod
+    def _input_size(clips) -> int:
+        """The side of the square input frames (clips are ``[B, T, S, S, 3]``)."""
+        return int(clips.shape[2])
 
     def auto_batch_size(self, frames: int, size: int, limit: int = 64) -> int:
         """Clips per forward pass: 4 on CPU (larger batches do not run faster there); on CUDA as

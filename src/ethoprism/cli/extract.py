@@ -58,6 +58,12 @@ def extract(
         "--token-dim",
         help="Reduce the --token-grid grids to K dimensions by a PCA fitted once per store (e.g. 256).",
     ),
+    tracks: list[Path] = typer.Option(
+        [],
+        "--tracks",
+        help="Animal tracks (SLEAP .slp, DeepLabCut multi-animal .h5/.csv, boxes CSV video,frame,animal,"
+        "x1,y1,x2,y2): each animal's embedding per frame, pooled in its box. Repeatable.",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
     batch_size: str = typer.Option(
@@ -101,6 +107,10 @@ def extract(
     if not (gpus_per_worker >= 0 and math.isfinite(gpus_per_worker)):
         raise EthoprismError(f"--gpus-per-worker must be a number of at least 0, not {gpus_per_worker}")
     paths = expand_videos(videos)
+    if ray is not None and tracks:
+        raise EthoprismError(
+            "--tracks is not available with --ray yet: extract videos with tracks without --ray"
+        )
     if ray is not None:
         from ethoprism.workflows.extract import extract_videos_ray
 
@@ -149,6 +159,7 @@ def extract(
                 progress=lambda video, done, total: progress(video.name, done, total),
                 token_grid=token_grid,
                 token_dim=token_dim,
+                tracks=tracks,
             )
     for note in target.notes:
         console.print(f"note: {note}", highlight=False)
@@ -176,6 +187,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print full provenance as JSON."),
 ):
     """List what a store holds, with provenance."""
+    import numpy as np
     from rich.markup import escape
 
     from ethoprism.store import EmbeddingStore
@@ -233,6 +245,18 @@ def info(
         if p.token_dim:
             grid += f", reduced to {p.token_dim} dimensions (PCA basis {p.token_basis})"
         table.add_row("token grid", grid)
+        if p.tracks:
+            rows = e.animal_rows()
+            present = np.bincount(rows[1], minlength=len(e.animals)) if rows is not None else []
+            table.add_row(
+                "animals",
+                ", ".join(
+                    f"{name} ({count / max(e.n_frames, 1):.0%} of frames)"
+                    for name, count in zip(e.animals, present)
+                )
+                + f" from {p.tracks.get('file') or 'tracks'} "
+                f"(sha256 {str(p.tracks.get('file_sha256'))[:12]})",
+            )
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")
         out.print(table)
         out.print()

@@ -23,6 +23,22 @@ class Extracted:
     error: str | None = None
 
 
+def video_tracks(videos: list[Path], files) -> dict:
+    """Video file name -> its :class:`~ethoprism.tracks.VideoTracks` from ``files``; every file must
+    match one of ``videos`` (by the video it names, else its stem)."""
+    from ethoprism.io.tracks import read_tracks
+    from ethoprism.video import VideoReader
+
+    info = {}
+    for video in videos:
+        name = Path(video).name
+        if name in info:
+            raise EthoprismError(f"two videos named '{name}' in one extraction with tracks", video)
+        meta = VideoReader(video).metadata
+        info[name] = {"n_frames": meta.n_frames, "width": meta.width, "height": meta.height}
+    return read_tracks(files, info)
+
+
 def backbone_for(store: EmbeddingStore) -> str:
     """The backbone an extraction uses when none is named: the one the store already holds, so a
     store begun with another backbone stays one usable set when the same command adds videos
@@ -76,9 +92,14 @@ def extract_videos(
     progress: Callable[[Path, int, int], None] | None = None,
     token_grid: int | None = None,
     token_dim: int | None = None,
+    tracks: list | None = None,
 ) -> list[Extracted]:
-    """Embed each video (finished entries are cache hits); ``progress(video, done, total)`` in frames."""
+    """Embed each video (finished entries are cache hits); ``progress(video, done, total)`` in frames.
+    ``tracks``: tracks files (:mod:`ethoprism.io.tracks`), matched to the videos; a matched video
+    also gets each animal's embedding per frame."""
     store.remove_debris()
+    by_video = video_tracks(videos, tracks) if tracks else {}
+    store.notes.extend(note for found in by_video.values() for note in found.notes)
     results = []
     for video in videos:
 
@@ -97,6 +118,7 @@ def extract_videos(
                 progress=update,
                 token_grid=token_grid,
                 token_dim=token_dim,
+                tracks=by_video.get(Path(video).name),
             )
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
