@@ -30,6 +30,20 @@ class FrameDataset:
     fps: list[float]
     splits: dict[str, str] = field(default_factory=dict)  # video -> split named by the label file (FERAL)
     grid_X: np.ndarray | None = None  # float16 [N, g*g*D]: each frame's pooled token grid (--token-grid)
+    # per group, the animal it follows (per-animal data: a group is one animal's track in one
+    # video, so sequence heads run along it); None: the whole frame
+    animals: list[str | None] | None = None
+
+    @property
+    def video_groups(self) -> np.ndarray:
+        """int [N]: the row's video (its index among the distinct video names). Splits are by
+        video: two animals of one video are never on both sides of a fold."""
+        names = list(dict.fromkeys(self.videos))
+        return np.asarray([names.index(v) for v in self.videos], np.int64)[self.groups]
+
+    @property
+    def per_animal(self) -> bool:
+        return self.animals is not None and any(a is not None for a in self.animals)
 
     def subset(self, video_indices) -> FrameDataset:
         return self.rows(np.isin(self.groups, list(video_indices)))
@@ -49,6 +63,7 @@ class FrameDataset:
             self.fps,
             self.splits,
             None if self.grid_X is None else self.grid_X[mask],
+            self.animals,
         )
 
     def for_head(self, kind: str) -> FrameDataset:
@@ -162,6 +177,136 @@ def build_dataset(
         fps,
         splits,
         np.concatenate(grids) if grid else None,
+    )
+
+
+SOCIAL_FEATURES = ["own_speed", "other_present", "other_dx", "other_dy", "other_distance", "other_speed"]
+
+
+def social_features(frames, ids, boxes, n_animals: int, width: int, height: int) -> np.ndarray:
+    """Per (frame, animal) row, what a social behaviour needs from the tracks, in units of the
+    frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
+    animal on that frame: present or not, its relative position, distance and speed."""
+    frames, ids = np.asarray(frames), np.asarray(ids)
+    centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    centre = centre / float(np.hypot(width, height))
+    speed = np.zeros(len(frames), np.float32)
+    for k in range(n_animals):
+        mine = np.flatnonzero(ids == k)
+        if len(mine) > 1:
+            step = np.diff(frames[mine]).clip(min=1)
+            moved = np.linalg.norm(np.diff(centre[mine], axis=0), axis=1) / step
+            speed[mine[1:]] = moved
+            speed[mine[0]] = moved[0]
+    out = np.zeros((len(frames), len(SOCIAL_FEATURES)), np.float32)
+    out[:, 0] = speed
+    starts = np.searchsorted(frames, frames, side="left")
+    ends = np.searchsorted(frames, frames, side="right")
+    for row in range(len(frames)):
+        others = [r for r in range(starts[row], ends[row]) if r != row]
+        if not others:
+            continue
+        offsets = centre[others] - centre[row]
+        nearest = int(np.argmin(np.linalg.norm(offsets, axis=1)))
+        out[row, 1:] = (1.0, *offsets[nearest], np.linalg.norm(offsets[nearest]), speed[others[nearest]])
+    return out
+
+
+def build_animal_dataset(
+    entries: list[StoreEntry],
+    labels: list[VideoLabels] | None,
+    behaviors: list[str] | None = None,
+    require_labels: bool = True,
+) -> FrameDataset:
+    """One row per (animal, frame) it is present on: the animal's pooled embedding, the whole
+    frame's, and the social features of :func:`social_features`. A group is one animal's track in
+    one video (sequence heads run along it); labels are per (video, animal) (``subject``)."""
+    labels = labels or []
+    with_tracks = {e.video_name: e for e in entries if e.provenance.tracks}
+    for label in labels:
+        where = label.source or None
+        if label.video not in with_tracks:
+            raise EthoprismError(
+                f"labels name animals for video '{label.video}', which was extracted without tracks: "
+                "extract it again with --tracks FILE",
+                where,
+            )
+        animals = with_tracks[label.video].animals
+        if label.subject is None:
+            raise EthoprismError(
+                f"labels of video '{label.video}' name no animal, but the store tracks {', '.join(animals)}: "
+                "add an 'animal' column (bouts CSV) or Subjects (BORIS) saying whose behaviour each bout is",
+                where,
+            )
+        if label.subject not in animals:
+            raise EthoprismError(
+                f"labels name animal '{label.subject}' in '{label.video}', which no track has "
+                f"(tracked: {', '.join(animals)})",
+                where,
+            )
+    by_key = {(label.video, label.subject): label for label in labels}
+    behaviors = behaviors or merge_behaviors(labels)
+    exclusive = all(label.exclusive for label in labels) if labels else True
+    X, Y, groups, frames, times, videos, animals, fps = [], [], [], [], [], [], [], []
+    for entry in entries:
+        if entry.video_name not in with_tracks:
+            continue
+        rows = entry.animal_rows()
+        if rows is None:
+            raise EthoprismError(
+                "entry lacks its per-animal rows: extract it again with --tracks", entry.path
+            )
+        row_frames, ids = rows
+        frame_vectors, animal_vectors = entry.embeddings(), entry.animal_embeddings()
+        width, height = entry.size
+        social = social_features(row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height)
+        stamps = entry.timestamps()
+        for k, animal in enumerate(entry.animals):
+            label = by_key.get((entry.video_name, animal))
+            if label is None and labels and require_labels:
+                continue
+            mine = np.flatnonzero(ids == k)
+            if not len(mine):
+                continue
+            at = row_frames[mine]
+            if label is not None:
+                label.check_against_video(entry.n_frames, entry.fps)
+                targets = label.reorder(behaviors).targets if label.behaviors != behaviors else label.targets
+                Y.append(targets[at])
+            else:
+                Y.append(np.full((len(mine), len(behaviors)), -1, np.int8))
+            X.append(np.concatenate([animal_vectors[mine], frame_vectors[at], social[mine]], axis=1))
+            groups.append(np.full(len(mine), len(videos)))
+            frames.append(at)
+            times.append(stamps[at])
+            videos.append(entry.video_name)
+            animals.append(animal)
+            fps.append(entry.fps)
+    if not videos:
+        raise EthoprismError("no stored video with tracks has labelled animals")
+    Y = np.concatenate(Y)
+    if labels and require_labels:
+        absent = [b for b, present in zip(behaviors, Y.max(axis=0)) if present < 1]
+        if absent:
+            raise EthoprismError(
+                f"behaviour(s) {absent} are never present in the labelled frames: a head cannot learn "
+                "them; label some frames or leave them out",
+                labels[0].source or None,
+            )
+    return FrameDataset(
+        np.concatenate(X).astype(np.float32),
+        Y,
+        np.concatenate(groups),
+        np.concatenate(frames),
+        np.concatenate(times),
+        videos,
+        list(behaviors),
+        exclusive,
+        entries[0].provenance,
+        fps,
+        {},
+        None,
+        animals,
     )
 
 

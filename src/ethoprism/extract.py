@@ -325,6 +325,7 @@ class _ChunkEmbedder:
             arrays.update(
                 animal_frames=self.tracks.frame[rows],
                 animal_ids=self.tracks.animal[rows],
+                animal_boxes=self.tracks.boxes[rows].astype(np.float32),
                 animal_embeddings=(
                     np.concatenate(animal_embeddings).astype(np.float32)
                     if animal_embeddings

@@ -120,6 +120,10 @@ class StoreEntry:
         frames = self._read("animal_frames")
         return None if frames is None else (frames, self._read("animal_ids"))
 
+    def animal_boxes(self) -> np.ndarray | None:
+        """float32 ``[rows, 4]``: each row's box (x0, y0, x1, y1, pixels of the original frame)."""
+        return self._read("animal_boxes")
+
     def animal_embeddings(self) -> np.ndarray | None:
         """float32 ``[rows, D]``: each animal's box pooled from its frame's token map."""
         return self._read("animal_embeddings")
@@ -623,18 +627,20 @@ class PartialEntry:
 
     def _write_animals(self, out) -> None:
         """The per-animal rows of every chunk, sorted by (frame, animal), into the entry."""
-        frames, animals, vectors = [], [], []
+        frames, animals, boxes, vectors = [], [], [], []
         for index in range(len(self.chunks)):
             with h5py.File(self._chunk(index), "r") as chunk:
                 if "animal_embeddings" not in chunk:
                     raise EthoprismError("a chunk lacks its animals' embeddings", self._chunk(index))
                 frames.append(chunk["animal_frames"][()])
                 animals.append(chunk["animal_ids"][()])
+                boxes.append(chunk["animal_boxes"][()])
                 vectors.append(chunk["animal_embeddings"][()])
         frames, animals = np.concatenate(frames).astype(np.int64), np.concatenate(animals).astype(np.int64)
         order = np.lexsort((animals, frames))
         out.create_dataset("animal_frames", data=frames[order])
         out.create_dataset("animal_ids", data=animals[order])
+        out.create_dataset("animal_boxes", data=np.concatenate(boxes)[order].astype(np.float32))
         vectors = np.concatenate(vectors)[order].astype(np.float32)
         out.create_dataset(
             "animal_embeddings", data=vectors, chunks=(min(max(len(vectors), 1), 4096), vectors.shape[1])

@@ -128,7 +128,9 @@ def cross_validate(
             )
         splitter_name = "file split (train+val -> test)"
     else:
-        videos = np.unique(data.groups)
+        # by video: two animals of one video are never on both sides of a fold
+        video_groups = data.video_groups
+        videos = np.unique(video_groups)
         if len(videos) < 2:
             raise EthoprismError("cross-validation needs at least two labelled videos")
         if n_splits is not None and not 2 <= n_splits <= len(videos):
@@ -136,7 +138,7 @@ def cross_validate(
                 f"--folds {n_splits}: needs 2 to {len(videos)} folds, one per labelled video at most"
             )
         splitter = LeaveOneGroupOut() if n_splits is None or n_splits == len(videos) else GroupKFold(n_splits)
-        splits = list(splitter.split(data.X, groups=data.groups))
+        splits = list(splitter.split(data.X, groups=video_groups))
         splitter_name = type(splitter).__name__
     scored = np.zeros(len(data.groups), bool)
     proba = np.zeros(data.Y.shape, np.float32)
@@ -152,7 +154,7 @@ def cross_validate(
         proba[test_rows], pred[test_rows] = p, d
         folds.append(
             {
-                "test_videos": [data.videos[v] for v in test_videos],
+                "test_videos": sorted({data.videos[v] for v in test_videos}),
                 "thresholds": [float(t) for t in fitted.thresholds_],
             }
         )

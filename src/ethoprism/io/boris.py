@@ -278,6 +278,7 @@ def write_boris_events(
     pairs, BORIS 8 columns) that BORIS imports as an observation to correct."""
     rows = []
     for bout in bouts.itertuples():
+        who = str(getattr(bout, "animal", subject))  # per-animal bouts: the animal is the Subject
         for status, time in (("START", bout.start_s), ("STOP", bout.end_s + 1.0 / fps)):
             rows.append(
                 {
@@ -288,7 +289,7 @@ def write_boris_events(
                     "Source": f"player #1:{media_file}",
                     "Media duration (s)": round(duration_s, 3),
                     "FPS": round(fps, 4),
-                    "Subject": subject,
+                    "Subject": who,
                     "Behavior": bout.behavior,
                     "Behavioral category": "",
                     "Behavior type": status,

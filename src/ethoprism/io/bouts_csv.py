@@ -1,5 +1,7 @@
-"""Plain bouts CSV: ``video, behavior, start_frame, end_frame`` (inclusive frames). Frames of a
-listed video outside every bout are background; videos are labelled over their whole length."""
+"""Plain bouts CSV: ``video, behavior, start_frame, end_frame`` (inclusive frames), optionally
+``animal`` (whose behaviour it is, in videos with tracks; and ``target``, whom it is directed at,
+kept as a column). Frames of a listed video (or animal) outside every bout are background;
+videos are labelled over their whole length."""
 
 from __future__ import annotations
 
@@ -36,8 +38,19 @@ def read_bouts_csv(
     unknown = sorted(set(table["behavior"].astype(str)) - set(names))
     if unknown:
         raise EthoprismError(f"unknown behaviour names {unknown}; expected {names}", path)
+    by_animal = "animal" in table.columns
+    if by_animal:
+        missing = table["animal"].isna() | (table["animal"].astype(str).str.strip() == "")
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0])
+            raise EthoprismError(f"row {row + 1} names no animal (the 'animal' column)", path)
+        keys = ["video", "animal"]
+    else:
+        keys = ["video"]
     results = []
-    for video, rows in table.assign(start=starts, end=ends).groupby("video", sort=True):
+    for key, rows in table.assign(start=starts, end=ends).groupby(keys, sort=True):
+        video = key[0] if isinstance(key, tuple) else key
+        animal = str(key[1]).strip() if by_animal else None
         name = Path(str(video)).name
         if name not in n_frames:
             raise EthoprismError(f"video '{name}' is not among the videos given ({sorted(n_frames)})", path)
@@ -50,7 +63,9 @@ def read_bouts_csv(
                     path,
                 )
             targets[row.start : row.end + 1, names.index(str(row.behavior))] = 1
-        results.append(VideoLabels(name, list(names), targets, exclusive=exclusive, source=str(path)))
+        results.append(
+            VideoLabels(name, list(names), targets, exclusive=exclusive, subject=animal, source=str(path))
+        )
     return results
 
 

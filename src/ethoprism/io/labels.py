@@ -122,6 +122,7 @@ def read_labels(
     exclusive: bool | None = None,
     behaviors: list[str] | None = None,
     subject: str | None = None,
+    animals: bool = False,
 ) -> list[VideoLabels]:
     """Read labels from one or several files, globs or project folders (:func:`label_files`) and
     check them against ``videos`` (name -> n_frames, fps, timestamps).
@@ -130,7 +131,8 @@ def read_labels(
     any video carries two behaviours (a FERAL file says so itself with ``is_multilabel``).
 
     ``subject``: of a file that labels several animals (BORIS Subjects), the one to keep. Without
-    it such a file is refused: one answer per frame would silently merge the animals."""
+    it such a file is refused: one answer per frame would silently merge the animals — unless
+    ``animals`` (a store with tracks: every animal's labels are kept, as its own)."""
     if fmt not in FORMATS:
         raise EthoprismError(f"unknown label format '{fmt}'; choose one of {FORMATS}")
     files = label_files(sources)
@@ -139,7 +141,8 @@ def read_labels(
     seen: dict[tuple[str, str | None], str] = {}
     for path in files:
         labels, declared = _read_file(path, videos, fmt, behaviors, len(files) == 1, subject)
-        labels = _one_subject(labels, subject, path)
+        if not animals or subject is not None:
+            labels = _one_subject(labels, subject, path)
         multilabel_declared |= declared
         for label in labels:
             key = (label.video, label.subject)

@@ -16,10 +16,19 @@ BOUT_COLUMNS = ["video", "behavior", "start_frame", "end_frame", "start_s", "end
 
 
 def frame_table(
-    video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str]
+    video: str,
+    times: np.ndarray,
+    proba: np.ndarray,
+    pred: np.ndarray,
+    behaviors: list[str],
+    frames: np.ndarray | None = None,
+    animal: str | None = None,
 ) -> pd.DataFrame:
-    """``video, frame, time_s, <behavior>_prob, <behavior>``."""
-    table = pd.DataFrame({"video": video, "frame": np.arange(len(times)), "time_s": np.round(times, 6)})
+    """``video, [animal,] frame, time_s, <behavior>_prob, <behavior>``; ``frames`` where the rows
+    are not every frame from 0 (an animal's track: the frames it is present on)."""
+    frames = np.arange(len(times)) if frames is None else np.asarray(frames)
+    columns = {"video": video, **({"animal": animal} if animal is not None else {})}
+    table = pd.DataFrame({**columns, "frame": frames, "time_s": np.round(times, 6)})
     for k, name in enumerate(behaviors):
         table[f"{name}_prob"] = proba[:, k].astype(np.float32)
     for k, name in enumerate(behaviors):
@@ -28,24 +37,71 @@ def frame_table(
 
 
 def bouts_table(
-    video: str, times: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str]
+    video: str,
+    times: np.ndarray,
+    proba: np.ndarray,
+    pred: np.ndarray,
+    behaviors: list[str],
+    frames: np.ndarray | None = None,
+    animal: str | None = None,
 ) -> pd.DataFrame:
-    """One row per predicted bout; ``score`` is the mean probability over the bout."""
+    """One row per predicted bout; ``score`` is the mean probability over the bout. With
+    ``frames`` (an animal's track), a bout never spans frames where the animal is absent."""
+    frames = np.arange(len(times)) if frames is None else np.asarray(frames)
+    breaks = np.flatnonzero(np.diff(frames) != 1) + 1
     rows = []
-    for k, name in enumerate(behaviors):
-        for start, end in bouts_from_mask(pred[:, k] > 0):
-            rows.append(
-                {
-                    "video": video,
-                    "behavior": name,
-                    "start_frame": start,
-                    "end_frame": end,
-                    "start_s": float(times[start]),
-                    "end_s": float(times[end]),
-                    "score": float(proba[start : end + 1, k].mean()),
-                }
-            )
-    return pd.DataFrame(rows, columns=BOUT_COLUMNS).sort_values(["start_frame", "behavior"], kind="stable")
+    for part in np.split(np.arange(len(frames)), breaks):
+        for k, name in enumerate(behaviors):
+            for start, end in bouts_from_mask(pred[part, k] > 0):
+                first, last = part[start], part[end]
+                rows.append(
+                    {
+                        "video": video,
+                        **({"animal": animal} if animal is not None else {}),
+                        "behavior": name,
+                        "start_frame": int(frames[first]),
+                        "end_frame": int(frames[last]),
+                        "start_s": float(times[first]),
+                        "end_s": float(times[last]),
+                        "score": float(proba[first : last + 1, k].mean()),
+                    }
+                )
+    columns = BOUT_COLUMNS if animal is None else ["video", "animal", *BOUT_COLUMNS[1:]]
+    return pd.DataFrame(rows, columns=columns).sort_values(["start_frame", "behavior"], kind="stable")
+
+
+def write_animal_predictions(
+    out_dir,
+    video: str,
+    parts: list[tuple],
+    behaviors: list[str],
+    fps: float,
+    timestamps: np.ndarray,
+    stem=None,
+) -> dict[str, Path]:
+    """Per-animal predictions of one video: ``parts`` = ``(animal, frames, times, proba, pred)``
+    per animal. One ``<stem>.frames.csv|.parquet`` with a row per frame and animal, bouts with
+    their animal, a BORIS file with the animals as Subjects."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem or Path(video).stem
+    frames = pd.concat(
+        [frame_table(video, t, p, d, behaviors, f, animal) for animal, f, t, p, d in parts], ignore_index=True
+    ).sort_values(["frame", "animal"], kind="stable")
+    bouts = pd.concat(
+        [bouts_table(video, t, p, d, behaviors, f, animal) for animal, f, t, p, d in parts], ignore_index=True
+    ).sort_values(["start_frame", "animal", "behavior"], kind="stable")
+    paths = {
+        "frames_csv": out_dir / f"{stem}.frames.csv",
+        "frames_parquet": out_dir / f"{stem}.frames.parquet",
+        "bouts_csv": out_dir / f"{stem}.bouts.csv",
+        "boris": out_dir / f"{stem}.boris.tsv",
+    }
+    frames.to_csv(paths["frames_csv"], index=False)
+    frames.to_parquet(paths["frames_parquet"], index=False)
+    bouts.to_csv(paths["bouts_csv"], index=False)
+    write_bouts_boris(bouts, timestamps, fps, paths["boris"], video)
+    return paths
 
 
 def output_stems(videos: list[str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ethoprism.dataset import FrameDataset, build_dataset, video_frame_info
+from ethoprism.dataset import FrameDataset, build_animal_dataset, build_dataset, video_frame_info
 from ethoprism.errors import EthoprismError
 from ethoprism.evaluation.classification import (
     classification_metrics,
@@ -45,9 +45,22 @@ def load_labelled(
     """Stored embeddings joined with labels; ``grid``: also each frame's token grid (for the
     spatio-temporal heads, :data:`~ethoprism.heads.io.TOKEN_HEADS`)."""
     entries = EmbeddingStore(store_dir).select(backbone)
+    tracked = any(e.provenance.tracks for e in entries)
     labels = read_labels(
-        labels_path, video_frame_info(entries), fmt, exclusive=exclusive, behaviors=behaviors, subject=subject
+        labels_path,
+        video_frame_info(entries),
+        fmt,
+        exclusive=exclusive,
+        behaviors=behaviors,
+        subject=subject,
+        animals=tracked,
     )
+    if tracked and subject is None:  # per animal: rows (animal, frame), one track per sequence
+        if grid:
+            raise EthoprismError(
+                "token-grid heads do not read per-animal rows yet: use linear, mlp, attentive or temporal"
+            )
+        return build_animal_dataset(entries, labels, behaviors)
     return build_dataset(entries, labels, behaviors, grid=grid)
 
 
@@ -93,23 +106,34 @@ def head_dataset(
         ) from exc
     for entry in entries:
         check_embeddings_match(meta, entry.provenance, str(head_path))
+    per_animal = bool(trained.get("tracks"))
     known = None
     if labels is not None:
         known = read_labels(
-            labels, video_frame_info(entries), label_format, exclusive=model.exclusive, subject=subject
+            labels,
+            video_frame_info(entries),
+            label_format,
+            exclusive=model.exclusive,
+            subject=subject,
+            animals=per_animal,
         )
         known = [label.reorder(meta["behaviors"]) for label in known]
-    data = build_dataset(
-        entries, known, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
-    )
+    if per_animal:
+        data = build_animal_dataset(entries, known, meta["behaviors"], require_labels=False)
+    else:
+        data = build_dataset(
+            entries, known, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
+        )
     data = data.for_head(meta["head"])
     data.exclusive = model.exclusive
     return model, meta, data, entries
 
 
 def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[dict]:
-    model, meta, data, _ = head_dataset(store_dir, head_path, backbone)
+    model, meta, data, entries = head_dataset(store_dir, head_path, backbone)
     proba, pred = predict_dataset(model, data)
+    if data.per_animal:
+        return _predict_animals(data, proba, pred, entries, out_dir)
     written = []
     stems = output_stems(data.videos)
     for index, video in enumerate(data.videos):
@@ -130,6 +154,37 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
             pred[rows],
             data.behaviors,
             title=f"{video}: predicted",
+        )
+        written.append({"video": video, **{k: str(v) for k, v in paths.items()}})
+    return written
+
+
+def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
+    """One table per video with a row per frame and animal; an ethogram with one band per animal."""
+    from ethoprism.outputs.tables import write_animal_predictions
+
+    by_name = {e.video_name: e for e in entries}
+    videos = list(dict.fromkeys(data.videos))
+    stems = output_stems(videos)
+    written = []
+    for video in videos:
+        parts = []
+        for group in [g for g, v in enumerate(data.videos) if v == video]:
+            rows = data.groups == group
+            parts.append((data.animals[group], data.frames[rows], data.times[rows], proba[rows], pred[rows]))
+        entry = by_name[video]
+        paths = write_animal_predictions(
+            out_dir, video, parts, data.behaviors, entry.fps, entry.timestamps(), stems[video]
+        )
+        timeline = np.zeros((entry.n_frames, len(parts) * len(data.behaviors)), np.int8)
+        for a, (_, frames, _, _, decided) in enumerate(parts):
+            timeline[frames, a * len(data.behaviors) : (a + 1) * len(data.behaviors)] = decided
+        plots.ethogram(
+            Path(out_dir) / f"{stems[video]}.ethogram.png",
+            entry.timestamps(),
+            timeline,
+            [f"{animal}: {b}" for animal, *_ in parts for b in data.behaviors],
+            title=f"{video}: predicted, one band per animal",
         )
         written.append({"video": video, **{k: str(v) for k, v in paths.items()}})
     return written
@@ -303,16 +358,19 @@ def fewshot(
 ) -> pd.DataFrame:
     """The paper's few-shot protocol on held-out ``test_videos`` (default: the last third) ->
     ``fewshot.json``, ``fewshot.csv`` and ``report.html`` in ``out_dir``; returns the table."""
+    names = list(dict.fromkeys(data.videos))  # per animal, a video holds several groups
     if test_videos:
-        unknown = sorted(set(test_videos) - set(data.videos))
+        unknown = sorted(set(test_videos) - set(names))
         if unknown:
             raise EthoprismError(f"--test-video names videos without labels: {unknown}")
-        test = [data.videos.index(v) for v in test_videos]
-        train_idx = [i for i in range(len(data.videos)) if i not in test]
-        if not train_idx:
+        test_names = set(test_videos)
+        if test_names == set(names):
             raise EthoprismError("every labelled video is a --test-video: none is left to train on")
     else:
-        train_idx, test = default_split(len(data.videos))
+        _, held_out = default_split(len(names))
+        test_names = {names[i] for i in held_out}
+    test = [g for g, video in enumerate(data.videos) if video in test_names]
+    train_idx = [g for g, video in enumerate(data.videos) if video not in test_names]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {
