@@ -310,6 +310,32 @@ def build_animal_dataset(
     )
 
 
+def animal_blind(data: FrameDataset) -> tuple[FrameDataset, np.ndarray]:
+    """The baseline that cannot tell animals apart, from per-animal ``data``: one row per (video,
+    frame) with the whole frame's embedding only, labelled with what *any* animal does there.
+    -> (that dataset, for each per-animal row the index of its frame's row)."""
+    dim = (data.X.shape[1] - len(SOCIAL_FEATURES)) // 2
+    names = list(dict.fromkeys(data.videos))
+    video = np.asarray([names.index(v) for v in data.videos])[data.groups]
+    keys = video * (int(data.frames.max()) + 1) + data.frames
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    Y = np.full((len(unique), data.Y.shape[1]), -1, np.int8)
+    np.maximum.at(Y, inverse, data.Y)
+    frame_data = FrameDataset(
+        data.X[first, dim : 2 * dim],
+        Y,
+        video[first],
+        data.frames[first],
+        data.times[first],
+        names,
+        data.behaviors,
+        data.exclusive and not ((Y > 0).sum(axis=1) > 1).any(),
+        data.provenance,
+        [data.fps[data.videos.index(n)] for n in names],
+    )
+    return frame_data, inverse
+
+
 def video_frame_info(entries: list[StoreEntry]) -> dict[str, dict]:
     return {
         e.video_name: {

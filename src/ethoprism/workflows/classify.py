@@ -159,6 +159,76 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
     return written
 
 
+def _write_out_of_fold(data: FrameDataset, result: dict, folder: Path) -> None:
+    """Each scored video's out-of-fold predictions, as ``predict`` writes them (per animal: one
+    table per video with an animal column)."""
+    from ethoprism.outputs.tables import write_animal_predictions
+
+    videos = list(dict.fromkeys(data.videos))
+    stems = output_stems(videos)
+    for video in videos:
+        groups = [g for g, v in enumerate(data.videos) if v == video]
+        rows = np.isin(data.groups, groups)
+        if not result["scored"][rows].any():
+            continue
+        if not data.per_animal:
+            (group,) = groups
+            write_predictions(
+                folder,
+                video,
+                data.times[rows],
+                result["proba"][rows],
+                result["pred"][rows],
+                data.behaviors,
+                data.fps[group],
+                stems[video],
+            )
+            continue
+        timeline = np.zeros(int(data.frames[rows].max()) + 1)
+        timeline[data.frames[rows]] = data.times[rows]
+        parts = [
+            (
+                data.animals[g],
+                data.frames[data.groups == g],
+                data.times[data.groups == g],
+                result["proba"][data.groups == g],
+                result["pred"][data.groups == g],
+            )
+            for g in groups
+        ]
+        write_animal_predictions(
+            folder, video, parts, data.behaviors, data.fps[groups[0]], timeline, stems[video]
+        )
+
+
+def animal_blind_metrics(
+    kind: str, data: FrameDataset, n_splits=None, postprocess=None, split="videos"
+) -> dict:
+    """The animal-blind baseline of per-animal ``data``: the same head on whole frames (labels: what
+    any animal does), cross-validated the same way, its scores and decisions copied to every
+    animal on the frame and scored per (animal, frame) row. ``ceiling_map``: the best any
+    animal-blind scorer can reach, from the labels (a frame's score is 1 where any animal does the
+    behaviour): per-animal mAP above it is what the tracks bring."""
+    from ethoprism.dataset import animal_blind
+
+    frames, row_of = animal_blind(data)
+    result = cross_validate(head_for(kind, frames), frames, n_splits, postprocess, split="videos")
+    scored = result["scored"][row_of]
+    truth = np.where(scored[:, None], data.Y, -1)
+    blind = classification_metrics(
+        truth, result["proba"][row_of], result["pred"][row_of], data.behaviors, data.exclusive
+    )
+    oracle = np.maximum(frames.Y, 0).astype(np.float32)[row_of]
+    ceiling = classification_metrics(truth, oracle, oracle.astype(np.int8), data.behaviors, data.exclusive)
+    return {
+        "map": blind["map"],
+        "macro_f1": blind["macro_f1"],
+        "per_class": blind["per_class"],
+        "ceiling_map": ceiling["map"],
+        "ceiling_per_class_ap": {b: v["ap"] for b, v in ceiling["per_class"].items()},
+    }
+
+
 def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
     """One table per video with a row per frame and animal; an ethogram with one band per animal."""
     from ethoprism.outputs.tables import write_animal_predictions
@@ -234,34 +304,31 @@ def evaluate(
             split=split,
         )
         report["heads"][kind] = {"metrics": result["metrics"]}
-        predictions = out_dir / f"predictions_{kind}"
-        stems = output_stems(data.videos)
-        for index, video in enumerate(data.videos):
-            rows = data.groups == index
-            if not result["scored"][rows].any():
-                continue
-            write_predictions(
-                predictions,
-                video,
-                data.times[rows],
-                result["proba"][rows],
-                result["pred"][rows],
-                data.behaviors,
-                data.fps[index],
-                stems[video],
+        if data.per_animal:
+            report["heads"][kind]["animal_blind"] = animal_blind_metrics(
+                kind, data, n_splits, postprocess, split
             )
+        _write_out_of_fold(data, result, out_dir / f"predictions_{kind}")
         m = result["metrics"]
-        summary_rows.append(
-            {
-                "head": kind,
-                "mAP": m["map"],
-                "chance mAP": m["chance_map"],
-                "macro accuracy": m["macro_accuracy"],
-                "chance macro accuracy": m["chance_macro_accuracy"],
-                "macro F1": m["macro_f1"],
+        row = {
+            "head": kind,
+            "mAP": m["map"],
+            "chance mAP": m["chance_map"],
+            "macro accuracy": m["macro_accuracy"],
+            "chance macro accuracy": m["chance_macro_accuracy"],
+            "macro F1": m["macro_f1"],
+            "frames": m["n_frames"],
+        }
+        if data.per_animal:  # per (animal, frame) row; beside the head that cannot tell animals apart
+            blind = report["heads"][kind]["animal_blind"]
+            row = {
+                **row,
+                "animal-blind mAP": blind["map"],
+                "animal-blind ceiling mAP": blind["ceiling_map"],
+                "animal-blind macro F1": blind["macro_f1"],
                 "frames": m["n_frames"],
             }
-        )
+        summary_rows.append(row)
         per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
         figures = [
             plots.pr_curves(out_dir / f"pr_{kind}.png", result["truth"], result["proba"], data.behaviors)
