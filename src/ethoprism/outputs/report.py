@@ -41,6 +41,28 @@ def write_metrics(out_dir: Path, report: dict) -> tuple[Path, Path]:
                 "macro_accuracy": metrics["macro_accuracy"],
             }
         )
+        blind = result.get("animal_blind")
+        if blind:  # per-animal data: the baseline that cannot tell animals apart, and its ceiling
+            for behaviour, values in blind["per_class"].items():
+                rows.append(
+                    {
+                        "head": f"{head} (animal-blind)",
+                        "behavior": behaviour,
+                        "ap": values["ap"],
+                        "chance_ap": values["chance_ap"],
+                        "ceiling_ap": blind["ceiling_per_class_ap"][behaviour],
+                        "f1": values["f1"],
+                    }
+                )
+            rows.append(
+                {
+                    "head": f"{head} (animal-blind)",
+                    "behavior": "ALL",
+                    "ap": blind["map"],
+                    "ceiling_ap": blind["ceiling_map"],
+                    "f1": blind["macro_f1"],
+                }
+            )
     csv_path = out_dir / "metrics.csv"
     pd.DataFrame(rows).to_csv(csv_path, index=False)
     return json_path, csv_path
