@@ -25,6 +25,15 @@ EXTRACTION_VERSION = 1
 _NOT_NUMERIC_SETTINGS = ("tokenizer",)
 
 
+def file_sha256(path) -> str:
+    """sha256 of a file, read in 1 MiB blocks (a tracks file, a label file, model arrays)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_name_part(text: str) -> str:
     """``text`` (a video stem, a backbone name) made safe for a file name on every file system."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "video"

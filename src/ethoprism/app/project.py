@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError, os_reason
+from ethoprism.provenance import file_sha256
 from ethoprism.store import EmbeddingStore, StoreEntry
 
 APP_FOLDER = "_app"
@@ -201,7 +202,7 @@ class Project:
             return
         working = self.folder / f"labels-from-{path.stem}-{_short_hash(str(path.resolve()))}.csv"
         source = working.with_suffix(".source.json")
-        digest = _file_sha256(path)
+        digest = file_sha256(path)
         if working.is_file():
             self._load_bouts(working)
             self.imported_from, self.labels_path = path, working
@@ -577,12 +578,6 @@ def _short_hash(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _fault(step: str) -> None:

@@ -4,7 +4,6 @@ JSON is committed last by one rename, so a model whose JSON exists is complete a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ethoprism.errors import EthoprismError
+from ethoprism.provenance import file_sha256
 
 
 def model_paths(path) -> tuple[Path, Path]:
@@ -32,14 +32,6 @@ def _fault(step: str) -> None:
         SAVE_FAULT_HOOK(step)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_model(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write the arrays under a name carrying their hash, then the JSON that names them: the
     JSON's rename is the one commit point, so a save killed at any step leaves the previous model
@@ -52,7 +44,7 @@ def save_model(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     temporary = meta_path.with_name(f"{meta_path.name}.tensors.tmp-{os.getpid()}")
     try:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(temporary))
-        digest = _file_sha256(temporary)
+        digest = file_sha256(temporary)
         tensor_path = meta_path.with_name(f"{legacy_tensor_path.stem}.{digest[:16]}.safetensors")
         _fault("arrays written")
         os.replace(temporary, tensor_path)
@@ -106,7 +98,7 @@ def load_model(path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict
         raise EthoprismError(
             f"the {what}'s arrays are missing (expected next to {meta_path.name})", tensor_path
         )
-    if "weights_sha256" in meta and _file_sha256(tensor_path) != meta["weights_sha256"]:
+    if "weights_sha256" in meta and file_sha256(tensor_path) != meta["weights_sha256"]:
         raise EthoprismError(f"the {what}'s arrays do not match its JSON (damaged or replaced)", tensor_path)
     try:
         tensors = load_file(str(tensor_path))

@@ -12,24 +12,16 @@ matches no video, or a second file for one video, is an error naming it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
+from ethoprism.provenance import file_sha256
 from ethoprism.tracks import VideoTracks, build_tracks
 
 BOXES_CSV = ["video", "frame", "animal", "x1", "y1", "x2", "y2"]
 LOCALIZE_CSV = ["video", "frame", "track", "x0", "y0", "x1", "y1"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _match(named: str | None, path: Path, videos: dict[str, dict]) -> str:
@@ -128,7 +120,7 @@ def read_tracks(paths, videos: dict[str, dict]) -> dict[str, VideoTracks]:
                 "CSV (video, frame, animal, x1, y1, x2, y2)",
                 path,
             )
-        digest = _sha256(path)
+        digest = file_sha256(path)
         for video, video_rows in rows.items():
             if video in found:
                 raise EthoprismError(

@@ -91,6 +91,11 @@ def write_animal_predictions(
     bouts = pd.concat(
         [bouts_table(video, t, p, d, behaviors, f, animal) for animal, f, t, p, d in parts], ignore_index=True
     ).sort_values(["start_frame", "animal", "behavior"], kind="stable")
+    return _write_tables(out_dir, stem, frames, bouts, timestamps, fps, video)
+
+
+def _write_tables(out_dir: Path, stem: str, frames, bouts, times, fps: float, video: str) -> dict[str, Path]:
+    """The four files ``predict`` writes per video."""
     paths = {
         "frames_csv": out_dir / f"{stem}.frames.csv",
         "frames_parquet": out_dir / f"{stem}.frames.parquet",
@@ -100,7 +105,7 @@ def write_animal_predictions(
     frames.to_csv(paths["frames_csv"], index=False)
     frames.to_parquet(paths["frames_parquet"], index=False)
     bouts.to_csv(paths["bouts_csv"], index=False)
-    write_bouts_boris(bouts, timestamps, fps, paths["boris"], video)
+    write_bouts_boris(bouts, times, fps, paths["boris"], video)
     return paths
 
 
@@ -129,17 +134,7 @@ def write_predictions(
     stem = stem or Path(video).stem
     frames = frame_table(video, times, proba, pred, behaviors)
     bouts = bouts_table(video, times, proba, pred, behaviors)
-    paths = {
-        "frames_csv": out_dir / f"{stem}.frames.csv",
-        "frames_parquet": out_dir / f"{stem}.frames.parquet",
-        "bouts_csv": out_dir / f"{stem}.bouts.csv",
-        "boris": out_dir / f"{stem}.boris.tsv",
-    }
-    frames.to_csv(paths["frames_csv"], index=False)
-    frames.to_parquet(paths["frames_parquet"], index=False)
-    bouts.to_csv(paths["bouts_csv"], index=False)
-    write_bouts_boris(bouts, times, fps, paths["boris"], video)
-    return paths
+    return _write_tables(out_dir, stem, frames, bouts, times, fps, video)
 
 
 def write_bouts_boris(bouts: pd.DataFrame, times: np.ndarray, fps: float, path, video: str) -> None:

@@ -13,7 +13,6 @@ video, and gives an exact frame count where container headers are missing or wro
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ import av
 import numpy as np
 
 from ethoprism.errors import EthoprismError
+from ethoprism.provenance import file_sha256  # noqa: F401  (re-exported)
 
 
 def nearest_frames(times, timestamps: np.ndarray) -> np.ndarray:
@@ -93,14 +93,6 @@ def prefetch(frames: Iterator[np.ndarray], depth: int = 64) -> Iterator[np.ndarr
     finally:
         stop.set()
         worker.join(timeout=5)
-
-
-def file_sha256(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
