@@ -125,3 +125,40 @@ def test_labels_must_name_tracked_animals(fly, tmp_path):
         app, ["evaluate", str(fly["store"]), "--labels", str(other), "--out", str(tmp_path / "r")]
     )
     assert result.exit_code == 2 and "no track has" in result.output
+
+
+def test_suggest_names_the_animal_and_export_nwb_says_it_is_not_built(fly, tmp_path):
+    head = tmp_path / "head"
+    assert (
+        runner.invoke(
+            app, ["train", str(fly["store"]), "--labels", str(fly["labels"]), "--out", str(head)]
+        ).exit_code
+        == 0
+    )
+    some = pd.read_csv(fly["labels"])
+    some = some[some.video != "fly_part2.mp4"]
+    partial = tmp_path / "partial.csv"
+    some.to_csv(partial, index=False)
+    out = tmp_path / "next.csv"
+    result = runner.invoke(
+        app,
+        [
+            "suggest",
+            str(fly["store"]),
+            "--head",
+            f"{head}.json",
+            "--labels",
+            str(partial),
+            "--n",
+            "4",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert set(table.video) == {"fly_part2.mp4"} and set(table.animal) <= {"female", "male"}
+    result = runner.invoke(
+        app, ["export-nwb", str(fly["store"]), "--head", f"{head}.json", "--out", str(tmp_path / "nwb")]
+    )
+    assert result.exit_code == 2 and "not available yet" in result.output

@@ -507,6 +507,7 @@ def suggest(
             {
                 "rank": int(pick.rank),
                 "video": data.videos[int(pick.video_index)],
+                **({"animal": data.animals[int(pick.video_index)]} if data.per_animal else {}),
                 "start_frame": int(data.frames[first]),
                 "end_frame": int(data.frames[last]),
                 "start_s": float(data.times[first]),
@@ -529,6 +530,12 @@ def export_nwb(
     from ethoprism.outputs.tables import bouts_table
 
     model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format, subject)
+    if data.per_animal:  # one NWB file per video would need the animal on every interval: not built
+        raise EthoprismError(
+            "export-nwb of a per-animal head is not available yet (it would need the animal on every "
+            "interval); use predict, whose tables carry an animal column",
+            head_path,
+        )
     proba, pred = predict_dataset(model, data)
     stems = output_stems(data.videos)
     entries = {e.video_name: e for e in entries}
