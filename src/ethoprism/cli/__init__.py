@@ -3,6 +3,8 @@ per command group; the work is done by :mod:`ethoprism.workflows`."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from ethoprism.cli import app as app_cli
@@ -14,6 +16,28 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Animal behaviour analysis from raw video with frozen video foundation models.",
 )
+
+
+@app.callback()
+def _threads(
+    threads: Optional[int] = typer.Option(
+        None,
+        "--threads",
+        help="Threads for the compute pools (torch, BLAS, OpenMP); default: the cores this process "
+        "may use (CPU affinity and cgroup quota).",
+    ),
+):
+    """Animal behaviour analysis from raw video with frozen video foundation models."""
+    from ethoprism.cli import common
+    from ethoprism.errors import EthoprismError
+    from ethoprism.threads import configure
+
+    if threads is not None and threads < 1:
+        common.print_error(str(EthoprismError(f"--threads must be at least 1, not {threads}")))
+        raise typer.Exit(EXIT_BAD_INPUT)
+    common.THREADS_USED = configure(threads)
+
+
 for group in (extract, classify, retrieve, localize, app_cli):
     group.register(app)
 

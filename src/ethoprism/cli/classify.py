@@ -18,6 +18,7 @@ from ethoprism.cli.common import (
     STORE_WEIGHTS_HELP,
     SUBJECT_HELP,
     StepProgress,
+    announce_threads,
     at_least,
     console,
     entry_filter,
@@ -103,6 +104,7 @@ def train(
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
 ):
     """Train a head on stored embeddings and labels; thresholds are tuned on held-out training data."""
+    announce_threads()
     from ethoprism.workflows import classify
 
     known_heads([head])
@@ -125,6 +127,7 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Output folder."),
 ):
     """Per-frame predictions, bouts, BORIS events file and an ethogram for every stored video."""
+    announce_threads()
     from ethoprism.workflows import classify
 
     output_folder(out)
@@ -157,6 +160,7 @@ def evaluate(
     min_bout: int = typer.Option(1, "--min-bout"),
 ):
     """Cross-validated (by video) mAP, macro accuracy, F1 and confusion matrix; report.html + metrics.json."""
+    announce_threads()
     from ethoprism.workflows import classify
 
     output_folder(out)
@@ -190,6 +194,7 @@ def fewshot(
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
+    announce_threads()
     from ethoprism.workflows import classify
 
     output_folder(out)
@@ -223,6 +228,7 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Synthetic dataset seed."),
 ):
     """End to end, offline, on CPU: data -> embeddings -> heads -> few-shot -> report.html."""
+    announce_threads()
     from ethoprism.workflows.demo import run_demo
 
     output_folder(out)
@@ -268,6 +274,7 @@ def suggest(
 ):
     """Active learning: the unlabelled segments to label next, the head's most uncertain ones,
     spread out in embedding space."""
+    announce_threads()
     from ethoprism.workflows import classify
 
     at_least(1, "--n", n)

@@ -35,6 +35,13 @@ TOKENIZER_HELP = "SentencePiece .model file of a video-text backbone (needed wit
 
 
 PIPED_WIDTH = 1_000_000
+THREADS_USED = ""  # the line ethoprism.threads.configure gave; heavy commands print it
+
+
+def announce_threads() -> None:
+    """Say in the run log how many threads the compute pools were given, and why."""
+    if THREADS_USED:
+        console.print(THREADS_USED, highlight=False)
 
 
 def stdout_console() -> Console:

@@ -14,6 +14,7 @@ from ethoprism.backbones import DEFAULT_BACKBONE
 from ethoprism.cli.common import (
     EXIT_BAD_INPUT,
     StepProgress,
+    announce_threads,
     at_least,
     console,
     expand_videos,
@@ -83,6 +84,7 @@ def extract(
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs each Ray worker asks for."),
 ):
     """Embed every frame of each video with a frozen backbone and keep the result in STORE."""
+    announce_threads()
     from ethoprism.backbones import load_backbone
     from ethoprism.extract import check_token_options
     from ethoprism.store import EmbeddingStore
