@@ -30,7 +30,7 @@ THREADS = """
 from typer.testing import CliRunner
 from ethoprism.cli import app
 import os
-result = CliRunner().invoke(app, ["--threads", "1", "train", "nowhere", "--labels", "x.csv", "--out", "h"])
+result = CliRunner().invoke(app, ["--threads", "1", "extract", "missing.mp4", "--store", "s"])
 import torch
 print(os.environ["OMP_NUM_THREADS"], torch.get_num_threads(), "threads: 1 (--threads" in result.output,
       os.environ["OMP_WAIT_POLICY"])

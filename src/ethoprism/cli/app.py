@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ethoprism.cli.common import SUBJECT_HELP, announce_threads, console, reports_errors
+from ethoprism.cli.common import SUBJECT_HELP, console, reports_errors
 from ethoprism.errors import EthoprismError
 
 
@@ -27,7 +27,6 @@ def app_command(
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """Watch, label, train, correct and label what matters next, in a browser (localhost)."""
-    announce_threads()
     from ethoprism.app.project import Project
     from ethoprism.app.server import serve
 

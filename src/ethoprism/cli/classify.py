@@ -104,7 +104,6 @@ def train(
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
 ):
     """Train a head on stored embeddings and labels; thresholds are tuned on held-out training data."""
-    announce_threads()
     from ethoprism.workflows import classify
 
     known_heads([head])
@@ -115,6 +114,7 @@ def train(
     data = _labelled(
         store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim, subject
     )
+    announce_threads()
     path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -127,7 +127,6 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Output folder."),
 ):
     """Per-frame predictions, bouts, BORIS events file and an ethogram for every stored video."""
-    announce_threads()
     from ethoprism.workflows import classify
 
     output_folder(out)
@@ -160,7 +159,6 @@ def evaluate(
     min_bout: int = typer.Option(1, "--min-bout"),
 ):
     """Cross-validated (by video) mAP, macro accuracy, F1 and confusion matrix; report.html + metrics.json."""
-    announce_threads()
     from ethoprism.workflows import classify
 
     output_folder(out)
@@ -170,6 +168,7 @@ def evaluate(
     data = _labelled(
         store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim, subject
     )
+    announce_threads()
     with StepProgress() as progress:
         report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
     print_summary(report)
@@ -194,7 +193,6 @@ def fewshot(
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
-    announce_threads()
     from ethoprism.workflows import classify
 
     output_folder(out)
@@ -205,6 +203,7 @@ def fewshot(
     data = _labelled(
         store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim, subject
     )
+    announce_threads()
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
     stdout_console().print(table.to_string(index=False))
@@ -228,7 +227,6 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Synthetic dataset seed."),
 ):
     """End to end, offline, on CPU: data -> embeddings -> heads -> few-shot -> report.html."""
-    announce_threads()
     from ethoprism.workflows.demo import run_demo
 
     output_folder(out)
@@ -239,6 +237,7 @@ def demo(
     at_least(16, "--size", size)
     if labels is not None and not videos:
         raise EthoprismError("--labels needs --videos (the synthetic set brings its own labels)", labels)
+    announce_threads()
     with StepProgress() as progress:
         report = run_demo(
             out,
@@ -274,7 +273,6 @@ def suggest(
 ):
     """Active learning: the unlabelled segments to label next, the head's most uncertain ones,
     spread out in embedding space."""
-    announce_threads()
     from ethoprism.workflows import classify
 
     at_least(1, "--n", n)

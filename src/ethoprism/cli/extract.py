@@ -84,7 +84,6 @@ def extract(
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="GPUs each Ray worker asks for."),
 ):
     """Embed every frame of each video with a frozen backbone and keep the result in STORE."""
-    announce_threads()
     from ethoprism.backbones import load_backbone
     from ethoprism.extract import check_token_options
     from ethoprism.store import EmbeddingStore
@@ -109,6 +108,7 @@ def extract(
     if not (gpus_per_worker >= 0 and math.isfinite(gpus_per_worker)):
         raise EthoprismError(f"--gpus-per-worker must be a number of at least 0, not {gpus_per_worker}")
     paths = expand_videos(videos)
+    announce_threads()  # after the options are checked: a bad one is still the only line
     if ray is not None and tracks:
         raise EthoprismError(
             "--tracks is not available with --ray yet: extract videos with tracks without --ray"
