@@ -97,19 +97,20 @@ def test_a_reused_pid_is_not_the_claims_owner(tmp_path):
     assert not partial.claim(0)  # that very process: its claim stands
 
 
-def test_the_heartbeat_renews_held_leases(tmp_path, monkeypatch):
-    monkeypatch.setattr(leases, "HEARTBEAT_S", 0.05)
-    path = tmp_path / "chunk_000000.claim"
-    path.write_text("x")
+def test_the_heartbeat_renews_held_leases(tmp_path):
+    """One beat renews what is held, not what was dropped (no sleeping on the clock)."""
+    held, dropped, gone = tmp_path / "a.claim", tmp_path / "b.claim", tmp_path / "c.claim"
+    for path in (held, dropped, gone):
+        path.write_text("x")
+        _age(path, 1000)
     heartbeat = leases.Heartbeat()
-    heartbeat.hold(path)
-    _age(path, 1000)
-    time.sleep(0.4)
-    assert time.time() - path.stat().st_mtime < 5
-    heartbeat.drop(path)
-    _age(path, 1000)
-    time.sleep(0.3)
-    assert time.time() - path.stat().st_mtime > 900
+    heartbeat.held.update({held, dropped, gone})
+    heartbeat.drop(dropped)
+    gone.unlink()
+    heartbeat.renew()
+    assert time.time() - held.stat().st_mtime < 60
+    assert time.time() - dropped.stat().st_mtime > 900
+    assert heartbeat.held == {held}  # a lease gone meanwhile is let go
 
 
 def test_the_driver_runs_a_chunk_skipped_for_another_hosts_lease_once_it_ends(tmp_path):

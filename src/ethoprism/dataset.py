@@ -187,7 +187,7 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
     """Per (frame, animal) row, what a social behaviour needs from the tracks, in units of the
     frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
     animal on that frame: present or not, its relative position, distance and speed."""
-    frames, ids = np.asarray(frames), np.asarray(ids)
+    frames, ids = np.asarray(frames), np.asarray(ids, np.int64)
     centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
     centre = centre / float(np.hypot(width, height))
     speed = np.zeros(len(frames), np.float32)
@@ -200,15 +200,26 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
             speed[mine[0]] = moved[0]
     out = np.zeros((len(frames), len(SOCIAL_FEATURES)), np.float32)
     out[:, 0] = speed
-    starts = np.searchsorted(frames, frames, side="left")
-    ends = np.searchsorted(frames, frames, side="right")
-    for row in range(len(frames)):
-        others = [r for r in range(starts[row], ends[row]) if r != row]
-        if not others:
-            continue
-        offsets = centre[others] - centre[row]
-        nearest = int(np.argmin(np.linalg.norm(offsets, axis=1)))
-        out[row, 1:] = (1.0, *offsets[nearest], np.linalg.norm(offsets[nearest]), speed[others[nearest]])
+    if n_animals < 2 or not len(frames):
+        return out
+    # every animal's centre and speed on every frame (NaN where absent): the nearest other animal
+    # of each row by one vectorised distance over [frames, animals, animals], no loop over rows
+    first = int(frames.min())
+    slot = frames - first
+    grid = np.full((int(frames.max()) - first + 1, n_animals, 2), np.nan)
+    grid[slot, ids] = centre
+    speeds = np.full(grid.shape[:2], np.nan)
+    speeds[slot, ids] = speed
+    offsets = grid[slot] - centre[:, None, :]  # [rows, animals, 2]: every animal relative to the row's
+    distance = np.linalg.norm(offsets, axis=2)
+    distance[np.arange(len(frames)), ids] = np.nan  # not itself
+    present = ~np.isnan(distance).all(axis=1)
+    nearest = np.nanargmin(np.where(present[:, None], distance, 0.0), axis=1)
+    rows = np.flatnonzero(present)
+    out[rows, 1] = 1.0
+    out[rows, 2:4] = offsets[rows, nearest[rows]]
+    out[rows, 4] = distance[rows, nearest[rows]]
+    out[rows, 5] = speeds[slot[rows], nearest[rows]]
     return out
 
 

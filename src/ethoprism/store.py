@@ -626,25 +626,38 @@ class PartialEntry:
         return StoreEntry(self.target, provenance)
 
     def _write_animals(self, out) -> None:
-        """The per-animal rows of every chunk, sorted by (frame, animal), into the entry."""
-        frames, animals, boxes, vectors = [], [], [], []
+        """The per-animal rows of every chunk into the entry, streamed chunk by chunk (memory stays
+        one chunk's rows however long the video). Chunks hold disjoint frames in video order, so
+        rows sorted within each chunk are sorted by (frame, animal) overall."""
+        sizes = []
         for index in range(len(self.chunks)):
             with h5py.File(self._chunk(index), "r") as chunk:
                 if "animal_embeddings" not in chunk:
                     raise EthoprismError("a chunk lacks its animals' embeddings", self._chunk(index))
-                frames.append(chunk["animal_frames"][()])
-                animals.append(chunk["animal_ids"][()])
-                boxes.append(chunk["animal_boxes"][()])
-                vectors.append(chunk["animal_embeddings"][()])
-        frames, animals = np.concatenate(frames).astype(np.int64), np.concatenate(animals).astype(np.int64)
-        order = np.lexsort((animals, frames))
-        out.create_dataset("animal_frames", data=frames[order])
-        out.create_dataset("animal_ids", data=animals[order])
-        out.create_dataset("animal_boxes", data=np.concatenate(boxes)[order].astype(np.float32))
-        vectors = np.concatenate(vectors)[order].astype(np.float32)
+                sizes.append(chunk["animal_embeddings"].shape)
+        total, width = sum(n for n, _ in sizes), sizes[0][1]
+        out.create_dataset("animal_frames", (total,), np.int64)
+        out.create_dataset("animal_ids", (total,), np.int64)
+        out.create_dataset("animal_boxes", (total, 4), np.float32)
         out.create_dataset(
-            "animal_embeddings", data=vectors, chunks=(min(max(len(vectors), 1), 4096), vectors.shape[1])
+            "animal_embeddings", (total, width), np.float32, chunks=(min(max(total, 1), 4096), width)
         )
+        offset, last = 0, -1
+        for index, (n, _) in enumerate(sizes):
+            if not n:
+                continue
+            with h5py.File(self._chunk(index), "r") as chunk:
+                frames, animals = chunk["animal_frames"][()], chunk["animal_ids"][()]
+                order = np.lexsort((animals, frames))
+                if frames[order[0]] <= last:
+                    raise EthoprismError("chunks hold per-animal rows out of frame order", self._chunk(index))
+                last = int(frames[order[-1]])
+                rows = slice(offset, offset + n)
+                out["animal_frames"][rows] = frames[order]
+                out["animal_ids"][rows] = animals[order]
+                out["animal_boxes"][rows] = chunk["animal_boxes"][()][order]
+                out["animal_embeddings"][rows] = chunk["animal_embeddings"][()][order]
+            offset += n
 
     def _token_basis(self) -> TokenBasis:
         """The store's PCA basis for these grids; fitted on this video's grids (a sample of evenly
