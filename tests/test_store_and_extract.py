@@ -458,3 +458,48 @@ def test_a_damaged_token_basis_is_one_line(tmp_path):
         result = CliRunner().invoke(app, ["info", str(store)])
         assert result.exit_code == 2 and "token basis does not read" in result.output, result.output
         assert "Aborted" not in result.output and "Traceback" not in result.output
+
+
+def test_an_entry_finished_by_another_process_just_after_our_cache_check_is_not_computed_again(
+    tmp_path, tiny_videoprism, monkeypatch
+):
+    """The race CI met: another process renames the entry into place (and removes the parts) between
+    this process's cache check and its creating the parts folder; the folder must not come back
+    and the video must not be computed a second time."""
+    video = write_video(tmp_path / "v.mp4", n_frames=40, height=32, width=32)
+    store = EmbeddingStore(tmp_path / "s")
+    spec = ClipSpec(**SPEC)
+    first, hit = extract_video(video, tiny_videoprism, store, spec, batch_size=1, chunk_frames=8)
+    assert not hit
+    real_find, stale = store.find, iter([None])
+    monkeypatch.setattr(store, "find", lambda provenance: next(stale, real_find(provenance)))
+    steps = []
+    store.fault_hook = steps.append
+    again, hit = extract_video(video, tiny_videoprism, store, spec, batch_size=1, chunk_frames=8)
+    assert hit and again.path == first.path
+    assert not [step for step in steps if step.startswith("chunk")]
+    assert store.partials() == []
+    assert not list((tmp_path / "s").glob("*/*.parts"))
+
+
+def test_a_chunk_whose_parts_vanish_because_another_process_finished_the_entry_is_not_an_error(
+    tmp_path, tiny_videoprism
+):
+    video = write_video(tmp_path / "v.mp4", n_frames=40, height=32, width=32)
+    store = EmbeddingStore(tmp_path / "s")
+    spec = ClipSpec(**SPEC)
+    reference, _ = extract_video(
+        video, tiny_videoprism, EmbeddingStore(tmp_path / "ref"), spec, chunk_frames=8
+    )
+
+    def finish_elsewhere(step):
+        # another process finishes the whole entry while this one computes its first chunk
+        if step == "chunk 0 written" and not store.entry_path(reference.provenance).exists():
+            shutil.copy(reference.path, store.entry_path(reference.provenance))
+            shutil.rmtree(str(store.entry_path(reference.provenance)) + ".parts")
+
+    store.fault_hook = finish_elsewhere
+    entry, hit = extract_video(video, tiny_videoprism, store, spec, chunk_frames=8)
+    assert hit
+    np.testing.assert_array_equal(entry.embeddings(), reference.embeddings())
+    assert store.partials() == []

@@ -144,6 +144,12 @@ def extract_video(
             chunk_clips(plan, batch_size, chunk_frames or default_chunk_frames(token_step)),
             batch_size,
         )
+        # another process may have finished the entry (renamed it into place and removed its
+        # parts) since the cache check above: creating the parts folder must not restart it
+        finished = store.find(provenance)
+        if finished is not None:
+            partial.discard()
+            return finished, True
         partial.drop_damaged()
         embedder = _ChunkEmbedder(reader, backbone, spec, plan, partial, token_step, tracks)
         try:
@@ -168,10 +174,20 @@ def _run_chunks(store, provenance, plan, partial, embedder, progress, wait_s) ->
             break
         worked = False
         for index in todo:  # claim one chunk at a time, so processes sharing a video interleave
+            if partial.target.exists():
+                finished = store.find(provenance)
+                if finished is not None:
+                    return finished
             if index in partial.committed() or not partial.claim(index):
                 continue
             try:
                 embedder.run(index)
+            except EthoprismError:
+                partial.release(index)
+                finished = store.find(provenance)
+                if finished is not None:  # its parts went away because another process finished it
+                    return finished
+                raise
             except BaseException:
                 partial.release(index)
                 raise

@@ -428,6 +428,10 @@ class PartialEntry:
     def _chunk(self, index: int) -> Path:
         return self.folder / f"chunk_{index:06d}{SUFFIX}"
 
+    def discard(self) -> None:
+        """Remove the parts of an entry that is already finished (they can only repeat it)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def committed(self) -> set[int]:
         return {i for i in range(len(self.chunks)) if self._chunk(i).exists()}
 
