@@ -85,21 +85,37 @@ class StoreEntry:
         """``[n_frames, D]`` float32; an entry whose array disagrees with its provenance (rows
         other than the video's frames, NaN or infinite values) is refused, never half-used."""
         embeddings = self._read("embeddings")
-        if embeddings is None or embeddings.ndim != 2 or len(embeddings) != self.n_frames:
-            shape = None if embeddings is None else embeddings.shape
+        self._check_shape(None if embeddings is None else embeddings.shape)
+        self._check_finite(embeddings, 0)
+        return embeddings
+
+    def embedding_blocks(self, block: int = 65536):
+        """``(first frame, [rows, D])`` blocks in frame order: memory stays one block however long
+        the video (a 24 h recording's embeddings do not fit in RAM); checked as :meth:`embeddings`."""
+        with h5py.File(self.path, "r") as handle:
+            dataset = handle["embeddings"] if "embeddings" in handle else None
+            self._check_shape(None if dataset is None else dataset.shape)
+            for start in range(0, self.n_frames, block):
+                rows = dataset[start : start + block]
+                self._check_finite(rows, start)
+                yield start, rows
+
+    def _check_shape(self, shape) -> None:
+        if shape is None or len(shape) != 2 or shape[0] != self.n_frames:
             raise EthoprismError(
                 f"stored embeddings {shape} do not cover the video's {self.n_frames} frames: "
                 "delete this entry and extract again",
                 self.path,
             )
-        if not np.isfinite(embeddings).all():
-            bad = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
+
+    def _check_finite(self, rows: np.ndarray, first: int) -> None:
+        if not np.isfinite(rows).all():
+            bad = first + int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
             raise EthoprismError(
                 f"stored embeddings hold NaN or infinite values (frame {bad}): delete this entry "
                 "and extract again",
                 self.path,
             )
-        return embeddings
 
     def timestamps(self) -> np.ndarray:
         return self._read("timestamps")

@@ -13,7 +13,7 @@ from ethoprism.video import VideoReader, VideoWriter
 
 def contact_sheet(results: pd.DataFrame, path, frames_per_hit: int = 4, thumb: int = 128) -> Path:
     """One row per hit: ``frames_per_hit`` frames spread over the segment, labelled with rank,
-    video, frames and score."""
+    video, frames and score (or the row's ``caption``)."""
     rows = []
     readers: dict[str, VideoReader] = {}
     for hit in results.itertuples():
@@ -23,11 +23,10 @@ def contact_sheet(results: pd.DataFrame, path, frames_per_hit: int = 4, thumb: i
         strip = Image.fromarray(np.concatenate(list(frames), axis=1))
         canvas = Image.new("RGB", (strip.width, strip.height + 16), "white")
         canvas.paste(strip, (0, 16))
-        ImageDraw.Draw(canvas).text(
-            (3, 2),
-            f"#{hit.rank} {hit.video} {hit.start_frame}-{hit.end_frame} score {hit.score:.3f}",
-            fill="black",
+        caption = getattr(hit, "caption", None) or (
+            f"#{hit.rank} {hit.video} {hit.start_frame}-{hit.end_frame} score {hit.score:.3f}"
         )
+        ImageDraw.Draw(canvas).text((3, 2), caption, fill="black")
         rows.append(canvas)
     for reader in readers.values():
         reader.close()
@@ -58,3 +57,38 @@ def write_clips(results: pd.DataFrame, out_dir, pad_frames: int = 15) -> list[Pa
         reader.close()
         written.append(path)
     return written
+
+
+def grid_movie(
+    segments: pd.DataFrame,
+    path,
+    fps: float,
+    tile: int = 128,
+    columns: int = 3,
+    max_frames: int = 60,
+    border: str = "#000000",
+) -> Path:
+    """One H.264 movie of several segments playing side by side (rows ``video_path``,
+    ``start_frame``, ``end_frame``): each tile shows up to ``max_frames`` from the middle of its
+    segment and then holds its last frame; ``border`` frames every tile (a motif's colour)."""
+    clips = []
+    readers: dict[str, VideoReader] = {}
+    for segment in segments.itertuples():
+        reader = readers.setdefault(segment.video_path, VideoReader(segment.video_path))
+        length = min(max_frames, segment.end_frame - segment.start_frame + 1)
+        first = segment.start_frame + (segment.end_frame - segment.start_frame + 1 - length) // 2
+        clips.append(reader.read_frames(np.arange(first, first + length), size=tile - 4, square="pad"))
+    for reader in readers.values():
+        reader.close()
+    rows = max(1, -(-len(clips) // columns))
+    colour = np.array([int(border[i : i + 2], 16) for i in (1, 3, 5)], np.uint8)
+    length = max((len(c) for c in clips), default=1)
+    with VideoWriter(path, fps=fps) as writer:
+        for t in range(length):
+            canvas = np.full((rows * tile, columns * tile, 3), 255, np.uint8)
+            for index, clip in enumerate(clips):
+                y, x = (index // columns) * tile, (index % columns) * tile
+                canvas[y : y + tile, x : x + tile] = colour
+                canvas[y + 2 : y + tile - 2, x + 2 : x + tile - 2] = clip[min(t, len(clip) - 1)]
+            writer.write(canvas)
+    return Path(path)
