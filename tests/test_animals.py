@@ -162,3 +162,22 @@ def test_suggest_names_the_animal_and_export_nwb_says_it_is_not_built(fly, tmp_p
         app, ["export-nwb", str(fly["store"]), "--head", f"{head}.json", "--out", str(tmp_path / "nwb")]
     )
     assert result.exit_code == 2 and "not available yet" in result.output
+
+
+def test_discovery_runs_per_animal_with_one_motif_model_for_every_animal(fly, tmp_path):
+    out = tmp_path / "motifs"
+    result = runner.invoke(app, ["discover", str(fly["store"]), "--out", str(out), "--motifs", "3", "--no-movies"])
+    assert result.exit_code == 0, result.output
+    tables = pd.concat(pd.read_csv(p) for p in sorted(out.glob("*.motifs.csv")))
+    assert list(tables.columns) == ["video", "animal", "frame", "time_s", "motif", "probability"]
+    assert set(tables["animal"]) == {"female", "male"}
+    assert tables.groupby(["video", "animal"]).size().eq(48).all()  # every tracked frame, per fly
+    usage = pd.read_csv(out / "usage.csv")
+    assert len(usage) == 3 * 2 * 3  # videos x animals x motifs, 0 where unused
+    assert len(list(out.glob("model*.json"))) == 1
+    whole = tmp_path / "whole"
+    result = runner.invoke(
+        app, ["discover", str(fly["store"]), "--out", str(whole), "--motifs", "3", "--whole-frame", "--no-movies"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "animal" not in pd.read_csv(next(whole.glob("*.motifs.csv"))).columns

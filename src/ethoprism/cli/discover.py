@@ -96,8 +96,7 @@ def discover(
         if out.is_dir():
             raise EthoprismError("--out is a folder; with --name give the labels .csv to write", out)
         never_replaces_inputs("--out", [out], inputs)
-        announce_threads()
-        table = workflow.motif_labels(store, model, names, out, backbone, videos)
+        table = workflow.motif_labels(store, model, names, out, backbone, videos, ready=announce_threads)
         console.print(
             f"labels written: {out} ({len(table)} bouts of {', '.join(sorted(set(names.values())))})"
         )
@@ -106,7 +105,6 @@ def discover(
     if out.exists() and Path(store).exists() and out.resolve() == Path(store).resolve():
         raise EthoprismError("--out would write into the store folder itself; choose another folder", out)
     never_replaces_inputs("--out", [out / "model.json", out / "usage.csv"], inputs)
-    announce_threads()
     with StepProgress() as progress:
         summary = workflow.discover(
             store,
@@ -122,6 +120,7 @@ def discover(
             movies,
             progress,
             say=lambda line: console.print(line, highlight=False),
+            ready=announce_threads,
         )
     console.print(
         f"{summary['motifs']} motifs in {summary['sequences']} sequence(s), {summary['frames']} frames, "

@@ -123,8 +123,23 @@ def transitions(bout_table: pd.DataFrame, n_motifs: int, keys: list[str]) -> pd.
     return pd.DataFrame(rows)
 
 
+def _legend(ax, n_motifs: int) -> None:
+    """The motifs' colours, beside the axes (below them they would be cut off)."""
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour(k, n_motifs)) for k in range(n_motifs)]
+    ax.legend(
+        handles,
+        [str(k) for k in range(n_motifs)],
+        ncol=-(-n_motifs // 10),
+        fontsize=7,
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        frameon=False,
+        title="motif",
+    )
+
+
 def plot_ethogram(path, times: np.ndarray, motif: np.ndarray, n_motifs: int, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(11, 1.6))
+    fig, ax = plt.subplots(figsize=(12, 2.0))
     if len(motif):
         starts, ends = runs(motif)
         step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
@@ -134,17 +149,7 @@ def plot_ethogram(path, times: np.ndarray, motif: np.ndarray, n_motifs: int, tit
     ax.set_yticks([])
     ax.set_xlabel("time (s)")
     ax.set_title(title, fontsize=10)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colour(k, n_motifs)) for k in range(n_motifs)]
-    ax.legend(
-        handles,
-        [str(k) for k in range(n_motifs)],
-        ncol=min(n_motifs, 20),
-        fontsize=7,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.6),
-        frameon=False,
-        title="motif",
-    )
+    _legend(ax, n_motifs)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -162,14 +167,7 @@ def plot_usage(path, usage_table: pd.DataFrame, n_motifs: int, keys: list[str]) 
         left += values
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of frames")
-    ax.legend(
-        ncol=min(n_motifs, 20),
-        fontsize=7,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.25 - 0.5 / max(len(labels), 1)),
-        frameon=False,
-        title="motif",
-    )
+    _legend(ax, n_motifs)
     ax.set_title("motif usage")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

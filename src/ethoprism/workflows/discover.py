@@ -87,8 +87,10 @@ def discover(
     movies: bool = True,
     progress: Progress | None = None,
     say: Callable[[str], None] = lambda line: None,
+    ready: Callable[[], None] = lambda: None,
 ) -> dict:
-    """Fit (or apply ``model_path``) and write every output into ``out_dir``; -> a summary."""
+    """Fit (or apply ``model_path``) and write every output into ``out_dir``; -> a summary.
+    ``ready`` is called once the inputs are checked, before the long work."""
     sequences = select_sequences(store_dir, backbone, videos, per_animal)
     if not sequences:
         raise EthoprismError("no animal has any tracked frame in the selected videos", store_dir)
@@ -106,12 +108,16 @@ def discover(
                 f"holds {_width(sequences[0])}",
                 model_path,
             )
+        ready()
     else:
         settings = {
             "window": _frames(WINDOW_S, fps, 3) | 1,
             "min_frames": _frames(MIN_S, fps),
             "mean_frames": float(_frames(MEAN_S, fps, 2)),
         }
+        if n_motifs != "auto":
+            check_n_motifs(int(n_motifs), sequences, settings["min_frames"])
+        ready()
         if n_motifs == "auto":
             n_motifs, stability = choose_n_motifs(
                 sequences,
@@ -119,7 +125,6 @@ def discover(
                 **settings,
             )
             say(f"chosen: {n_motifs} motifs")
-        check_n_motifs(int(n_motifs), sequences, settings["min_frames"])
         model = fit_model(sequences, int(n_motifs), seed=seed, **settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     if model_path is None:
@@ -314,7 +319,7 @@ def _report(out_dir, model, usage, tests, stability, figures, exemplars, n_shown
 
 
 def motif_labels(
-    store_dir, model_path, names: dict[int, str], out_path, backbone=None, videos=None
+    store_dir, model_path, names: dict[int, str], out_path, backbone=None, videos=None, ready=lambda: None
 ) -> pd.DataFrame:
     """Named motifs' bouts as a bouts CSV (``video, behavior, start_frame, end_frame[, animal]``)
     that ``ethoprism train`` reads: from discovered motifs to a first head without labelling
@@ -326,6 +331,9 @@ def motif_labels(
     if unknown:
         raise EthoprismError(f"--name names motif(s) {unknown}; the model has motifs 0..{model.n_motifs - 1}")
     sequences = select_sequences(store_dir, backbone, videos, model.source.get("per_animal"))
+    for sequence in sequences:
+        model.check_source(sequence)
+    ready()
     rows = []
     for sequence in sequences:
         motif, _ = model.assign(sequence)
@@ -379,6 +387,7 @@ def evaluate_motifs(
     subject: str | None = None,
     seed: int = 0,
     seed_check: bool = True,
+    ready: Callable[[], None] = lambda: None,
 ) -> dict:
     """Motifs against labels: every metric of :mod:`ethoprism.discovery.scoring` beside the shuffled
     and frame-wise k-means baselines on the same frames, and the AMI between this model's motifs
@@ -396,6 +405,7 @@ def evaluate_motifs(
     by_key = {(s.video, s.animal): s for s in sequences}
     entries = list({id(s.entry): s.entry for s in sequences}.values())
     labels = read_labels(labels_paths, video_frame_info(entries), fmt, subject=subject, animals=per_animal)
+    ready()
     truth, motifs, vectors, keys = [], [], [], []
     for label in labels:
         key = (label.video, label.subject if per_animal else None)
