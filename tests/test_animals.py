@@ -166,7 +166,9 @@ def test_suggest_names_the_animal_and_export_nwb_says_it_is_not_built(fly, tmp_p
 
 def test_discovery_runs_per_animal_with_one_motif_model_for_every_animal(fly, tmp_path):
     out = tmp_path / "motifs"
-    result = runner.invoke(app, ["discover", str(fly["store"]), "--out", str(out), "--motifs", "3", "--no-movies"])
+    result = runner.invoke(
+        app, ["discover", str(fly["store"]), "--out", str(out), "--motifs", "3", "--no-movies"]
+    )
     assert result.exit_code == 0, result.output
     tables = pd.concat(pd.read_csv(p) for p in sorted(out.glob("*.motifs.csv")))
     assert list(tables.columns) == ["video", "animal", "frame", "time_s", "motif", "probability"]
@@ -177,7 +179,8 @@ def test_discovery_runs_per_animal_with_one_motif_model_for_every_animal(fly, tm
     assert len(list(out.glob("model*.json"))) == 1
     whole = tmp_path / "whole"
     result = runner.invoke(
-        app, ["discover", str(fly["store"]), "--out", str(whole), "--motifs", "3", "--whole-frame", "--no-movies"]
+        app,
+        ["discover", str(fly["store"]), "--out", str(whole), "--motifs", "3", "--whole-frame", "--no-movies"],
     )
     assert result.exit_code == 0, result.output
     assert "animal" not in pd.read_csv(next(whole.glob("*.motifs.csv"))).columns

@@ -49,3 +49,19 @@ def bouts_for_two_videos():
                 {"video": video, "behavior": "rest", "start_frame": start + 15, "end_frame": start + 29}
             )
     return {"behaviors": ["walk", "rest"], "bouts": bouts}
+
+
+@pytest.fixture(scope="module")
+def app_motifs(app_store):
+    """Two motifs discovered in the app's store (``ethoprism discover``)."""
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    out = app_store.parent / "motifs"
+    if not (out / "model.json").exists():
+        result = CliRunner().invoke(
+            app, ["discover", str(app_store), "--out", str(out), "--motifs", "2", "--no-movies"]
+        )
+        assert result.exit_code == 0, result.output
+    return out

@@ -505,3 +505,22 @@ def test_export_keeps_videos_that_share_a_stem_apart(tmp_path):
         for fmt in ("boris", "deepethogram"):
             names = zipfile.ZipFile(io.BytesIO(client.get(f"/api/export/{fmt}").content)).namelist()
             assert len(names) == 2 and len(set(names)) == 2, names
+
+
+def test_discovered_motifs_are_served_as_bouts_per_video(app_store, app_motifs, tmp_path):
+    project = Project(app_store, tmp_path / "labels.csv", motifs_dir=app_motifs)
+    with TestClient(create_app(project, TOKEN)) as client:
+        client.get("/", params={"token": TOKEN})
+        motifs = client.get("/api/motifs").json()
+    assert motifs["n_motifs"] == 2 and len(motifs["colours"]) == 2
+    for video in ("fly.mp4", "mouse.mp4"):
+        bouts = motifs["bouts"][video]
+        assert bouts[0][1] == 0 and bouts[-1][2] == 89  # the whole video, bout after bout
+        assert all(b[1] == a[2] + 1 for a, b in zip(bouts, bouts[1:]))
+    table = pd.read_csv(app_motifs / "fly.motifs.csv")
+    assert [b[0] for b in motifs["bouts"]["fly.mp4"]][0] == table["motif"].iloc[0]
+    with TestClient(create_app(Project(app_store, tmp_path / "l2.csv"), TOKEN)) as client:
+        client.get("/", params={"token": TOKEN})
+        assert client.get("/api/motifs").json()["n_motifs"] == 0  # none given: an empty band
+    with pytest.raises(EthoprismError, match="discover"):
+        Project(app_store, tmp_path / "l3.csv", motifs_dir=tmp_path)  # no motif tables there

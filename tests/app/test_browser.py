@@ -137,3 +137,46 @@ def test_edits_faster_than_a_save_are_all_kept(served, browser):
     wait_for(browser, "return document.getElementById('status').textContent.startsWith('not saved')")
     assert "overlap" in browser.find_element("id", "status").text
     assert browser.execute_script("return state.bouts.length") == before - 3
+
+
+def test_jump_through_a_motif_and_name_it_into_labels(app_store, app_motifs, browser, tmp_path):
+    labels = tmp_path / "labels.csv"
+    project = Project(app_store, labels, motifs_dir=app_motifs)
+    url, server = serve(project, TOKEN)
+    try:
+        browser.get(f"{url}/?token={TOKEN}")
+        wait_for(browser, "return document.getElementById('player').dataset.ready === '1'")
+        wait_for(browser, "return document.querySelectorAll('#motifs li').length === 2")
+        bouts = project.motifs["bouts"]
+        motif = 1
+        # where the app must go from frame 0 of fly.mp4: this motif's next bout, else its first in mouse.mp4
+        later = [
+            (v, b[1])
+            for v in ("fly.mp4", "mouse.mp4")
+            for b in bouts[v]
+            if b[0] == motif and (b[1] > 0 or v != "fly.mp4")
+        ]
+        item = browser.find_element("css selector", f"#motifs li[data-motif='{motif}']")
+        item.find_elements("css selector", "span")[1].click()
+        video, first = later[0]
+        wait_for(
+            browser,
+            f"return state.video.name === '{video}' && "
+            f"document.getElementById('frame').textContent === '{first}'",
+        )
+        item.find_element("tag name", "button").click()
+        alert = browser.switch_to.alert
+        alert.send_keys("groom")
+        alert.accept()
+        wait_for(browser, SAVED)
+        saved = pd.read_csv(labels)
+        expected = sorted(
+            (video, a, b)
+            for video, bouts in project.motifs["bouts"].items()
+            for k, a, b in bouts
+            if k == motif
+        )
+        assert sorted(zip(saved["video"], saved["start_frame"], saved["end_frame"])) == expected
+        assert set(saved["behavior"]) == {"groom"}
+    finally:
+        server.should_exit = True

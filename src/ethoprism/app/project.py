@@ -63,7 +63,13 @@ def _plain(value):
 
 class Project:
     def __init__(
-        self, store_dir, labels_path=None, head_path=None, exclusive: bool | None = None, subject=None
+        self,
+        store_dir,
+        labels_path=None,
+        head_path=None,
+        exclusive: bool | None = None,
+        subject=None,
+        motifs_dir=None,
     ):
         """``exclusive``: may bouts overlap? None takes it from the labels file (overlapping
         behaviours make it multi-label), as ``train --exclusive auto`` does. ``subject``: the animal
@@ -95,6 +101,32 @@ class Project:
         self._similar_lock = threading.Lock()
         if self.head_path is not None:
             self._predict_all()
+        self.motifs = self._load_motifs(motifs_dir) if motifs_dir else None
+
+    # -- motifs (ethoprism discover) ----------------------------------------------------------
+    def _load_motifs(self, motifs_dir) -> dict:
+        """The motif bouts of every video of this store, from a folder ``ethoprism discover``
+        wrote: shown as a band under the ethogram; naming a motif turns its bouts into labels."""
+        from ethoprism.discovery.hmm import runs
+        from ethoprism.outputs.motifs import hex_colour
+        from ethoprism.workflows.discover import read_motif_tables
+
+        table = read_motif_tables(motifs_dir)
+        if "animal" in table.columns:
+            raise EthoprismError(
+                "per-animal motifs are not shown in the app yet: discover with --whole-frame", motifs_dir
+            )
+        n_motifs = int(table["motif"].max()) + 1
+        bouts: dict[str, list] = {}
+        for video, rows in table.groupby("video", sort=False):
+            if video not in self.entries:
+                self.notes.append(f"{motifs_dir}: motifs of '{video}' (not in the store) are not shown")
+                continue
+            motif, frames = rows["motif"].to_numpy(), rows["frame"].to_numpy()
+            starts, ends = runs(motif)
+            bouts[video] = [[int(motif[a]), int(frames[a]), int(frames[b - 1])] for a, b in zip(starts, ends)]
+        colours = [hex_colour(k, n_motifs) for k in range(n_motifs)]
+        return {"n_motifs": n_motifs, "colours": colours, "bouts": bouts}
 
     # -- videos -----------------------------------------------------------------------------
     def entry(self, video: str) -> StoreEntry:

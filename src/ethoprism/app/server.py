@@ -103,6 +103,10 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
         # in a worker thread: the page keeps playing and seeking while the head trains
         return await run_in_threadpool(project.train, str(body.get("head", "linear")))
 
+    @app.get("/api/motifs")
+    def motifs():
+        return project.motifs or {"n_motifs": 0, "colours": [], "bouts": {}}
+
     @app.get("/api/metrics")
     def metrics():
         return {"metrics": project.metrics}

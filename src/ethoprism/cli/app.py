@@ -25,6 +25,11 @@ def app_command(
         help="May bouts overlap? Default: as in the labels file (exclusive unless behaviours overlap there).",
     ),
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
+    motifs: Optional[Path] = typer.Option(
+        None,
+        "--motifs",
+        help="A folder `ethoprism discover` wrote: its motifs as a band, to jump through, to name.",
+    ),
 ):
     """Watch, label, train, correct and label what matters next, in a browser (localhost)."""
     from ethoprism.app.project import Project
@@ -37,7 +42,7 @@ def app_command(
         )
     if port is not None and not 1 <= port <= 65535:
         raise EthoprismError(f"--port must be 1 to 65535, not {port}")
-    project = Project(store, labels, head, exclusive, subject)
+    project = Project(store, labels, head, exclusive, subject, motifs)
     for note in project.notes:
         console.print(note, highlight=False)
     serve(

@@ -6,7 +6,7 @@ const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4"
 const state = {
   videos: [], video: null, behaviors: [], bouts: [], exclusive: true, version: 0,
   current: 0, marking: null, undo: [], redo: [], prediction: null,
-  view: [0, 1], drag: null,
+  view: [0, 1], drag: null, motifs: null,
 };
 const $ = (id) => document.getElementById(id);
 const player = $("player"), canvas = $("timeline");
@@ -214,11 +214,19 @@ function draw() {
       ctx.beginPath();
       const step = Math.max(1, Math.floor((v1 - v0) / width));
       for (let f = Math.max(0, Math.floor(v0)); f < Math.min(p.proba.length, v1); f += step) {
-        const y = height - 2 - p.proba[f][j] * 52;
+        const y = height - 22 - p.proba[f][j] * 52;
         f === Math.max(0, Math.floor(v0)) ? ctx.moveTo(x(f), y) : ctx.lineTo(x(f), y);
       }
       ctx.stroke();
     });
+  }
+  const m = state.motifs;
+  if (m && m.n_motifs) {  // discovered motifs (bottom band), in the report's colours
+    for (const [k, a, b] of m.bouts[state.video.name] || []) {
+      ctx.fillStyle = m.colours[k];
+      ctx.fillRect(x(a), height - 16, Math.max(1, x(b + 1) - x(a)), 14);
+    }
+    ctx.fillStyle = "#888"; ctx.fillText("motifs", 2, height - 18);
   }
   if (state.marking !== null) {
     ctx.fillStyle = "rgba(255,160,0,0.4)";
@@ -326,6 +334,62 @@ $("train").addEventListener("click", async () => {
   } catch (error) { status(error.message); }
 });
 
+// the next bout of motif k after the cursor: in this video, else in the next video that has one
+async function nextMotifBout(k) {
+  const names = state.videos.map((v) => v.name);
+  const here = names.indexOf(state.video.name), f = frame();
+  for (let step = 0; step <= names.length; step++) {
+    const name = names[(here + step) % names.length];
+    const bouts = (state.motifs.bouts[name] || []).filter((b) => b[0] === k && (step > 0 || b[1] > f));
+    if (!bouts.length) continue;
+    if (name !== state.video.name) { $("video").value = name; await loadVideo(name); }
+    seek(bouts[0][1]);
+    status(`motif ${k}: bout ${bouts[0][1]}-${bouts[0][2]} in ${name}`);
+    return;
+  }
+  const first = (state.motifs.bouts[state.video.name] || []).find((b) => b[0] === k);
+  if (first) seek(first[1]);
+}
+// every bout of motif k, in every video, becomes a labelled bout of `name` (one undoable edit;
+// a wrong bout is then deleted like any other, with del)
+function nameMotif(k, name) {
+  return edit((next) => {
+    if (!next.behaviors.includes(name)) next.behaviors.push(name);
+    for (const [video, bouts] of Object.entries(state.motifs.bouts)) {
+      for (const [motif, a, b] of bouts) {
+        if (motif !== k) continue;
+        if (next.bouts.some((x) => x.video === video && x.behavior === name && x.start_frame === a && x.end_frame === b)) continue;
+        next.bouts.push({ video, behavior: name, start_frame: a, end_frame: b });
+      }
+    }
+  });
+}
+function renderMotifs() {
+  const m = state.motifs, list = $("motifs");
+  $("motif-panel").hidden = !(m && m.n_motifs);
+  if (!m) return;
+  list.innerHTML = "";
+  for (let k = 0; k < m.n_motifs; k++) {
+    const count = Object.values(m.bouts).reduce((n, bouts) => n + bouts.filter((b) => b[0] === k).length, 0);
+    const item = document.createElement("li");
+    item.className = "motif";
+    item.dataset.motif = k;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch"; swatch.style.background = m.colours[k];
+    const text = document.createElement("span");
+    text.textContent = ` ${count} bouts `;
+    text.onclick = () => nextMotifBout(k);
+    const button = document.createElement("button");
+    button.textContent = "name…";
+    button.onclick = () => {
+      const name = prompt(`name motif ${k} (its ${count} bouts become labels)`);
+      if (name && name.trim()) nameMotif(k, name.trim());
+    };
+    item.append(swatch, text, button);
+    list.appendChild(item);
+  }
+}
+
 function segmentList(list, items, label) {
   list.innerHTML = "";
   for (const s of items) {
@@ -372,5 +436,7 @@ document.addEventListener("keydown", async (e) => {  // enter: label the chosen 
     $("video").appendChild(option);
   }
   renderBehaviors();
+  state.motifs = (await api("/api/motifs")).body;
+  renderMotifs();
   if (state.videos.length) await loadVideo(state.videos[0].name);
 })();
