@@ -168,7 +168,7 @@ def test_scores_stand_beside_chance_and_frame_wise_k_means(motifs):
     assert abs(chance["ami"]) < 0.05
     assert scores.loc["motifs", "ami"] > chance["ami"] + 0.05
     report = json.loads((motifs["out"] / "evaluation.json").read_text())
-    assert report["frames"] == 600 and -1 <= report["seed_ami"] <= 1
+    assert report["frames"] == 600 and -1 <= report["seed_ami"] <= 1 + 1e-9
 
 
 def test_auto_chooses_by_stability_and_says_what_it_tried(synthetic_store, tmp_path):

@@ -3,8 +3,10 @@
 Why an HMM (hmmlearn) rather than clustering frames: frame-wise clusters flicker between
 neighbouring states every few frames, and a lab cannot count bouts of flicker. The HMM's
 transition matrix is *fixed* sticky (stay with probability ``1 - 1/mean_frames``): learning it
-lets EM trade stickiness for likelihood, and it then flickers again. Emissions are diagonal
-Gaussians on whitened features (hmmlearn initialises them by k-means, seeded). A sticky HMM
+lets EM trade stickiness for likelihood, and it then flickers again. Emissions are Gaussians with
+full covariances on a dozen feature dimensions (cheap at that size, and closer to the labels than
+diagonal ones on all three labelled sets, docs/discovery.md); hmmlearn initialises them by
+k-means, seeded. A sticky HMM
 still allows a one-frame state where the evidence is strong, so bouts shorter than ``min_frames``
 are then given to the neighbour whose posterior over them is higher: no motif lasts less than
 ``min_frames`` (except a whole sequence that short).
@@ -20,6 +22,8 @@ import logging
 import numpy as np
 from hmmlearn.hmm import GaussianHMM
 from scipy.cluster.hierarchy import fcluster, linkage
+
+from ethoprism.errors import EthoprismError
 
 DECODE_BLOCK = 65536
 # EM's "not converging" notes (a likelihood that dips by 1e-3 at the end) are not the user's business
@@ -69,6 +73,15 @@ def enforce_min_duration(states: np.ndarray, posteriors: np.ndarray, min_frames:
     return states
 
 
+def _positive_definite(covariances: np.ndarray) -> bool:
+    matrices = np.asarray(covariances, np.float64)
+    if matrices.ndim == 2:
+        return bool(np.isfinite(matrices).all() and (matrices > 0).all())
+    if not np.isfinite(matrices).all():
+        return False
+    return bool((np.linalg.eigvalsh((matrices + matrices.transpose(0, 2, 1)) / 2) > 0).all())
+
+
 class MotifHMM:
     """scikit-learn style: ``fit(X, lengths)`` returns self; ``decode(X)`` -> (motif, probability)."""
 
@@ -84,10 +97,10 @@ class MotifHMM:
         self.n_motifs, self.mean_frames, self.min_frames = n_motifs, mean_frames, min_frames
         self.seed, self.n_iter, self.n_init = seed, n_iter, n_init
 
-    def _model(self, random_state=None) -> GaussianHMM:
+    def _model(self, random_state=None, covariance: str = "full") -> GaussianHMM:
         return GaussianHMM(
             n_components=self.n_motifs,
-            covariance_type="diag",
+            covariance_type=covariance,
             n_iter=self.n_iter,
             tol=1e-2,
             random_state=self.seed if random_state is None else random_state,
@@ -103,31 +116,48 @@ class MotifHMM:
         what makes two seeds agree."""
         X = np.asarray(X, np.float64)
         best, best_score = None, -np.inf
-        for start in np.random.default_rng(self.seed).integers(0, 2**31 - 1, self.n_init):
-            model = self._model(int(start))
-            model.startprob_ = np.full(self.n_motifs, 1.0 / self.n_motifs)
-            model.transmat_ = sticky_transitions(self.n_motifs, self.mean_frames)
-            model.fit(X, lengths)
-            score = model.score(X, lengths)
-            if score > best_score:
-                best, best_score = model, score
-        self._set(best.means_, np.stack([np.diag(c) for c in best.covars_]))
+        # a motif that EM empties has a singular full covariance: that start is dropped, and if
+        # every start fails that way the diagonal model (always valid) stands in
+        for covariance in ("full", "diag"):
+            for start in np.random.default_rng(self.seed).integers(0, 2**31 - 1, self.n_init):
+                model = self._model(int(start), covariance)
+                model.startprob_ = np.full(self.n_motifs, 1.0 / self.n_motifs)
+                model.transmat_ = sticky_transitions(self.n_motifs, self.mean_frames)
+                try:
+                    model.fit(X, lengths)
+                    score = model.score(X, lengths)
+                except ValueError:
+                    continue
+                if not _positive_definite(model.covars_):  # fit may end on one it never checks
+                    continue
+                if np.isfinite(score) and score > best_score:
+                    best, best_score = model, score
+            if best is not None:
+                break
+        if best is None:
+            raise EthoprismError(
+                f"no {self.n_motifs}-motif model could be fitted to these features: try fewer --motifs"
+            )
+        self._set(best.means_, best.covars_)
         self.converged_ = bool(best.monitor_.converged)
         self.iterations_ = int(best.monitor_.iter)
         self.log_likelihood_ = float(best_score)
         return self
 
-    def _set(self, means: np.ndarray, variances: np.ndarray) -> None:
+    def _set(self, means: np.ndarray, covariances: np.ndarray) -> None:
         self.means_ = np.asarray(means, np.float64)
-        self.variances_ = np.asarray(variances, np.float64)
+        covariances = np.asarray(covariances, np.float64)
+        if covariances.ndim == 2:  # the diagonal model's variances
+            covariances = np.stack([np.diag(c) for c in covariances])
+        self.covariances_ = (covariances + covariances.transpose(0, 2, 1)) / 2
         self.startprob_ = np.full(self.n_motifs, 1.0 / self.n_motifs)
         self.transmat_ = sticky_transitions(self.n_motifs, self.mean_frames)
         self.linkage_ = linkage(self.means_, "ward") if self.n_motifs > 1 else np.zeros((0, 4))
 
     @classmethod
-    def from_arrays(cls, settings: dict, means: np.ndarray, variances: np.ndarray) -> MotifHMM:
+    def from_arrays(cls, settings: dict, means: np.ndarray, covariances: np.ndarray) -> MotifHMM:
         hmm = cls(**settings)
-        hmm._set(means, variances)
+        hmm._set(means, covariances)
         return hmm
 
     def settings(self) -> dict:
@@ -144,7 +174,7 @@ class MotifHMM:
         model = self._model()
         model.n_features = self.means_.shape[1]
         model.startprob_, model.transmat_ = start, self.transmat_
-        model.means_, model.covars_ = self.means_, self.variances_
+        model.means_, model.covars_ = self.means_, self.covariances_
         return model
 
     def decode_blocks(self, blocks):

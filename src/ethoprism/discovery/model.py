@@ -20,7 +20,7 @@ from ethoprism.discovery.hmm import MotifHMM
 from ethoprism.discovery.sequences import MotifSequence
 from ethoprism.errors import EthoprismError
 
-FORMAT = "ethoprism-motifs-v1"
+FORMAT = "ethoprism-motifs-v1"  # full covariances
 STABLE_AMI = 0.8
 AUTO_CANDIDATES = (4, 6, 8, 10, 12, 16, 20)
 SEGMENT_FRAMES = 3000
@@ -94,7 +94,7 @@ class MotifModel:
 
         arrays = {name: torch.from_numpy(value) for name, value in self.features_.arrays().items()}
         arrays["hmm_means"] = torch.from_numpy(self.hmm_.means_)
-        arrays["hmm_variances"] = torch.from_numpy(self.hmm_.variances_)
+        arrays["hmm_covariances"] = torch.from_numpy(self.hmm_.covariances_)
         meta = {
             "format": FORMAT,
             "n_motifs": self.n_motifs,
@@ -133,7 +133,7 @@ class MotifModel:
             model.features_ = FeatureMap.from_arrays(
                 meta["features"], {k: v for k, v in arrays.items() if not k.startswith("hmm_")}
             )
-            model.hmm_ = MotifHMM.from_arrays(meta["hmm"], arrays["hmm_means"], arrays["hmm_variances"])
+            model.hmm_ = MotifHMM.from_arrays(meta["hmm"], arrays["hmm_means"], arrays["hmm_covariances"])
             model.fitted_on_ = int(meta["fitted_on"])
         except (KeyError, TypeError, ValueError) as exc:
             raise EthoprismError(
