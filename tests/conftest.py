@@ -14,6 +14,12 @@ os.environ["COLUMNS"] = "80"
 for _variable in ("LINES", "FORCE_COLOR", "FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
     os.environ.pop(_variable, None)
 
+# ONNX exports (ethoprism.backbones.onnx_runtime) go to a cache of this run, never the user's
+if "ETHOPRISM_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["ETHOPRISM_CACHE"] = tempfile.mkdtemp(prefix="ethoprism-test-cache-")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 OPENFIELD = SHARED_DATA / "dlc_openfield_mouse" / "m3v1mp4.mp4"

@@ -22,7 +22,8 @@ from ethoprism.errors import EthoprismError
 # without it were made by version 1.
 EXTRACTION_VERSION = 1
 # weights details that name a file but do not change an embedding
-_NOT_NUMERIC_SETTINGS = ("tokenizer",)
+# the runtime (PyTorch or ONNX Runtime, checked to agree) and the tokenizer file change no stored number
+_NOT_NUMERIC_SETTINGS = ("tokenizer", "runtime")
 
 
 def file_sha256(path) -> str:

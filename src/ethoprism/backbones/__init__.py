@@ -65,9 +65,12 @@ def load_backbone(
     dtype: str | None = None,
     compile: bool = False,
     tokenizer: str | None = None,
+    runtime: str = "torch",
 ) -> Backbone:
     """``tokenizer``: a SentencePiece model file for the text tower of video-text backbones (needed
-    with Google's official ``.npz`` weights, which carry no vocabulary)."""
+    with Google's official ``.npz`` weights, which carry no vocabulary). ``runtime``: ``torch``,
+    ``onnx`` (ONNX Runtime, checked against PyTorch: :mod:`ethoprism.backbones.onnx_runtime`) or
+    ``auto`` (ONNX Runtime where it runs the backbone, else PyTorch)."""
     if name not in _LOADERS:
         raise EthoprismError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
     extra = {}
@@ -82,7 +85,11 @@ def load_backbone(
     module, cls, model = _LOADERS[name]
     loader = getattr(importlib.import_module(f"ethoprism.backbones.{module}"), cls).load
     args = (model,) if model else ()
-    return loader(
+    from ethoprism.backbones.onnx_runtime import RUNTIMES, use_onnx
+
+    if runtime not in RUNTIMES:
+        raise EthoprismError(f"--runtime must be one of {', '.join(RUNTIMES)}, not '{runtime}'")
+    backbone = loader(
         *args,
         weights=weights,
         revision=revision,
@@ -92,6 +99,8 @@ def load_backbone(
         compile=compile,
         **extra,
     )
+    use_onnx(backbone, runtime)
+    return backbone
 
 
 __all__ = [

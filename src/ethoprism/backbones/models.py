@@ -71,6 +71,8 @@ class EfficientNetLite0Backbone(Backbone):
             compile=compile,
         )
 
+    onnx_ready = True  # plain convolutions: ONNX Runtime runs them (backbones/onnx_runtime.py)
+
     def _input_hw(self, height, width):
         # a convolutional net runs at any square size; smaller inputs trade detail for speed
         return (height, width) if height == width and height >= 32 else (self.input_size, self.input_size)

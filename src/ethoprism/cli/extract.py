@@ -73,6 +73,12 @@ def extract(
     compile_model: bool = typer.Option(
         False, "--compile", help="torch.compile the backbone (faster on long videos)."
     ),
+    runtime: str = typer.Option(
+        "auto",
+        "--runtime",
+        help="auto (ONNX Runtime for effnet-lite0* on the CPU, checked against PyTorch; else PyTorch), "
+        "torch or onnx.",
+    ),
     ray: Optional[str] = typer.Option(
         None,
         "--ray",
@@ -107,6 +113,10 @@ def extract(
         at_least(minimum, option, value)
     if not (gpus_per_worker >= 0 and math.isfinite(gpus_per_worker)):
         raise EthoprismError(f"--gpus-per-worker must be a number of at least 0, not {gpus_per_worker}")
+    from ethoprism.backbones.onnx_runtime import RUNTIMES
+
+    if runtime not in RUNTIMES:
+        raise EthoprismError(f"--runtime must be one of {', '.join(RUNTIMES)}, not '{runtime}'")
     paths = expand_videos(videos)
     announce_threads()  # after the options are checked: a bad one is still the only line
     if ray is not None and tracks:
@@ -144,8 +154,15 @@ def extract(
             )
     else:
         model = load_backbone(
-            backbone, weights, revision=revision, device=device, dtype=dtype, compile=compile_model
+            backbone,
+            weights,
+            revision=revision,
+            device=device,
+            dtype=dtype,
+            compile=compile_model,
+            runtime=runtime,
         )
+        console.print(f"runtime: {model.weights.extra.get('runtime')}", highlight=False)
         spec = clip_spec(model, protocol, frames, frame_step, size, square, overlap)
         if batch_size == "auto":
             batch_size = model.auto_batch_size(spec.frames, spec.size)

@@ -52,7 +52,7 @@ def run_demo(
         videos, labels = [v.path for v in generated], out / "data" / "labels.csv"
         size = size or config.size
         notes.append(DEMO_NOTE)
-    model = load_backbone(backbone, weights)
+    model = load_backbone(backbone, weights, runtime="auto")
     default = model.default_clip_spec()
     spec = ClipSpec(frames=default.frames, size=size or default.size, overlap=default.overlap)
     results = extract_videos(
