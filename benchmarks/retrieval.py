@@ -4,10 +4,12 @@
 
 The vectors imitate per-frame embeddings: a recording is a sequence of bouts, each bout a random
 "behaviour state" (one of 2,000 cluster centres) plus slow drift and per-frame noise, so
-neighbouring frames are similar and states recur across the day. We build the index ethoprism
-chooses at this size (IVF, 8-bit scalar quantisation, the same code path as ``ethoprism index``),
-then measure build time, index memory, single-query latency (one query at a time, as a user
-searches) and recall@10 against exact search (FAISS flat inner product), for several nprobe.
+neighbouring frames are similar and states recur across the day. We build the indexes
+``ethoprism index`` can make at this size through its own code path — ``ivf`` (IVF, 8-bit scalar
+quantisation) and ``ivf-pq`` (HNSW coarse quantiser, 4-bit PQ fast-scan, SQ8 re-ranking: the
+automatic choice from 1 M vectors) — then measure build time, index size, single-query latency
+(one query at a time, as a user searches) and recall@10 against exact search (FAISS flat inner
+product), for several nprobe (and re-ranking factors).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def main():
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--kinds", nargs="+", default=["ivf", "ivf-pq"], help="index kinds to compare")
     args = parser.parse_args()
     faiss.omp_set_num_threads(2)
 
@@ -79,63 +82,84 @@ def main():
     exact_latency_ms = (time.perf_counter() - single) / 20 * 1000
     del exact
 
-    rss_before = rss_gb()
-    start = time.perf_counter()
-    training = data[rng.choice(args.n, min(args.n, 200_000), replace=False)]
-    index = build_faiss("ivf", args.dim, args.n, training)
-    train_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for chunk in range(0, args.n, 500_000):
-        index.add(data[chunk : chunk + 500_000])
-    add_s = time.perf_counter() - start
-    index_gb = faiss.serialize_index(index).nbytes / 1e9
-    rows = []
-    for nprobe in (8, 16, 32, 64, 128):
-        index.nprobe = nprobe
-        _, found = index.search(queries, 10)
-        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
-        timings = []
-        for q in queries:
-            t0 = time.perf_counter()
-            index.search(q[None], 10)
-            timings.append(time.perf_counter() - t0)
-        rows.append(
-            {
-                "nprobe": nprobe,
-                "recall@10": recall,
-                "latency_ms_median": 1000 * float(np.median(timings)),
-                "latency_ms_p95": 1000 * float(np.percentile(timings, 95)),
-            }
+    results = {}
+    for kind in args.kinds:
+        rss_before = rss_gb()
+        start = time.perf_counter()
+        training = data[rng.choice(args.n, min(args.n, 200_000), replace=False)]
+        index = build_faiss(kind, args.dim, args.n, training)
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for chunk in range(0, args.n, 500_000):
+            index.add(data[chunk : chunk + 500_000])
+        add_s = time.perf_counter() - start
+        index_gb = faiss.serialize_index(index).nbytes / 1e9
+        ivf = faiss.extract_index_ivf(index)
+        settings = (
+            [(p, None) for p in (8, 16, 32, 64, 128)]
+            if kind == "ivf"
+            else [(16, 8), (32, 8), (32, 16), (48, 16), (64, 16), (64, 32), (96, 16)]
         )
-        print(rows[-1], file=sys.stderr, flush=True)
+        rows = []
+        for nprobe, refine in settings:
+            ivf.nprobe = nprobe
+            if refine is not None:
+                index.k_factor = refine
+                faiss.downcast_index(ivf.quantizer).hnsw.efSearch = 2 * nprobe
+            _, found = index.search(queries, 10)
+            recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+            timings = []
+            for q in queries:
+                t0 = time.perf_counter()
+                index.search(q[None], 10)
+                timings.append(time.perf_counter() - t0)
+            rows.append(
+                {
+                    "nprobe": nprobe,
+                    "refine": refine,
+                    "recall@10": recall,
+                    "latency_ms_median": 1000 * float(np.median(timings)),
+                    "latency_ms_p95": 1000 * float(np.percentile(timings, 95)),
+                }
+            )
+            print(kind, rows[-1], file=sys.stderr, flush=True)
+        results[kind] = {
+            "nlist": int(ivf.nlist),
+            "train_s": train_s,
+            "add_s": add_s,
+            "build_s": train_s + add_s,
+            "index_gb": index_gb,
+            "rss_gb_after_build": rss_gb(),
+            "rss_gb_before_build": rss_before,
+            "rows": rows,
+        }
+        del index, ivf
     summary = {
         "n": args.n,
         "dim": args.dim,
-        "nlist": int(index.nlist),
         "generate_s": generate_s,
-        "train_s": train_s,
-        "add_s": add_s,
-        "build_s": train_s + add_s,
-        "index_gb": index_gb,
         "vectors_gb": data.nbytes / 1e9,
-        "rss_gb_after_build": rss_gb(),
-        "rss_gb_before_build": rss_before,
         "exact_search_batch_s": exact_s,
         "exact_latency_ms": exact_latency_ms,
-        "rows": rows,
+        "kinds": results,
     }
     print(
-        f"\n{args.n:,} vectors x {args.dim} (float32 {data.nbytes / 1e9:.1f} GB); IVF{index.nlist},SQ8 index "
-        f"{index_gb:.2f} GB; build {train_s + add_s:.0f} s (train {train_s:.0f} s, add {add_s:.0f} s); "
+        f"\n{args.n:,} vectors x {args.dim} (float32 {data.nbytes / 1e9:.1f} GB); "
         f"exact search: {exact_latency_ms:.0f} ms per query\n"
     )
-    print("| nprobe | recall@10 vs exact | median latency (ms) | p95 latency (ms) |")
-    print("| --- | --- | --- | --- |")
-    for r in rows:
+    print("| index | build (s) | size (GB) |\n| --- | --- | --- |")
+    for kind, r in results.items():
         print(
-            f"| {r['nprobe']} | {r['recall@10']:.3f} | {r['latency_ms_median']:.2f} | "
-            f"{r['latency_ms_p95']:.2f} |"
+            f"| {kind} (IVF{r['nlist']}) | {r['build_s']:.0f} (train {r['train_s']:.0f}) | {r['index_gb']:.2f} |"
         )
+    print("\n| index | nprobe | refine x k | recall@10 vs exact | median latency (ms) | p95 latency (ms) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind, r in results.items():
+        for row in r["rows"]:
+            print(
+                f"| {kind} | {row['nprobe']} | {row['refine'] or '-'} | {row['recall@10']:.3f} | "
+                f"{row['latency_ms_median']:.2f} | {row['latency_ms_p95']:.2f} |"
+            )
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
 

@@ -1,6 +1,8 @@
 """Stage 3: frozen backbones, one registry.
 
-``load_backbone(name, weights=...)`` where ``weights`` is ``None`` (the default pretrained
+``load_backbone(name, weights=...)`` where ``name`` is one of :data:`BACKBONES` or
+``hf:<hub id>[@revision]`` / ``hf:<folder>`` (any supported transformers vision model,
+:mod:`ethoprism.backbones.hf`), and ``weights`` is ``None`` (the default pretrained
 weights: the packaged file for ``effnet-lite0``, the hub id otherwise), a local folder or file,
 another hub id, an official VideoPrism Flax ``.npz``, or ``"random"`` (random init; ``config``
 overrides the architecture, which is how the tests build tiny models of each real class).
@@ -71,8 +73,17 @@ def load_backbone(
     with Google's official ``.npz`` weights, which carry no vocabulary). ``runtime``: ``torch``,
     ``onnx`` (ONNX Runtime, checked against PyTorch: :mod:`ethoprism.backbones.onnx_runtime`) or
     ``auto`` (ONNX Runtime where it runs the backbone, else PyTorch)."""
+    if name.startswith("hf:"):  # any transformers vision model by hub id or folder
+        from ethoprism.backbones.hf import HubBackbone
+        from ethoprism.backbones.onnx_runtime import use_onnx
+
+        backbone = HubBackbone.load(name, revision=revision, device=device, dtype=dtype, compile=compile)
+        use_onnx(backbone, "torch" if runtime == "auto" else runtime)
+        return backbone
     if name not in _LOADERS:
-        raise EthoprismError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
+        raise EthoprismError(
+            f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}, or hf:<hub id or folder>"
+        )
     extra = {}
     if tokenizer is not None:
         if not name.startswith("videoprism-lvt"):
