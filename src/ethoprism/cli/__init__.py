@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ethoprism.cli import app as app_cli
-from ethoprism.cli import classify, discover, extract, localize, retrieve
+from ethoprism.cli import classify, compare, discover, extract, localize, retrieve
 from ethoprism.cli.common import EXIT_BAD_INPUT, console
 
 app = typer.Typer(
@@ -38,7 +38,7 @@ def _threads(
     common.THREADS_USED = configure(threads)
 
 
-for group in (extract, classify, retrieve, localize, discover, app_cli):
+for group in (extract, classify, compare, retrieve, localize, discover, app_cli):
     group.register(app)
 
 

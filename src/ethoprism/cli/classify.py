@@ -31,6 +31,9 @@ from ethoprism.cli.common import (
 )
 from ethoprism.errors import EthoprismError
 
+# what --head auto chooses among (the token-grid head needs extract --token-grid: name it)
+AUTO_HEADS = ["linear", "mlp", "attentive", "temporal"]
+
 
 def reads_token_grids(kinds: list[str]) -> bool:
     from ethoprism.heads.io import TOKEN_HEADS
@@ -88,7 +91,9 @@ def train(
     out: Path = typer.Option(
         ..., "--out", help="Head file to write (<out>.json + its arrays, <out>.<hash>.safetensors)."
     ),
-    head: str = typer.Option("linear", "--head", help=f"Head: {HEAD_KINDS}."),
+    head: str = typer.Option(
+        "linear", "--head", help=f"Head: {HEAD_KINDS}; or auto (the best by leave-one-video-out here)."
+    ),
     label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
     exclusive: str = typer.Option(
         "auto",
@@ -106,7 +111,8 @@ def train(
     """Train a head on stored embeddings and labels; thresholds are tuned on held-out training data."""
     from ethoprism.workflows import classify
 
-    known_heads([head])
+    if head != "auto":
+        known_heads([head])
     from ethoprism.io.model_files import model_paths
 
     never_replaces_inputs("--out", model_paths(out), [labels])
@@ -115,6 +121,17 @@ def train(
         store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim, subject
     )
     announce_threads()
+    if head == "auto":  # the head that wins leave-one-video-out on these labels
+        from ethoprism.workflows.compare import best_head
+
+        head, rows = best_head(data, AUTO_HEADS, postprocess)
+        for row in rows:
+            console.print(
+                f"{row['head']}: mAP {row['map']:.3f} ± {row['map_std']:.3f} "
+                f"(chance {row['chance_map']:.3f})",
+                highlight=False,
+            )
+        console.print(f"--head auto: {head}", highlight=False)
     path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -162,6 +179,8 @@ def evaluate(
     from ethoprism.workflows import classify
 
     output_folder(out)
+    if "auto" in heads:  # every head, side by side: the report says which wins on these labels
+        heads = list(dict.fromkeys(h for head in heads for h in (AUTO_HEADS if head == "auto" else [head])))
     known_heads(heads)
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)

@@ -6,12 +6,10 @@ subtracts each video's mean embedding first, which removes what is constant with
 paper reports. The index lives in ``STORE/_index/<backbone>__<spec>__<weights>/``
 (``index-<v>.faiss``, ``videos-<v>.json`` and ``current.json`` naming the committed version) and
 is incremental: videos already indexed (by content hash) are skipped, new
-ones are appended. Index type: exact (``flat``) below ``EXACT_LIMIT`` vectors; IVF with 8-bit
-scalar quantisation (``ivf``) up to ``FAST_SCAN_FROM``; above, ``ivf-pq``: an HNSW coarse
-quantiser, 4-bit product-quantised codes scanned with SIMD (FAISS fast-scan) and the best
-candidates re-ranked on 8-bit codes (``Refine(SQ8)``) — at 24 h of frames it answers in about a
-third of the SQ8 index's time at the same recall (docs/benchmarks.md); or ``hnsw``. Chosen when
-the index is created, overridable.
+ones are appended. Index type: exact (``flat``) below ``EXACT_LIMIT`` vectors, else IVF with an
+HNSW coarse quantiser and 8-bit scalar quantisation (``ivf``), or ``hnsw``; chosen when the
+index is created, overridable. (4-bit PQ fast-scan with SQ8 re-ranking was measured too and
+lost: recall@10 at most 0.47 at 24 h, docs/benchmarks.md.)
 """
 
 from __future__ import annotations
@@ -31,10 +29,9 @@ from ethoprism.errors import EthoprismError
 from ethoprism.store import EmbeddingStore, StoreEntry
 
 EXACT_LIMIT = 200_000
-FAST_SCAN_FROM = 1_000_000
 CURRENT = "current.json"
 INDEX_FAULT_HOOK = None  # tests: called between the steps of a commit
-INDEX_TYPES = ("auto", "flat", "ivf", "ivf-pq", "hnsw")
+INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 
 
 def normalise_rows(x: np.ndarray) -> np.ndarray:
@@ -64,35 +61,17 @@ def build_faiss(kind: str, dim: int, n_expected: int, training: np.ndarray | Non
     nlist = int(2 ** np.clip(np.round(np.log2(4 * np.sqrt(max(n_expected, 1)))), 4, 16))
     if training is None or len(training) < nlist:
         raise EthoprismError(f"an IVF index needs at least {nlist} vectors to train; use --index-type flat")
-    if kind == "ivf-pq":
-        return _fast_scan(dim, nlist, training)
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFScalarQuantizer(
-        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
+    # an HNSW graph over the centroids finds a query's lists (and each added vector's) without
+    # comparing it to all of them: at 8192 lists that was a third of a query's time and most of
+    # the build's
+    index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
     index.train(training)
-    index.nprobe = min(64, nlist)
+    index.nprobe = min(IVF_NPROBE, nlist)
+    faiss.downcast_index(index.quantizer).hnsw.efSearch = max(64, 2 * index.nprobe)
     return index
 
 
-FAST_SCAN_NPROBE, FAST_SCAN_REFINE = 48, 16
-
-
-def _fast_scan(dim: int, nlist: int, training: np.ndarray):
-    """IVF with an HNSW coarse quantiser (finding the lists costs microseconds, not a scan of
-    every centroid), 4-bit PQ codes of 4 dimensions each scanned by fast-scan, then the best
-    ``k x FAST_SCAN_REFINE`` re-ranked with 8-bit scalar codes. PQ4 fast-scan wants an even
-    number of sub-quantisers dividing the dimension."""
-    subquantizers = next(m for m in (dim // 4, dim // 2, dim) if m and dim % m == 0 and m % 2 == 0)
-    index = faiss.index_factory(
-        dim, f"IVF{nlist}_HNSW32,PQ{subquantizers}x4fs,Refine(SQ8)", faiss.METRIC_INNER_PRODUCT
-    )
-    index.train(training)
-    ivf = faiss.extract_index_ivf(index)
-    ivf.nprobe = min(FAST_SCAN_NPROBE, nlist)
-    faiss.downcast_index(ivf.quantizer).hnsw.efSearch = 2 * ivf.nprobe
-    index.k_factor = FAST_SCAN_REFINE  # index_factory hands back the IndexRefine itself
-    return index
+IVF_NPROBE = 64
 
 
 @dataclass
@@ -298,11 +277,8 @@ def _update(store, store_dir, entries, folder, backbone, index_type, normalize, 
         return existing, 0
     if existing is None:
         total = sum(e.n_frames for e in new)
-        if index_type == "auto":
-            kind = "flat" if total < EXACT_LIMIT else "ivf" if total < FAST_SCAN_FROM else "ivf-pq"
-        else:
-            kind = index_type
-        training = _training_sample(new, normalize, total) if kind.startswith("ivf") else None
+        kind = ("flat" if total < EXACT_LIMIT else "ivf") if index_type == "auto" else index_type
+        training = _training_sample(new, normalize, total) if kind == "ivf" else None
         dim = int(prepare(new[0].embeddings()[:1], "none").shape[1])
         index = build_faiss(kind, dim, total, training)
         del training

@@ -1,0 +1,183 @@
+"""``ethoprism compare``: which backbone and which head for *these* videos and labels.
+
+Every backbone x head is scored by the same leave-one-video-out cross-validation on the user's
+labels (the folds are the videos, as in ``evaluate``), beside chance; what each costs is measured
+on this machine (extraction frames/s, disk per hour of video, head fit time). One table
+(``compare.csv``), one plot, and the recipe to use with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoprism.errors import EthoprismError
+
+Progress = Callable[[str, int, int], None]
+
+
+def fold_maps(result: dict, data) -> list[float]:
+    """mAP of each fold's test videos (its spread is the table's ``map_std``)."""
+    from ethoprism.evaluation.classification import classification_metrics
+
+    maps = []
+    for fold in result["metrics"]["folds"]:
+        rows = np.isin(data.groups, [data.videos.index(v) for v in fold["test_videos"]])
+        truth = np.where(rows[:, None], result["truth"], -1)
+        m = classification_metrics(truth, result["proba"], result["pred"], data.behaviors, data.exclusive)
+        if not np.isnan(m["map"]):
+            maps.append(m["map"])
+    return maps
+
+
+def score_heads(data, heads: list[str], postprocess: dict | None = None, progress=None) -> list[dict]:
+    """Leave-one-video-out score of each head on ``data`` (also what ``--head auto`` uses)."""
+    from ethoprism.evaluation.classification import cross_validate
+    from ethoprism.workflows.classify import DEFAULT_POSTPROCESS, head_for
+
+    postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
+    rows = []
+    for kind in heads:
+        start = time.perf_counter()
+        result = cross_validate(head_for(kind, data), data.for_head(kind), None, postprocess, split="videos")
+        seconds = time.perf_counter() - start
+        metrics = result["metrics"]
+        maps = fold_maps(result, data)
+        row = {
+            "head": kind,
+            "map": metrics["map"],
+            "map_std": float(np.std(maps)) if maps else float("nan"),
+            "chance_map": metrics["chance_map"],
+            "head_fit_s": seconds / max(len(metrics["folds"]), 1),
+        }
+        for behavior, scores in metrics["per_class"].items():
+            row[f"ap[{behavior}]"] = scores["ap"]
+        rows.append(row)
+        if progress:
+            progress("heads", len(rows), len(heads))
+    return rows
+
+
+def best_head(data, heads: list[str], postprocess: dict | None = None) -> tuple[str, list[dict]]:
+    rows = score_heads(data, heads, postprocess)
+    scored = [r for r in rows if not np.isnan(r["map"])]
+    if not scored:
+        raise EthoprismError("no head could be scored on these labels (no behaviour in any held-out video)")
+    return max(scored, key=lambda r: r["map"])["head"], rows
+
+
+def compare(
+    videos: list[Path],
+    labels,
+    backbones: list[str],
+    heads: list[str],
+    out_dir,
+    store_dir=None,
+    label_format: str = "auto",
+    progress: Progress | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict:
+    from ethoprism.backbones import load_backbone
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+    from ethoprism.workflows.classify import load_labelled
+
+    out_dir = Path(out_dir)
+    store_dir = Path(store_dir) if store_dir else out_dir / "store"
+    store = EmbeddingStore(store_dir)
+    rows = []
+    for b_index, name in enumerate(backbones):
+        backbone = load_backbone(name, runtime="auto")
+        spec = _stored_spec(store, backbone.name) or backbone.default_clip_spec()
+        extracted_frames, seconds, entries = 0, 0.0, []
+        for v_index, video in enumerate(videos):
+            start = time.perf_counter()
+            entry, cached = extract_video(video, backbone, store, spec)
+            if not cached:
+                seconds += time.perf_counter() - start
+                extracted_frames += entry.n_frames
+            entries.append(entry)
+            if progress:
+                progress(f"{name}: extraction", v_index + 1, len(videos))
+        hours = sum(e.n_frames / e.fps for e in entries) / 3600
+        disk_gb_per_hour = sum(e.path.stat().st_size for e in entries) / 1e9 / hours
+        data = load_labelled(store_dir, labels, label_format, backbone.name)
+        if len(set(data.video_groups[data.labelled].tolist())) < 2:
+            raise EthoprismError(
+                "compare scores by leave-one-video-out: it needs at least two labelled videos", labels[0]
+            )
+        for row in score_heads(data, heads):
+            rows.append(
+                {
+                    "backbone": backbone.name,
+                    **row,
+                    "extract_frames_per_s": extracted_frames / seconds if seconds else float("nan"),
+                    "disk_gb_per_hour": disk_gb_per_hour,
+                    "runtime": backbone.weights.extra.get("runtime", ""),
+                }
+            )
+        if progress:
+            progress("backbones", b_index + 1, len(backbones))
+    table = pd.DataFrame(rows)
+    order = ["backbone", "head", "map", "map_std", "chance_map"]
+    table = table[order + [c for c in table.columns if c not in order]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "compare.csv", index=False, float_format="%.4f")
+    plot = _plot(table, out_dir / "compare.png")
+    verdict = recommend(table)
+    (out_dir / "recommendation.txt").write_text(verdict + "\n")
+    return {"table": table, "plot": plot, "recommendation": verdict, "store": str(store_dir)}
+
+
+def _stored_spec(store, backbone: str):
+    """The clip spec this store already holds for ``backbone``: reusing it reuses the embeddings."""
+    try:
+        specs = {e.provenance.clip_spec for e in store.entries() if e.backbone == backbone}
+    except EthoprismError:
+        return None
+    return specs.pop() if len(specs) == 1 else None
+
+
+def recommend(table: pd.DataFrame) -> str:
+    """The best mean mAP; a cheaper recipe within one fold standard deviation of it is named too,
+    since a difference smaller than the spread across videos is not one to pay for."""
+    scored = table.dropna(subset=["map"]).sort_values("map", ascending=False)
+    if scored.empty:
+        return "no recipe could be scored"
+    best = scored.iloc[0]
+    line = (
+        f"use {best['backbone']} with the {best['head']} head: mAP {best['map']:.3f} "
+        f"(± {best['map_std']:.3f} across videos; chance {best['chance_map']:.3f})"
+    )
+    close = scored[(scored["map"] >= best["map"] - best["map_std"]) & (scored.index != best.name)]
+    if len(close):
+        cheapest = close.sort_values("head_fit_s").iloc[0]
+        line += (
+            f"; {cheapest['backbone']} + {cheapest['head']} ({cheapest['map']:.3f}) is within that spread "
+            f"and fits in {cheapest['head_fit_s']:.1f} s instead of {best['head_fit_s']:.1f} s"
+        )
+    return line
+
+
+def _plot(table: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.backbone}\n{r.head}" for r in table.itertuples()]
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(labels)), 3.5))
+    ax.bar(range(len(labels)), table["map"], yerr=table["map_std"], color="#4363d8", capsize=3)
+    ax.scatter(range(len(labels)), table["chance_map"], color="#e6194b", marker="_", s=400, label="chance")
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylabel("mAP (leave one video out)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

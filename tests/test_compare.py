@@ -1,0 +1,126 @@
+"""``ethoprism compare`` and ``--head auto``: every backbone x head scored leave-one-video-out on
+the user's labels beside chance, with what each costs, and a recommendation."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ethoprism.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    import json
+
+    import torch
+    import transformers
+
+    folder = tmp_path / "tiny-dino"
+    torch.manual_seed(0)
+    config = transformers.Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        image_size=28,
+        patch_size=14,
+    )
+    transformers.Dinov2Model(config).save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps({"crop_size": {"height": 28, "width": 28}}))
+    return folder
+
+
+def test_compare_scores_every_backbone_and_head_and_recommends_one(synthetic_store, tmp_path, tiny_model):
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    videos = [str(v.path) for v in synthetic_store["videos"]]
+    out = tmp_path / "compare"
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            *videos,
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--backbone",
+            "effnet-lite0",
+            "--backbone",
+            f"hf:{tiny_model}",
+            "--head",
+            "linear",
+            "--head",
+            "mlp",
+            "--store",
+            str(store),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare.csv")
+    assert list(table.columns[:5]) == ["backbone", "head", "map", "map_std", "chance_map"]
+    assert len(table) == 4 and set(table["head"]) == {"linear", "mlp"}
+    assert table["map"].between(0, 1).all() and (table["chance_map"] < table["map"].max()).all()
+    assert any(c.startswith("ap[") for c in table.columns)
+    for column in ("extract_frames_per_s", "disk_gb_per_hour", "head_fit_s"):
+        assert column in table.columns
+    effnet = table[table["backbone"] == "effnet-lite0"]
+    assert effnet["extract_frames_per_s"].isna().all()  # reused from the store, not extracted again
+    assert np.isfinite(table[table["backbone"] != "effnet-lite0"]["extract_frames_per_s"]).all()
+    best = table.loc[table["map"].idxmax()]
+    recommendation = (out / "recommendation.txt").read_text()
+    assert recommendation.startswith(f"use {best['backbone']} with the {best['head']} head")
+    assert (out / "compare.png").exists() and "use " in result.output
+
+
+def test_compare_needs_two_labelled_videos(synthetic_store, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(synthetic_store["videos"][0].path),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "at least two labelled videos" in lines[0]
+
+
+def test_train_head_auto_trains_the_head_that_wins_on_these_labels(synthetic_store, tmp_path):
+    import json
+
+    out = tmp_path / "head"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(out),
+            "--head",
+            "auto",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    chosen = [line for line in result.output.splitlines() if line.startswith("--head auto:")][0].split(": ")[
+        1
+    ]
+    scores = {
+        line.split(":")[0]: float(line.split("mAP ")[1].split(" ")[0])
+        for line in result.output.splitlines()
+        if " mAP " in line
+    }
+    assert set(scores) == {"linear", "mlp", "attentive", "temporal"}
+    assert chosen == max(scores, key=scores.get)
+    assert json.loads((tmp_path / "head.json").read_text())["head"] == chosen
