@@ -5,8 +5,8 @@
 The vectors imitate per-frame embeddings: a recording is a sequence of bouts, each bout a random
 "behaviour state" (one of 2,000 cluster centres) plus slow drift and per-frame noise, so
 neighbouring frames are similar and states recur across the day. We build the index
-``ethoprism index`` makes at this size through its own code path (``ivf``: IVF with an HNSW
-coarse quantiser, 8-bit scalar quantisation), then measure build time, index size, single-query
+``ethoprism index`` makes at this size through its own code path (``ivf``: IVF, 8-bit scalar
+quantisation), then measure build time, index size, single-query
 latency (one query at a time, as a user searches) and recall@10 against exact search (FAISS flat
 inner product), for several nprobe.
 """

@@ -6,10 +6,11 @@ subtracts each video's mean embedding first, which removes what is constant with
 paper reports. The index lives in ``STORE/_index/<backbone>__<spec>__<weights>/``
 (``index-<v>.faiss``, ``videos-<v>.json`` and ``current.json`` naming the committed version) and
 is incremental: videos already indexed (by content hash) are skipped, new
-ones are appended. Index type: exact (``flat``) below ``EXACT_LIMIT`` vectors, else IVF with an
-HNSW coarse quantiser and 8-bit scalar quantisation (``ivf``), or ``hnsw``; chosen when the
-index is created, overridable. (4-bit PQ fast-scan with SQ8 re-ranking was measured too and
-lost: recall@10 at most 0.47 at 24 h, docs/benchmarks.md.)
+ones are appended. Index type: exact (``flat``) below ``EXACT_LIMIT`` vectors, else IVF with 8-bit
+scalar quantisation (``ivf``), or ``hnsw``; chosen when the index is created, overridable. Two
+faster-looking alternatives were measured at 24 h and lost (docs/benchmarks.md): 4-bit PQ
+fast-scan with SQ8 re-ranking (recall@10 at most 0.47) and an HNSW coarse quantiser (inner
+product is not a metric an HNSW graph navigates well: recall 0.79 at nprobe 64, build 755 s).
 """
 
 from __future__ import annotations
@@ -61,13 +62,12 @@ def build_faiss(kind: str, dim: int, n_expected: int, training: np.ndarray | Non
     nlist = int(2 ** np.clip(np.round(np.log2(4 * np.sqrt(max(n_expected, 1)))), 4, 16))
     if training is None or len(training) < nlist:
         raise EthoprismError(f"an IVF index needs at least {nlist} vectors to train; use --index-type flat")
-    # an HNSW graph over the centroids finds a query's lists (and each added vector's) without
-    # comparing it to all of them: at 8192 lists that was a third of a query's time and most of
-    # the build's
-    index = faiss.index_factory(dim, f"IVF{nlist}_HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
     index.train(training)
     index.nprobe = min(IVF_NPROBE, nlist)
-    faiss.downcast_index(index.quantizer).hnsw.efSearch = max(64, 2 * index.nprobe)
     return index
 
 

@@ -83,6 +83,7 @@ def compare(
 ) -> dict:
     from ethoprism.backbones import load_backbone
     from ethoprism.extract import extract_video
+    from ethoprism.provenance import file_sha256
     from ethoprism.store import EmbeddingStore
     from ethoprism.workflows.classify import load_labelled
 
@@ -94,9 +95,13 @@ def compare(
         backbone = load_backbone(name, runtime="auto")
         spec = _stored_spec(store, backbone.name) or backbone.default_clip_spec()
         extracted_frames, seconds, entries = 0, 0.0, []
+        stored = _stored_entries(store, backbone.name, spec)
         for v_index, video in enumerate(videos):
             start = time.perf_counter()
-            entry, cached = extract_video(video, backbone, store, spec)
+            entry = stored.get(file_sha256(video))
+            cached = entry is not None  # with or without token maps: the same frame embeddings
+            if entry is None:
+                entry, cached = extract_video(video, backbone, store, spec)
             if not cached:
                 seconds += time.perf_counter() - start
                 extracted_frames += entry.n_frames
@@ -131,6 +136,15 @@ def compare(
     verdict = recommend(table)
     (out_dir / "recommendation.txt").write_text(verdict + "\n")
     return {"table": table, "plot": plot, "recommendation": verdict, "store": str(store_dir)}
+
+
+def _stored_entries(store, backbone: str, spec) -> dict:
+    """Video sha256 -> this store's entry of it by ``backbone`` at ``spec`` (token maps or not)."""
+    try:
+        entries = store.entries()
+    except EthoprismError:
+        return {}
+    return {e.video_sha256: e for e in entries if e.backbone == backbone and e.provenance.clip_spec == spec}
 
 
 def _stored_spec(store, backbone: str):
