@@ -95,9 +95,11 @@ def test_compare_needs_two_labelled_videos(synthetic_store, tmp_path):
     assert len(lines) == 1 and "at least two labelled videos" in lines[0]
 
 
-def test_train_head_auto_trains_the_head_that_wins_on_these_labels(synthetic_store, tmp_path):
+def test_train_head_auto_trains_the_head_that_wins_on_these_labels(synthetic_store, tmp_path, monkeypatch):
     import json
 
+    # two candidates keep the test quick; the choice among them is the same code as among four
+    monkeypatch.setattr("ethoprism.cli.classify.AUTO_HEADS", ["linear", "mlp"])
     out = tmp_path / "head"
     result = runner.invoke(
         app,
@@ -121,6 +123,6 @@ def test_train_head_auto_trains_the_head_that_wins_on_these_labels(synthetic_sto
         for line in result.output.splitlines()
         if " mAP " in line
     }
-    assert set(scores) == {"linear", "mlp", "attentive", "temporal"}
+    assert set(scores) == {"linear", "mlp"}
     assert chosen == max(scores, key=scores.get)
     assert json.loads((tmp_path / "head.json").read_text())["head"] == chosen
