@@ -26,18 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 from ethoprism.cli import app  # noqa: E402
+from ethoprism.workflows.compare import SUMMARY_COLUMNS as SHOWN  # noqa: E402
 
 runner = CliRunner()
-SHOWN = [
-    "backbone",
-    "head",
-    "map",
-    "map_std",
-    "chance_map",
-    "extract_frames_per_s",
-    "disk_gb_per_hour",
-    "head_fit_s",
-]
 
 
 def run(args: list[str]) -> None:

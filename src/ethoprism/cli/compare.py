@@ -30,6 +30,7 @@ def compare(
     beside chance, with what each costs here (extraction frames/s, disk per hour, fit time)."""
     from ethoprism.backbones import DEFAULT_BACKBONE
     from ethoprism.heads.io import HEADS
+    from ethoprism.workflows.compare import SUMMARY_COLUMNS
     from ethoprism.workflows.compare import compare as run
 
     heads = common.known_heads(head) if head else [h for h in HEADS if h != "attentive-tokens"]
@@ -43,18 +44,7 @@ def compare(
     with common.StepProgress() as progress:
         result = run(paths, labels, backbones, heads, out, store, label_format, progress)
     table = result["table"]
-    shown = table[
-        [
-            "backbone",
-            "head",
-            "map",
-            "map_std",
-            "chance_map",
-            "extract_frames_per_s",
-            "disk_gb_per_hour",
-            "head_fit_s",
-        ]
-    ]
+    shown = table[SUMMARY_COLUMNS]
     common.stdout_console().print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     common.console.print(result["recommendation"], highlight=False)
     common.console.print(f"written: {out / 'compare.csv'}, {result['plot']}")

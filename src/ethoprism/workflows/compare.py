@@ -18,6 +18,17 @@ import pandas as pd
 from ethoprism.errors import EthoprismError
 
 Progress = Callable[[str, int, int], None]
+# the columns a person reads first (compare.csv has one AP column per behaviour besides)
+SUMMARY_COLUMNS = [
+    "backbone",
+    "head",
+    "map",
+    "map_std",
+    "chance_map",
+    "extract_frames_per_s",
+    "disk_gb_per_hour",
+    "head_fit_s",
+]
 
 
 def fold_maps(result: dict, data) -> list[float]:
