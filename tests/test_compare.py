@@ -126,3 +126,24 @@ def test_train_head_auto_trains_the_head_that_wins_on_these_labels(synthetic_sto
     assert set(scores) == {"linear", "mlp"}
     assert chosen == max(scores, key=scores.get)
     assert json.loads((tmp_path / "head.json").read_text())["head"] == chosen
+
+
+def test_the_recommendation_names_a_cheaper_recipe_only_within_the_best_ones_spread():
+    from ethoprism.workflows.compare import recommend
+
+    table = pd.DataFrame(
+        {
+            "backbone": ["a", "a", "b", "b"],
+            "head": ["linear", "temporal", "linear", "attentive"],
+            "map": [0.80, 0.90, 0.88, 0.60],
+            "map_std": [0.02, 0.03, 0.05, 0.1],
+            "chance_map": [0.1] * 4,
+            "head_fit_s": [1.0, 9.0, 2.0, 0.5],
+        }
+    )
+    text = recommend(table)
+    assert text.startswith("use a with the temporal head: mAP 0.900 (± 0.030")
+    assert "b + linear (0.880) is within that spread and fits in 2.0 s instead of 9.0 s" in text
+    table.loc[2, "head_fit_s"] = 20.0  # slower: not worth naming
+    assert "within" not in recommend(table)
+    assert recommend(table.assign(map=np.nan)) == "no recipe could be scored"

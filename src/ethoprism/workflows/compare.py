@@ -178,7 +178,11 @@ def recommend(table: pd.DataFrame) -> str:
         f"use {best['backbone']} with the {best['head']} head: mAP {best['map']:.3f} "
         f"(± {best['map_std']:.3f} across videos; chance {best['chance_map']:.3f})"
     )
-    close = scored[(scored["map"] >= best["map"] - best["map_std"]) & (scored.index != best.name)]
+    close = scored[
+        (scored["map"] >= best["map"] - best["map_std"])
+        & (scored.index != best.name)
+        & (scored["head_fit_s"] < best["head_fit_s"])
+    ]
     if len(close):
         cheapest = close.sort_values("head_fit_s").iloc[0]
         line += (
