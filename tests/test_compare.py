@@ -143,7 +143,7 @@ def test_the_recommendation_names_a_cheaper_recipe_only_within_the_best_ones_spr
     )
     text = recommend(table)
     assert text.startswith("use a with the temporal head: mAP 0.900 (± 0.030")
-    assert "b + linear (0.880) is within that spread and fits in 2.0 s instead of 9.0 s" in text
+    assert "b + linear (0.880) is within that spread and fits in 2.00 s instead of 9.00 s" in text
     table.loc[2, "head_fit_s"] = 20.0  # slower: not worth naming
     assert "within" not in recommend(table)
     assert recommend(table.assign(map=np.nan)) == "no recipe could be scored"

@@ -187,7 +187,7 @@ def recommend(table: pd.DataFrame) -> str:
         cheapest = close.sort_values("head_fit_s").iloc[0]
         line += (
             f"; {cheapest['backbone']} + {cheapest['head']} ({cheapest['map']:.3f}) is within that spread "
-            f"and fits in {cheapest['head_fit_s']:.1f} s instead of {best['head_fit_s']:.1f} s"
+            f"and fits in {cheapest['head_fit_s']:.2f} s instead of {best['head_fit_s']:.2f} s"
         )
     return line
 
