@@ -57,6 +57,8 @@ def test_compare_scores_every_backbone_and_head_and_recommends_one(synthetic_sto
             "mlp",
             "--store",
             str(store),
+            "--folds",
+            "2",
             "--out",
             str(out),
         ],

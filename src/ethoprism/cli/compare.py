@@ -25,6 +25,9 @@ def compare(
         None, "--store", help="Embedding store to reuse and extend (default: OUT/store)."
     ),
     label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
+    folds: Optional[int] = typer.Option(
+        None, "--folds", help="Group k-fold by video instead of leave-one-video-out (many short videos)."
+    ),
 ):
     """Which backbone and head suit these videos: the same leave-one-video-out evaluation for each,
     beside chance, with what each costs here (extraction frames/s, disk per hour, fit time)."""
@@ -37,12 +40,13 @@ def compare(
     backbones = backbone or [DEFAULT_BACKBONE]
     common.output_folder(out)
     paths = common.expand_videos(videos)
+    common.at_least(2, "--folds", folds)
     if len(paths) < 2:
         raise EthoprismError("compare scores by leave-one-video-out: it needs at least two labelled videos")
     common.never_replaces_inputs("--out", [out / "compare.csv"], [labels, *paths])
     common.announce_threads()
     with common.StepProgress() as progress:
-        result = run(paths, labels, backbones, heads, out, store, label_format, progress)
+        result = run(paths, labels, backbones, heads, out, store, label_format, progress, folds)
     table = result["table"]
     shown = table[SUMMARY_COLUMNS]
     common.stdout_console().print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -45,8 +45,11 @@ def fold_maps(result: dict, data) -> list[float]:
     return maps
 
 
-def score_heads(data, heads: list[str], postprocess: dict | None = None, progress=None) -> list[dict]:
-    """Leave-one-video-out score of each head on ``data`` (also what ``--head auto`` uses)."""
+def score_heads(
+    data, heads: list[str], postprocess: dict | None = None, progress=None, folds: int | None = None
+) -> list[dict]:
+    """Leave-one-video-out (or ``folds`` group folds by video) score of each head on ``data``
+    (also what ``--head auto`` uses)."""
     from ethoprism.evaluation.classification import cross_validate
     from ethoprism.workflows.classify import DEFAULT_POSTPROCESS, head_for
 
@@ -54,7 +57,7 @@ def score_heads(data, heads: list[str], postprocess: dict | None = None, progres
     rows = []
     for kind in heads:
         start = time.perf_counter()
-        result = cross_validate(head_for(kind, data), data.for_head(kind), None, postprocess, split="videos")
+        result = cross_validate(head_for(kind, data), data.for_head(kind), folds, postprocess, split="videos")
         seconds = time.perf_counter() - start
         metrics = result["metrics"]
         maps = fold_maps(result, data)
@@ -90,8 +93,9 @@ def compare(
     store_dir=None,
     label_format: str = "auto",
     progress: Progress | None = None,
-    say: Callable[[str], None] = lambda line: None,
+    folds: int | None = None,
 ) -> dict:
+    """``folds``: group k-fold by video instead of leave-one-video-out (many short videos)."""
     from ethoprism.backbones import load_backbone
     from ethoprism.extract import extract_video
     from ethoprism.provenance import file_sha256
@@ -126,7 +130,7 @@ def compare(
             raise EthoprismError(
                 "compare scores by leave-one-video-out: it needs at least two labelled videos", labels[0]
             )
-        for row in score_heads(data, heads):
+        for row in score_heads(data, heads, folds=folds):
             rows.append(
                 {
                     "backbone": backbone.name,
