@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from ethoprism.cli import app
 
 runner = CliRunner()
+SEED_AMI_FLOOR = 0.6  # measured 2026-11-30: 1.00 (4 motifs, seeds 0 and 1), minus a margin
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,7 @@ def test_scores_stand_beside_chance_and_frame_wise_k_means(motifs):
     assert abs(chance["ami"]) < 0.05
     assert scores.loc["motifs", "ami"] > chance["ami"] + 0.05
     report = json.loads((motifs["out"] / "evaluation.json").read_text())
-    assert report["frames"] == 600 and -1 <= report["seed_ami"] <= 1 + 1e-9
+    assert report["frames"] == 600 and report["seed_ami"] > SEED_AMI_FLOOR
 
 
 def test_auto_chooses_by_stability_and_says_what_it_tried(synthetic_store, tmp_path):

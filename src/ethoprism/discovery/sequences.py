@@ -55,6 +55,16 @@ class MotifSequence:
             )
         return values
 
+    def read_rows(self, rows: np.ndarray, block: int = 65536) -> np.ndarray:
+        """float32 rows at the sorted positions ``rows``, read block by block (memory: the rows
+        asked for and one block, however long the sequence)."""
+        parts = []
+        for start, stop in self.blocks(block):
+            mine = rows[(rows >= start) & (rows < stop)]
+            if len(mine):
+                parts.append(self.read(start, stop)[mine - start])
+        return np.concatenate(parts) if parts else np.zeros((0, self.read(0, 1).shape[1]), np.float32)
+
     def blocks(self, block: int) -> Iterator[tuple[int, int]]:
         for start in range(0, len(self), block):
             yield start, min(len(self), start + block)

@@ -424,7 +424,7 @@ def evaluate_motifs(
         truth.append(names[index])
         motifs.append(mine["motif"].to_numpy()[keep])
         rows = np.flatnonzero(np.isin(sequence.frame_numbers(), frames[keep]))
-        vectors.append(sequence.read(0, len(sequence))[rows])
+        vectors.append(sequence.read_rows(rows))  # not the whole sequence: hours do not fit
         keys.append(key)
     if not truth or not sum(len(t) for t in truth):
         raise EthoprismError(
