@@ -127,7 +127,7 @@ def test_labels_must_name_tracked_animals(fly, tmp_path):
     assert result.exit_code == 2 and "no track has" in result.output
 
 
-def test_suggest_names_the_animal_and_export_nwb_says_it_is_not_built(fly, tmp_path):
+def test_suggest_and_export_nwb_name_the_animal(fly, tmp_path):
     head = tmp_path / "head"
     assert (
         runner.invoke(
@@ -158,10 +158,75 @@ def test_suggest_names_the_animal_and_export_nwb_says_it_is_not_built(fly, tmp_p
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert set(table.video) == {"fly_part2.mp4"} and set(table.animal) <= {"female", "male"}
+    nwb_dir = tmp_path / "nwb"
     result = runner.invoke(
-        app, ["export-nwb", str(fly["store"]), "--head", f"{head}.json", "--out", str(tmp_path / "nwb")]
+        app,
+        [
+            "export-nwb",
+            str(fly["store"]),
+            "--head",
+            f"{head}.json",
+            "--out",
+            str(nwb_dir),
+            "--labels",
+            str(fly["labels"]),
+        ],
     )
-    assert result.exit_code == 2 and "not available yet" in result.output
+    assert result.exit_code == 0, result.output
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(nwb_dir / "fly_part1.nwb"), "r") as io:
+        module = io.read().processing["behavior"]
+        for animal in ("female", "male"):
+            series = module[f"behavior_probabilities_{animal}"]
+            assert series.data.shape == (48, 2) and len(series.timestamps) == 48
+        labelled = module["labelled_bouts"].to_dataframe()
+        predicted = module["predicted_bouts"].to_dataframe()
+    assert set(predicted.animal) <= {"female", "male"} and len(predicted)
+    # the male's wing extension is labelled on him, never on the female
+    wings = labelled[labelled.behavior == "wing_extension"]
+    assert len(wings) and set(wings.animal) == {"male"}
+    truth = pd.read_csv(fly["labels"])
+    truth = truth[(truth.video == "fly_part1.mp4") & (truth.behavior == "wing_extension")]
+    assert set(truth.animal) == {"male"}
+
+
+def test_render_draws_each_animal_at_its_own_box(fly, tmp_path):
+    head, out = tmp_path / "head", tmp_path / "pred"
+    args = ["train", str(fly["store"]), "--labels", str(fly["labels"]), "--out", str(head)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["predict", str(fly["store"]), "--head", f"{head}.json", "--out", str(out)]
+        ).exit_code
+        == 0
+    )
+    frames = pd.read_csv(out / "fly_part0.frames.csv")
+    assert {"x0", "y0", "x1", "y1"} <= set(frames.columns)
+    male = frames[frames.animal == "male"].iloc[0]
+    video = fly["videos"][0]
+    overlay = tmp_path / "overlay.mp4"
+    result = runner.invoke(
+        app, ["render", str(video), "--predictions", str(out / "fly_part0.frames.csv"), "--out", str(overlay)]
+    )
+    assert result.exit_code == 0, result.output
+    from ethoprism.video import VideoReader
+
+    reader = VideoReader(overlay)
+    first = next(iter(reader.iter_frames()))
+    reader.close()
+    source = VideoReader(video)
+    height = source.metadata.height
+    original = next(iter(source.iter_frames()))
+    source.close()
+    # one ethogram band per animal and behaviour under the frame
+    assert first.shape[0] >= height + 4 * 14
+    # the male's box is drawn in its colour (second of the palette) where the video had none
+    x0, y0, x1 = int(male.x0), int(male.y0), int(male.x1)
+    edge = first[max(y0, 1), x0 + 2 : x1 - 2].astype(int)
+    green = (edge[:, 1] - edge[:, 0] > 60).mean()
+    assert green > 0.5, green
+    assert np.abs(original[max(y0, 1), x0 + 2 : x1 - 2].astype(int) - edge).mean() > 20
 
 
 def test_discovery_runs_per_animal_with_one_motif_model_for_every_animal(fly, tmp_path):

@@ -5,6 +5,10 @@ in acquisition (frame timestamps kept), and a ``behavior`` processing module hol
 per-frame probabilities (``TimeSeries``, one column per behaviour, on the video's timestamps),
 the predicted bouts and, when given, the labelled bouts (``TimeIntervals`` with ``behavior`` and
 ``score`` columns; a bout's stop time is the start of the frame after it).
+
+Per animal (a video with tracks): one probabilities series per animal,
+``behavior_probabilities_<animal>``, on the timestamps of the frames it is present on, and an
+``animal`` column on every bout.
 """
 
 from __future__ import annotations
@@ -31,15 +35,18 @@ def write_nwb(
     labelled_bouts: pd.DataFrame | None = None,
     session_start: datetime | None = None,
     description: str = "",
+    animal_probabilities: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Path:
-    """Bouts tables: ``behavior, start_frame, end_frame`` (inclusive) and optional ``score``."""
+    """Bouts tables: ``behavior, start_frame, end_frame`` (inclusive), optional ``score`` and
+    ``animal``. ``animal_probabilities``: per animal, (its frames, their probabilities), written
+    instead of the whole-frame ``proba`` (which is then None)."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.epoch import TimeIntervals
     from pynwb.image import ImageSeries
 
     path = Path(path)
     timestamps = np.asarray(timestamps, np.float64)
-    if len(timestamps) != len(proba):
+    if proba is not None and len(timestamps) != len(proba):
         raise EthoprismError(f"{len(proba)} probability rows for {len(timestamps)} frames", path)
     step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 1.0
     nwb = NWBFile(
@@ -62,32 +69,46 @@ def write_nwb(
             )
         )
     module = nwb.create_processing_module("behavior", "behaviour predicted from video by ethoprism")
-    module.add(
-        TimeSeries(
-            name="behavior_probabilities",
-            description="per-frame probability of each behaviour; columns: " + ", ".join(behaviors),
-            data=np.asarray(proba, np.float32),
-            unit="probability",
-            timestamps=timestamps,
-            comments="columns: " + ", ".join(behaviors),
+    series = {"": (np.arange(len(timestamps)), proba)} if proba is not None else {}
+    for animal, (frames, values) in (animal_probabilities or {}).items():
+        series[animal] = (np.asarray(frames), values)
+    for animal, (frames, values) in series.items():
+        whose = f" of {animal}, on the frames it is present on" if animal else ""
+        module.add(
+            TimeSeries(
+                name=f"behavior_probabilities_{animal}" if animal else "behavior_probabilities",
+                description=f"per-frame probability of each behaviour{whose}; columns: "
+                + ", ".join(behaviors),
+                data=np.asarray(values, np.float32),
+                unit="probability",
+                timestamps=timestamps[frames],
+                comments="columns: " + ", ".join(behaviors),
+            )
         )
-    )
     for name, bouts in (("predicted_bouts", predicted_bouts), ("labelled_bouts", labelled_bouts)):
         if bouts is None:
             continue
         description = f"{name.replace('_', ' ')} of {video_name}"
+        with_animal = "animal" in bouts.columns or animal_probabilities is not None
         if not len(bouts):  # a video with no bout still gets its (empty) table, typed explicitly
-            module.add(_empty_intervals(name, description))
+            module.add(_empty_intervals(name, description, with_animal))
             continue
         intervals = TimeIntervals(name=name, description=description)
         intervals.add_column("behavior", "behaviour name")
         intervals.add_column("score", "mean probability over the bout (NaN for labels)")
+        if with_animal:
+            intervals.add_column("animal", "the animal (track) whose behaviour it is")
         for bout in bouts.itertuples():
             start, end = int(bout.start_frame), int(bout.end_frame)
             stop = float(timestamps[end + 1]) if end + 1 < len(timestamps) else float(timestamps[end] + step)
             score = float(getattr(bout, "score", np.nan))
+            extra = {"animal": str(bout.animal)} if with_animal else {}
             intervals.add_interval(
-                start_time=float(timestamps[start]), stop_time=stop, behavior=str(bout.behavior), score=score
+                start_time=float(timestamps[start]),
+                stop_time=stop,
+                behavior=str(bout.behavior),
+                score=score,
+                **extra,
             )
         module.add(intervals)
     temporary = path.with_name(f"{path.stem}.tmp-{os.getpid()}.nwb")  # pynwb wants the suffix
@@ -101,7 +122,7 @@ def write_nwb(
     return path
 
 
-def _empty_intervals(name: str, description: str):
+def _empty_intervals(name: str, description: str, with_animal: bool = False):
     """pynwb cannot infer the type of a column without rows: give every column an empty array."""
     from hdmf.common import VectorData
     from pynwb.epoch import TimeIntervals
@@ -118,4 +139,8 @@ def _empty_intervals(name: str, description: str):
             data=np.array([], np.float64),
         ),
     ]
+    if with_animal:
+        columns.append(
+            VectorData(name="animal", description="the animal (track)", data=np.array([], dtype="U1"))
+        )
     return TimeIntervals(name=name, description=f"{description} (none)", columns=columns)

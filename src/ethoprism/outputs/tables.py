@@ -12,6 +12,7 @@ from ethoprism.io.boris import write_boris_events
 from ethoprism.io.tables import finite_numbers, read_json, read_table, whole_numbers
 from ethoprism.labels.model import bouts_from_mask
 
+BOX_CORNERS = ["x0", "y0", "x1", "y1"]
 BOUT_COLUMNS = ["video", "behavior", "start_frame", "end_frame", "start_s", "end_s", "score"]
 
 
@@ -23,12 +24,17 @@ def frame_table(
     behaviors: list[str],
     frames: np.ndarray | None = None,
     animal: str | None = None,
+    boxes: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """``video, [animal,] frame, time_s, <behavior>_prob, <behavior>``; ``frames`` where the rows
-    are not every frame from 0 (an animal's track: the frames it is present on)."""
+    """``video, [animal,] frame, time_s, [x0, y0, x1, y1,] <behavior>_prob, <behavior>``;
+    ``frames`` where the rows are not every frame from 0 (an animal's track: the frames it is
+    present on); ``boxes``: the animal's box on each row (pixels), which ``render`` draws."""
     frames = np.arange(len(times)) if frames is None else np.asarray(frames)
     columns = {"video": video, **({"animal": animal} if animal is not None else {})}
     table = pd.DataFrame({**columns, "frame": frames, "time_s": np.round(times, 6)})
+    if boxes is not None:
+        for k, name in enumerate(BOX_CORNERS):
+            table[name] = np.round(np.asarray(boxes, np.float64)[:, k], 1)
     for k, name in enumerate(behaviors):
         table[f"{name}_prob"] = proba[:, k].astype(np.float32)
     for k, name in enumerate(behaviors):
@@ -79,17 +85,19 @@ def write_animal_predictions(
     timestamps: np.ndarray,
     stem=None,
 ) -> dict[str, Path]:
-    """Per-animal predictions of one video: ``parts`` = ``(animal, frames, times, proba, pred)``
-    per animal. One ``<stem>.frames.csv|.parquet`` with a row per frame and animal, bouts with
-    their animal, a BORIS file with the animals as Subjects."""
+    """Per-animal predictions of one video: ``parts`` = ``(animal, frames, times, proba, pred[,
+    boxes])`` per animal. One ``<stem>.frames.csv|.parquet`` with a row per frame and animal (and
+    the animal's box where given), bouts with their animal, a BORIS file with the animals as
+    Subjects."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(video).stem
     frames = pd.concat(
-        [frame_table(video, t, p, d, behaviors, f, animal) for animal, f, t, p, d in parts], ignore_index=True
+        [frame_table(video, t, p, d, behaviors, f, a, *rest) for a, f, t, p, d, *rest in parts],
+        ignore_index=True,
     ).sort_values(["frame", "animal"], kind="stable")
     bouts = pd.concat(
-        [bouts_table(video, t, p, d, behaviors, f, animal) for animal, f, t, p, d in parts], ignore_index=True
+        [bouts_table(video, t, p, d, behaviors, f, a) for a, f, t, p, d, *_ in parts], ignore_index=True
     ).sort_values(["start_frame", "animal", "behavior"], kind="stable")
     return _write_tables(out_dir, stem, frames, bouts, timestamps, fps, video)
 
@@ -200,7 +208,8 @@ def _coco_results(path: Path) -> pd.DataFrame:
 
 def read_frame_table(path) -> pd.DataFrame:
     """A per-frame prediction table (``<video>.frames.csv|.parquet`` from ``predict``), checked:
-    whole, unique, non-negative frames and 0/1 decision columns."""
+    whole, unique, non-negative frames (unique per animal in a per-animal table, whose box
+    columns, where present, must be finite) and 0/1 decision columns."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":
         try:
@@ -213,8 +222,14 @@ def read_frame_table(path) -> pd.DataFrame:
         raise EthoprismError("not a per-frame prediction table: no 'frame' column", path)
     table = table.copy()
     table["frame"] = whole_numbers(table["frame"], path, "frame numbers")
-    if (table["frame"] < 0).any() or table["frame"].duplicated().any():
-        raise EthoprismError("frame numbers must be non-negative and each appear once", path)
+    keys = ["frame", "animal"] if "animal" in table.columns else ["frame"]
+    if (table["frame"] < 0).any() or table.duplicated(keys).any():
+        each = "once per animal" if len(keys) == 2 else "once"
+        raise EthoprismError(f"frame numbers must be non-negative and each appear {each}", path)
+    if "animal" in table.columns:
+        table["animal"] = table["animal"].astype(str)
+        for column in [c for c in BOX_CORNERS if c in table.columns]:
+            table[column] = finite_numbers(table[column], path, f"{column} values")
     behaviors = [c for c in table.columns if f"{c}_prob" in table.columns]
     if not behaviors:
         raise EthoprismError("no behaviour columns (<behaviour> next to <behaviour>_prob)", path)

@@ -229,6 +229,13 @@ def animal_blind_metrics(
     }
 
 
+def animal_boxes(entry, animal: str, frames: np.ndarray) -> np.ndarray:
+    """The stored box of ``animal`` on each of ``frames`` (every frame it has a row on)."""
+    row_frames, ids = entry.animal_rows()
+    mine = np.flatnonzero(ids == entry.animals.index(animal))
+    return entry.animal_boxes()[mine[np.searchsorted(row_frames[mine], frames)]]
+
+
 def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
     """One table per video with a row per frame and animal; an ethogram with one band per animal."""
     from ethoprism.outputs.tables import write_animal_predictions
@@ -238,16 +245,19 @@ def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
     stems = output_stems(videos)
     written = []
     for video in videos:
+        entry = by_name[video]
         parts = []
         for group in [g for g, v in enumerate(data.videos) if v == video]:
             rows = data.groups == group
-            parts.append((data.animals[group], data.frames[rows], data.times[rows], proba[rows], pred[rows]))
-        entry = by_name[video]
+            boxes = animal_boxes(entry, data.animals[group], data.frames[rows])
+            parts.append(
+                (data.animals[group], data.frames[rows], data.times[rows], proba[rows], pred[rows], boxes)
+            )
         paths = write_animal_predictions(
             out_dir, video, parts, data.behaviors, entry.fps, entry.timestamps(), stems[video]
         )
         timeline = np.zeros((entry.n_frames, len(parts) * len(data.behaviors)), np.int8)
-        for a, (_, frames, _, _, decided) in enumerate(parts):
+        for a, (_, frames, _, _, decided, _) in enumerate(parts):
             timeline[frames, a * len(data.behaviors) : (a + 1) * len(data.behaviors)] = decided
         plots.ethogram(
             Path(out_dir) / f"{stems[video]}.ethogram.png",
@@ -524,47 +534,58 @@ def export_nwb(
     store_dir, head_path, out_dir, labels=None, label_format="auto", backbone=None, subject=None
 ) -> list[Path]:
     """One NWB file per stored video (:mod:`ethoprism.io.nwb`): the video linked, per-frame
-    probabilities, predicted bouts and, with ``labels``, the labelled bouts."""
+    probabilities, predicted bouts and, with ``labels``, the labelled bouts; per animal (a head
+    trained on tracks), one probabilities series per animal and the animal on every bout."""
     from ethoprism.io.nwb import write_nwb
     from ethoprism.labels.model import bouts_from_mask
     from ethoprism.outputs.tables import bouts_table
 
     model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format, subject)
-    if data.per_animal:  # one NWB file per video would need the animal on every interval: not built
-        raise EthoprismError(
-            "export-nwb of a per-animal head is not available yet (it would need the animal on every "
-            "interval); use predict, whose tables carry an animal column",
-            head_path,
-        )
     proba, pred = predict_dataset(model, data)
-    stems = output_stems(data.videos)
+    videos = list(dict.fromkeys(data.videos))
+    stems = output_stems(videos)
     entries = {e.video_name: e for e in entries}
     written = []
-    for index, video in enumerate(data.videos):
-        rows = data.groups == index
-        predicted = bouts_table(video, data.times[rows], proba[rows], pred[rows], data.behaviors)
-        labelled = None
-        if labels is not None and data.labelled[rows].any():
-            truth = np.where(data.Y[rows] > 0, 1, 0)
-            labelled = pd.DataFrame(
-                [
-                    {"behavior": b, "start_frame": start, "end_frame": end}
-                    for k, b in enumerate(data.behaviors)
-                    for start, end in bouts_from_mask(truth[:, k] > 0)
-                ],
-                columns=["behavior", "start_frame", "end_frame"],
+    for video in videos:
+        entry = entries[video]
+        groups = [g for g, v in enumerate(data.videos) if v == video]
+        predicted, labelled, series = [], [], {}
+        for group in groups:  # one group per animal (per-animal data), else the whole video
+            rows = data.groups == group
+            animal = data.animals[group] if data.per_animal else None
+            frames = data.frames[rows]
+            predicted.append(
+                bouts_table(video, data.times[rows], proba[rows], pred[rows], data.behaviors, frames, animal)
             )
-        entry = entries.get(video)
+            if animal is not None:
+                series[animal] = (frames, proba[rows])
+            if labels is not None and data.labelled[rows].any():
+                truth = data.Y[rows] > 0
+                labelled += [
+                    {
+                        **({"animal": animal} if animal is not None else {}),
+                        "behavior": b,
+                        "start_frame": int(frames[start]),
+                        "end_frame": int(frames[end]),
+                    }
+                    for k, b in enumerate(data.behaviors)
+                    for part in np.split(np.arange(len(frames)), np.flatnonzero(np.diff(frames) != 1) + 1)
+                    for start, end in ((part[s], part[e]) for s, e in bouts_from_mask(truth[part, k]))
+                ]
+        columns = ["animal", "behavior", "start_frame", "end_frame"]
         written.append(
             write_nwb(
                 Path(out_dir) / f"{stems[video]}.nwb",
                 video,
-                entry.video_path if entry is not None else None,
-                data.times[rows],
+                entry.video_path,
+                entry.timestamps(),
                 data.behaviors,
-                proba[rows],
-                predicted,
-                labelled,
+                None if series else proba[data.groups == groups[0]],
+                pd.concat(predicted, ignore_index=True),
+                pd.DataFrame(labelled, columns=columns if series else columns[1:])
+                if labels is not None
+                else None,
+                animal_probabilities=series or None,
             )
         )
     return written
