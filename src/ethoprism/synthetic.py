@@ -13,7 +13,10 @@ background ("rest"):
 
 Lighting changes per video (gain), drifts slowly, and can switch suddenly (lights dimmed), which
 is what the paper found retrieval to be sensitive to. Other animals (``n_animals > 1``) walk and
-rest; their boxes carry their identity.
+rest (or, with ``others_behave``, do every behaviour, each on its own schedule); their boxes
+carry their identity. With several animals the set also holds per-animal ground truth:
+``tracks.csv`` (a boxes CSV ``ethoprism extract --tracks`` reads; animals ``animal0``,
+``animal1``, ...) and ``animal_labels.csv`` (bouts with an ``animal`` column).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class SyntheticConfig:
     rare_videos: float = 0.5  # fraction of videos with one planted rare 'shake' bout
     noise: float = 4.0
     name_prefix: str = "video"  # files are <prefix>_<NN>.mp4
+    others_behave: bool = False  # animals other than the subject do every behaviour, not only walk
 
 
 @dataclass
@@ -69,6 +73,11 @@ class SyntheticVideo:
     boxes: np.ndarray  # float32 [n_frames, n_animals, 4] x0, y0, x1, y1 (pixels)
     lighting: np.ndarray  # float32 [n_frames] global gain
     extra: dict = field(default_factory=dict)
+    animal_labels: list[VideoLabels] = field(default_factory=list)  # per animal, subject first
+
+
+def animal_name(index: int) -> str:
+    return f"animal{index}"
 
 
 def _behaviour_sequence(rng: np.random.Generator, n_frames: int, plant_rare: bool) -> list[str]:
@@ -199,7 +208,8 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
         rng = np.random.default_rng([config.seed, index])
         sequence = _behaviour_sequence(rng, config.n_frames, bool(rare_flags[index]))
         others = [_behaviour_sequence(rng, config.n_frames, False) for _ in range(config.n_animals - 1)]
-        others = [["walk" if b == "walk" else "rest" for b in seq] for seq in others]
+        if not config.others_behave:
+            others = [["walk" if b == "walk" else "rest" for b in seq] for seq in others]
         floor = _floor(config.size, rng)
         animals = [_Animal(rng, config.size, (70, 52, 40))] + [
             _Animal(rng, config.size, (40 + 30 * k, 40 + 20 * k, 60)) for k in range(1, config.n_animals)
@@ -221,16 +231,40 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
                     boxes[t, k] = animal.draw(image, yy, xx, behaviour, t)
                 image = image * gain[t] + rng.normal(0, config.noise, image.shape)
                 writer.write(np.clip(image, 0, 255).astype(np.uint8))
-        targets = np.zeros((config.n_frames, len(BEHAVIORS)), np.int8)
-        for t, behaviour in enumerate(sequence):
-            if behaviour in BEHAVIORS:
-                targets[t, BEHAVIORS.index(behaviour)] = 1
+        per_animal = [
+            VideoLabels(
+                path.name,
+                list(BEHAVIORS),
+                _targets(seq),
+                fps=config.fps,
+                exclusive=True,
+                source=str(path),
+                subject=animal_name(k),
+            )
+            for k, seq in enumerate([sequence, *others])
+        ]
         labels = VideoLabels(
-            path.name, list(BEHAVIORS), targets, fps=config.fps, exclusive=True, source=str(path)
+            path.name, list(BEHAVIORS), _targets(sequence), fps=config.fps, exclusive=True, source=str(path)
         )
-        videos.append(SyntheticVideo(path, labels, boxes, gain.astype(np.float32)))
+        videos.append(
+            SyntheticVideo(
+                path,
+                labels,
+                boxes,
+                gain.astype(np.float32),
+                animal_labels=per_animal if config.n_animals > 1 else [],
+            )
+        )
     _write_ground_truth(out_dir, videos, config)
     return videos
+
+
+def _targets(sequence: list[str]) -> np.ndarray:
+    targets = np.zeros((len(sequence), len(BEHAVIORS)), np.int8)
+    for t, behaviour in enumerate(sequence):
+        if behaviour in BEHAVIORS:
+            targets[t, BEHAVIORS.index(behaviour)] = 1
+    return targets
 
 
 def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: SyntheticConfig) -> None:
@@ -247,6 +281,8 @@ def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: Syn
     write_bouts_csv(
         pd.DataFrame(rows, columns=["video", "behavior", "start_frame", "end_frame"]), out_dir / "labels.csv"
     )
+    if config.n_animals > 1:
+        _write_animal_ground_truth(out_dir, videos, config)
     images, annotations = [], []
     for v, video in enumerate(videos):
         for t in range(video.boxes.shape[0]):
@@ -292,3 +328,34 @@ def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: Syn
         ],
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def _write_animal_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: SyntheticConfig) -> None:
+    """``tracks.csv`` (every animal's box on every frame) and ``animal_labels.csv``."""
+    from ethoprism.io.bouts_csv import write_bouts_csv
+    from ethoprism.labels.model import bouts_from_mask
+
+    bouts, tracks = [], []
+    for video in videos:
+        for k, labels in enumerate(video.animal_labels):
+            for b, behaviour in enumerate(BEHAVIORS):
+                for start, end in bouts_from_mask(labels.targets[:, b] > 0):
+                    bouts.append((video.path.name, animal_name(k), behaviour, start, end))
+            corners = video.boxes[:, k].clip(0, config.size)
+            tracks.append(
+                pd.DataFrame(
+                    {
+                        "video": video.path.name,
+                        "frame": np.arange(len(corners)),
+                        "animal": animal_name(k),
+                        **{c: corners[:, i] for i, c in enumerate(["x1", "y1", "x2", "y2"])},
+                    }
+                )
+            )
+    write_bouts_csv(
+        pd.DataFrame(bouts, columns=["video", "animal", "behavior", "start_frame", "end_frame"]),
+        out_dir / "animal_labels.csv",
+    )
+    pd.concat(tracks, ignore_index=True).sort_values(["video", "frame", "animal"]).to_csv(
+        out_dir / "tracks.csv", index=False, float_format="%.1f"
+    )
