@@ -249,3 +249,38 @@ def test_discovery_runs_per_animal_with_one_motif_model_for_every_animal(fly, tm
     )
     assert result.exit_code == 0, result.output
     assert "animal" not in pd.read_csv(next(whole.glob("*.motifs.csv"))).columns
+
+
+def test_crop_mode_encodes_each_animal_cut_from_the_full_frame(fly, tmp_path):
+    from ethoprism.backbones import load_backbone
+    from ethoprism.store import EmbeddingStore
+    from ethoprism.tracks import crop_clip
+    from ethoprism.video import VideoReader
+
+    store = tmp_path / "crops"
+    video = fly["videos"][0]
+    args = ["extract", str(video), "--store", str(store), "--size", "128", "--frames", "16"]
+    tracks = tmp_path / "part0_tracks.csv"
+    every = pd.read_csv(fly["tracks"])
+    every[every.video == video.name].to_csv(tracks, index=False)
+    result = runner.invoke(app, [*args, "--tracks", str(tracks), "--animal-mode", "crop"])
+    assert result.exit_code == 0, result.output
+    (entry,) = EmbeddingStore(store).entries()
+    (pooled,) = [e for e in EmbeddingStore(fly["store"]).entries() if e.video_name == video.name]
+    assert entry.provenance.tracks["mode"] == "crop" and pooled.provenance.tracks["mode"] == "pooled"
+    assert entry.path.name != pooled.path.name  # another entry, never a mixture
+    # the whole-frame embeddings are the same numbers; the animals' are the crops'
+    np.testing.assert_allclose(entry.embeddings(), pooled.embeddings(), atol=1e-5)
+    frames, ids = entry.animal_rows()
+    np.testing.assert_array_equal(frames, pooled.animal_rows()[0])
+    row = int(np.flatnonzero((ids == entry.animals.index("male")) & (frames == 10))[0])
+    full = VideoReader(video).read_frames([10])[0]
+    crop = crop_clip([full], entry.animal_boxes()[row], 128)
+    model = load_backbone("effnet-lite0", runtime="torch")
+    expected = model.embed_rows(crop[None], np.array([0]), np.array([0]))["embeddings"][0]
+    np.testing.assert_allclose(entry.animal_embeddings()[row], expected, atol=2e-3)
+    assert np.abs(entry.animal_embeddings()[row] - pooled.animal_embeddings()[row]).mean() > 0.01
+    info = runner.invoke(app, ["info", str(store)])
+    assert "crop embeddings" in info.output
+    result = runner.invoke(app, [*args, "--tracks", str(tracks), "--animal-mode", "boxes"])
+    assert result.exit_code == 2 and "--animal-mode must be one of pooled, crop" in result.output

@@ -224,6 +224,8 @@ class _ChunkEmbedder:
         self.reader, self.backbone, self.spec, self.plan, self.partial = reader, backbone, spec, plan, partial
         self.token_step = token_step
         self.tracks = tracks
+        # crop mode: each animal cut from the full-resolution frame, encoded on its own
+        self.crops = tracks is not None and tracks.mode == "crop"
         # video-text models also give one embedding per clip in their joint space (for text search)
         self.joint = hasattr(backbone, "encode_with_clip_embedding")
         self.order, self.bounds = plan.frames_by_clip()
@@ -252,7 +254,9 @@ class _ChunkEmbedder:
             if self.frames is not None:
                 self.frames.close()
             self.frames = prefetch(
-                self.reader.iter_frames(size=self.spec.size, square=self.spec.square, start=first)
+                self.reader.iter_frames(
+                    size=self.spec.size, square=self.spec.square, start=first, native=self.crops
+                )
             )
             self.next_frame = first
         while self.next_frame <= last:
@@ -280,13 +284,69 @@ class _ChunkEmbedder:
             clips = np.arange(batch_start, min(batch_start + self.partial.batch_size, end_clip))
             clip_frames = self.plan.frames_of(clips)
             self._ensure(int(clip_frames.max()), int(self.still_needed_from[clips[0]]))
+            at_size = (lambda f: self.buffer[f][0]) if self.crops else (lambda f: self.buffer[f])
             batch = torch.from_numpy(
-                np.stack([np.stack([self.buffer[int(f)] for f in row]) for row in clip_frames])
+                np.stack([np.stack([at_size(int(f)) for f in row]) for row in clip_frames])
             )
+            crops = self._crops(clips, clip_frames) if self.crops else None
             if clips[-1] + 1 < self.plan.n_clips:
                 for f in [f for f in self.buffer if f < self.still_needed_from[clips[-1] + 1]]:
                     del self.buffer[f]
-            yield clips, batch.pin_memory() if pin else batch
+            yield clips, batch.pin_memory() if pin else batch, crops
+
+    def _crops(self, clips: np.ndarray, clip_frames: np.ndarray):
+        """Crop mode: each animal cut from the full-resolution frames
+        (:func:`ethoprism.tracks.crop_clip`). An image model sees each (frame, animal) row's own
+        crop; a video model (tokens depend on the clip's other frames) the whole clip cut around
+        the animal's boxes there (their union). -> (uint8 crops ``[m, T, S, S, 3]``, for each
+        tracks row of the batch's frames its crop and its frame within the crop, those rows)."""
+        from ethoprism.tracks import crop_clip
+
+        targets = [self.order[self.bounds[c] : self.bounds[c + 1]] for c in clips]
+        crops, crop_of_row, frame_of_row, rows = [], [], [], []
+        for k, frames in enumerate(targets):
+            starts = np.searchsorted(self.tracks.frame, frames, side="left")
+            ends = np.searchsorted(self.tracks.frame, frames, side="right")
+            mine = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]).astype(np.int64)
+            if not self.backbone.is_video_model:
+                for row in mine:
+                    full = self.buffer[int(self.tracks.frame[row])][1]
+                    crops.append(crop_clip([full], self.tracks.boxes[row], self.spec.size))
+                crop_of_row.append(len(crops) - len(mine) + np.arange(len(mine)))
+                frame_of_row.append(np.zeros(len(mine), np.int64))
+                rows.append(mine)
+                continue
+            native = [self.buffer[int(f)][1] for f in clip_frames[k]]
+            for animal in np.unique(self.tracks.animal[mine]):
+                of_animal = mine[self.tracks.animal[mine] == animal]
+                boxes = self.tracks.boxes[of_animal]
+                union = [*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)]
+                crops.append(crop_clip(native, union, self.spec.size))
+                crop_of_row.append(np.full(len(of_animal), len(crops) - 1))
+                frame_of_row.append(self.plan.source_row[self.tracks.frame[of_animal]])
+                rows.append(of_animal)
+        if not crops:
+            return None
+        return (
+            np.stack(crops),
+            np.concatenate(crop_of_row),
+            np.concatenate(frame_of_row),
+            np.concatenate(rows),
+        )
+
+    def _embed_crops(self, crops) -> tuple[np.ndarray, np.ndarray]:
+        """-> (tracks rows, their embeddings): the crops encoded a batch of clips at a time."""
+        clips, crop_of_row, frame_of_row, rows = crops
+        # as many frames per pass as the frame pass takes (an image model's crops are one frame each)
+        step = max(1, self.partial.batch_size * (1 if self.backbone.is_video_model else self.spec.frames))
+        out = np.zeros((len(rows), self.backbone.embed_dim), np.float32)
+        for first in range(0, len(clips), step):
+            mine = np.flatnonzero((crop_of_row >= first) & (crop_of_row < first + step))
+            batch = torch.from_numpy(clips[first : first + step])
+            out[mine] = self.backbone.embed_rows(batch, crop_of_row[mine] - first, frame_of_row[mine])[
+                "embeddings"
+            ]
+        return rows, out
 
     def run(self, index: int) -> None:
         first_clip, end_clip = self.partial.chunks[index]
@@ -300,7 +360,7 @@ class _ChunkEmbedder:
         token_row_of = {int(f): i for i, f in enumerate(keep_tokens)}
         batches = prefetch(self._batches(first_clip, end_clip), depth=2)
         try:
-            for clips, batch in batches:
+            for clips, batch, crops in batches:
                 # the frames each clip of the batch stands for, and which of them keep token maps
                 targets = [self.order[self.bounds[c] : self.bounds[c + 1]] for c in clips]
                 slots = np.concatenate([np.full(len(t), k) for k, t in enumerate(targets)]).astype(np.int64)
@@ -308,12 +368,16 @@ class _ChunkEmbedder:
                 if not len(targets):
                     continue
                 kept = np.flatnonzero(targets % self.token_step == 0) if self.token_step else None
-                rois, track_rows = self._rois(targets)
+                rois, track_rows = (None, None) if self.crops else self._rois(targets)
                 out = self.backbone.embed_rows(batch, slots, self.plan.source_row[targets], kept, grid, rois)
                 embeddings[[row_of[int(f)] for f in targets]] = out["embeddings"]
                 if "roi_embeddings" in out:
                     animal_rows.append(track_rows)
                     animal_embeddings.append(out["roi_embeddings"])
+                if crops is not None:  # more passes, over the animals' crops
+                    rows, embedded = self._embed_crops(crops)
+                    animal_rows.append(rows)
+                    animal_embeddings.append(embedded)
                 if "tokens" in out:
                     if tokens is None:
                         tokens = np.zeros((len(keep_tokens), *out["tokens"].shape[1:]), np.float16)
@@ -338,6 +402,9 @@ class _ChunkEmbedder:
             arrays.update(clips=np.arange(first_clip, end_clip), clip_embeddings=clip_embeddings)
         if self.tracks is not None:
             rows = np.concatenate(animal_rows) if animal_rows else np.zeros(0, np.int64)
+            order = np.argsort(rows, kind="stable")  # crops come animal by animal: back to (frame, animal)
+            rows = rows[order]
+            animal_embeddings = [np.concatenate(animal_embeddings)[order]] if animal_embeddings else []
             arrays.update(
                 animal_frames=self.tracks.frame[rows],
                 animal_ids=self.tracks.animal[rows],

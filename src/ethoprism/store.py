@@ -168,6 +168,11 @@ class StoreEntry:
             return grids[()] if frames is None else grids[np.asarray(frames)]
 
 
+def animal_mode(provenance: Provenance) -> str | None:
+    """How an entry's per-animal embeddings were made (None: no tracks)."""
+    return provenance.tracks.get("mode", "pooled") if provenance.tracks else None
+
+
 @dataclass(frozen=True)
 class EntryFilter:
     """Which entries of a store to use: a backbone and optionally its weights (hub id, local path,
@@ -178,9 +183,12 @@ class EntryFilter:
     weights: str | None = None
     dtype: str | None = None
     token_dim: int | None = None
+    animal_mode: str | None = None  # per-animal embeddings made this way (ethoprism.tracks.ANIMAL_MODES)
 
     def accepts(self, provenance: Provenance) -> bool:
         if self.token_dim is not None and provenance.token_dim != self.token_dim:
+            return False
+        if self.animal_mode is not None and provenance.tracks and animal_mode(provenance) != self.animal_mode:
             return False
         if self.dtype is not None and provenance.dtype not in (
             self.dtype,
@@ -200,6 +208,7 @@ class EntryFilter:
             f"weights {self.weights}" if self.weights else "",
             f"dtype {self.dtype}" if self.dtype else "",
             f"token grids reduced to {self.token_dim} dimensions" if self.token_dim else "",
+            f"{self.animal_mode} animal embeddings" if self.animal_mode else "",
         ]
         return "".join(f" with {p}" for p in parts if p)
 
@@ -306,7 +315,8 @@ class EmbeddingStore:
             p = entry.provenance
             grids = (p.token_grid is not None, p.token_dim is None)
             maps = (p.token_step is not None, -(p.token_step or 10**9))
-            animals = (p.tracks is not None,)  # the same frame embeddings, and each animal's too
+            # the same frame embeddings, and each animal's too; pooled (the default) before crops
+            animals = (p.tracks is not None, p.tracks is not None and animal_mode(p) == "pooled")
             return (*maps, *animals, *grids) if needs == "maps" else (*animals, *grids, *maps)
 
         densest = {}

@@ -18,6 +18,10 @@ import numpy as np
 from ethoprism.errors import EthoprismError
 
 MAX_GAP = 5  # missing frames inside a track that are interpolated (longer gaps stay gaps)
+# how each animal's embedding is made: its box pooled from the frame's token map (one pass), or its
+# box cropped from the full-resolution frame and encoded on its own (one pass per animal)
+ANIMAL_MODES = ("pooled", "crop")
+CROP_MARGIN = 0.25  # of the box's longer side, added on every side of a crop (context around it)
 ANIMAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -45,6 +49,7 @@ class VideoTracks:
     source: str = ""
     sha256: str = ""
     notes: list[str] = field(default_factory=list)
+    mode: str = "pooled"  # one of ANIMAL_MODES
 
     def __post_init__(self):
         order = np.lexsort((self.animal, self.frame))
@@ -95,6 +100,8 @@ class VideoTracks:
         blob.update("\n".join(self.animals).encode())
         for array in (self.frame, self.animal, np.round(self.boxes, 3), self.interpolated):
             blob.update(np.ascontiguousarray(array).tobytes())
+        if self.mode != "pooled":  # pooled entries keep the names they had before crops existed
+            blob.update(f"{self.mode}:{CROP_MARGIN}".encode())
         return blob.hexdigest()
 
     def to_dict(self) -> dict:
@@ -105,6 +112,8 @@ class VideoTracks:
             "digest": self.digest(),
             "animals": list(self.animals),
             "max_gap": MAX_GAP,
+            "mode": self.mode,
+            **({"crop_margin": CROP_MARGIN} if self.mode == "crop" else {}),
         }
 
 
@@ -191,3 +200,26 @@ def box_weights(boxes: np.ndarray, grid_h: int, grid_w: int, size: int) -> np.nd
     )
     weights = overlap_y[:, :, None] * overlap_x[:, None, :]
     return (weights / np.maximum(weights.sum(axis=(1, 2), keepdims=True), 1e-12)).astype(np.float32)
+
+
+def crop_square(box, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """The square crop of an animal: its box's longer side plus ``margin`` of it on every side,
+    centred on the box, in whole pixels (it may cross the frame's border: that part is black)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side = max(x1 - x0, y1 - y0, 2.0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    side = int(round(side))
+    return left, top, left + side, top + side
+
+
+def crop_clip(frames: list[np.ndarray], box, size: int) -> np.ndarray:
+    """uint8 ``[T, size, size, 3]``: the animal's square crop (:func:`crop_square`) of each frame of
+    a clip, resized to the model's input (bilinear)."""
+    from PIL import Image
+
+    height, width = frames[0].shape[:2]
+    square = crop_square(box, width, height)
+    return np.stack(
+        [np.asarray(Image.fromarray(f).crop(square).resize((size, size), Image.BILINEAR)) for f in frames]
+    )

@@ -13,6 +13,7 @@ from ethoprism.backbones import DEFAULT_BACKBONE
 from ethoprism.cli.common import (
     HEAD_KINDS,
     LABELS_HELP,
+    STORE_ANIMAL_MODE_HELP,
     STORE_DTYPE_HELP,
     STORE_TOKEN_DIM_HELP,
     STORE_WEIGHTS_HELP,
@@ -42,7 +43,17 @@ def reads_token_grids(kinds: list[str]) -> bool:
 
 
 def _labelled(
-    store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim=None, subject=None
+    store,
+    labels,
+    label_format,
+    backbone,
+    weights,
+    dtype,
+    exclusive,
+    heads,
+    token_dim=None,
+    subject=None,
+    animal_mode=None,
 ):
     """The store's embeddings joined with the labels, in the features ``heads`` read."""
     from ethoprism.workflows import classify
@@ -51,7 +62,7 @@ def _labelled(
         store,
         labels,
         label_format,
-        entry_filter(backbone, weights, dtype, token_dim),
+        entry_filter(backbone, weights, dtype, token_dim, animal_mode),
         _exclusive_flag(exclusive),
         grid=reads_token_grids(heads),
         subject=subject,
@@ -104,6 +115,7 @@ def train(
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
+    animal_mode: Optional[str] = typer.Option(None, "--animal-mode", help=STORE_ANIMAL_MODE_HELP),
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
     smooth: int = typer.Option(1, "--smooth", help="Moving-average window (frames) on probabilities."),
     min_bout: int = typer.Option(1, "--min-bout", help="Drop predicted bouts shorter than this (frames)."),
@@ -118,7 +130,17 @@ def train(
     never_replaces_inputs("--out", model_paths(out), [labels])
     postprocess = _postprocess(smooth, min_bout)
     data = _labelled(
-        store, labels, label_format, backbone, weights, dtype, exclusive, [head], token_dim, subject
+        store,
+        labels,
+        label_format,
+        backbone,
+        weights,
+        dtype,
+        exclusive,
+        [head],
+        token_dim,
+        subject,
+        animal_mode,
     )
     announce_threads()
     if head == "auto":  # the head that wins leave-one-video-out on these labels
@@ -171,6 +193,7 @@ def evaluate(
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
+    animal_mode: Optional[str] = typer.Option(None, "--animal-mode", help=STORE_ANIMAL_MODE_HELP),
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
     smooth: int = typer.Option(1, "--smooth"),
     min_bout: int = typer.Option(1, "--min-bout"),
@@ -185,7 +208,17 @@ def evaluate(
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
     data = _labelled(
-        store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim, subject
+        store,
+        labels,
+        label_format,
+        backbone,
+        weights,
+        dtype,
+        exclusive,
+        heads,
+        token_dim,
+        subject,
+        animal_mode,
     )
     announce_threads()
     with StepProgress() as progress:
@@ -209,6 +242,7 @@ def fewshot(
     weights: Optional[str] = typer.Option(None, "--weights", help=STORE_WEIGHTS_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=STORE_DTYPE_HELP),
     token_dim: Optional[int] = typer.Option(None, "--token-dim", help=STORE_TOKEN_DIM_HELP),
+    animal_mode: Optional[str] = typer.Option(None, "--animal-mode", help=STORE_ANIMAL_MODE_HELP),
     subject: Optional[str] = typer.Option(None, "--subject", help=SUBJECT_HELP),
 ):
     """The paper's few-shot protocol: k labelled frames per class, n seeds, mean ± std."""
@@ -220,7 +254,17 @@ def fewshot(
         at_least(1, "--shots", k)
     at_least(1, "--seeds", seeds)
     data = _labelled(
-        store, labels, label_format, backbone, weights, dtype, exclusive, heads, token_dim, subject
+        store,
+        labels,
+        label_format,
+        backbone,
+        weights,
+        dtype,
+        exclusive,
+        heads,
+        token_dim,
+        subject,
+        animal_mode,
     )
     announce_threads()
     with StepProgress() as progress:

@@ -54,16 +54,29 @@ def stdout_console() -> Console:
     return Console(width=PIPED_WIDTH, soft_wrap=True)
 
 
-def entry_filter(backbone: str | None, weights: str | None, dtype: str | None, token_dim: int | None = None):
+def entry_filter(
+    backbone: str | None,
+    weights: str | None,
+    dtype: str | None,
+    token_dim: int | None = None,
+    animal_mode: str | None = None,
+):
     """Which embeddings of a store a command uses (``--backbone``, ``--weights``, ``--dtype``,
-    ``--token-dim``)."""
+    ``--token-dim``, ``--animal-mode``)."""
     from ethoprism.store import EntryFilter
+    from ethoprism.tracks import ANIMAL_MODES
 
-    if weights is None and dtype is None and token_dim is None:
+    if animal_mode is not None and animal_mode not in ANIMAL_MODES:
+        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
+    if weights is None and dtype is None and token_dim is None and animal_mode is None:
         return backbone
-    return EntryFilter(backbone, weights, dtype, token_dim)
+    return EntryFilter(backbone, weights, dtype, token_dim, animal_mode)
 
 
+STORE_ANIMAL_MODE_HELP = (
+    "Per animal: use the store's animal embeddings made this way (pooled or crop; extract "
+    "--animal-mode). Default: pooled where a video has both."
+)
 STORE_WEIGHTS_HELP = "Use the store's embeddings made with these weights (model id, path or sha256 prefix)."
 STORE_DTYPE_HELP = "Use the store's embeddings made in this dtype (fp32, bf16)."
 STORE_TOKEN_DIM_HELP = (

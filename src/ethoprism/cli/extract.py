@@ -65,6 +65,13 @@ def extract(
         help="Animal tracks (SLEAP .slp, DeepLabCut multi-animal .h5/.csv, boxes CSV video,frame,animal,"
         "x1,y1,x2,y2): each animal's embedding per frame, pooled in its box. Repeatable.",
     ),
+    animal_mode: str = typer.Option(
+        "pooled",
+        "--animal-mode",
+        help="With --tracks: pooled (each animal's box pooled from the frame's token map, the same pass) "
+        "or crop (each animal cut from the full-resolution frame and encoded on its own: more detail, "
+        "one more pass per animal).",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
     batch_size: str = typer.Option(
@@ -117,6 +124,10 @@ def extract(
 
     if runtime not in RUNTIMES:
         raise EthoprismError(f"--runtime must be one of {', '.join(RUNTIMES)}, not '{runtime}'")
+    from ethoprism.tracks import ANIMAL_MODES
+
+    if animal_mode not in ANIMAL_MODES:
+        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
     paths = expand_videos(videos)
     announce_threads()  # after the options are checked: a bad one is still the only line
     if ray is not None and tracks:
@@ -179,6 +190,7 @@ def extract(
                 token_grid=token_grid,
                 token_dim=token_dim,
                 tracks=tracks,
+                animal_mode=animal_mode,
             )
     for note in target.notes:
         console.print(f"note: {note}", highlight=False)
@@ -273,7 +285,7 @@ def info(
                     f"{name} ({count / max(e.n_frames, 1):.0%} of frames)"
                     for name, count in zip(e.animals, present)
                 )
-                + f" from {p.tracks.get('file') or 'tracks'} "
+                + f"; {p.tracks.get('mode', 'pooled')} embeddings from {p.tracks.get('file') or 'tracks'} "
                 f"(sha256 {str(p.tracks.get('file_sha256'))[:12]})",
             )
         table.add_row("stored by", f"ethoprism {p.ethoprism_version} in {e.path}")

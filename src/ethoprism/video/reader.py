@@ -228,11 +228,12 @@ class VideoReader:
         return rgb
 
     def iter_frames(
-        self, size: int | None = None, square: str = "crop", start: int = 0
+        self, size: int | None = None, square: str = "crop", start: int = 0, native: bool = False
     ) -> Iterator[np.ndarray]:
         """Decode every frame from ``start`` on, in order, as uint8 RGB ``[H, W, 3]`` (optionally made
         square at ``size``). A later start seeks to the keyframe before it and decodes forward,
-        matching frames by presentation timestamp."""
+        matching frames by presentation timestamp. ``native``: yield ``(frame at size, frame at
+        the video's own resolution)`` pairs, one decode for both (animal crops keep the detail)."""
         if square not in ("crop", "pad"):
             raise ValueError(f"square must be 'crop' or 'pad', not {square!r}")
         first_pts = int(self.frame_pts[start]) if start else None
@@ -245,7 +246,8 @@ class VideoReader:
                 for frame in container.decode(stream):
                     if first_pts is not None and (frame.pts is None or frame.pts < first_pts):
                         continue
-                    yield self._to_rgb(frame, size, square)
+                    resized = self._to_rgb(frame, size, square)
+                    yield (resized, self._to_rgb(frame, None, square)) if native else resized
             except av.error.FFmpegError as exc:
                 raise EthoprismError(f"video is damaged: decoding failed ({exc})", self.path) from exc
 

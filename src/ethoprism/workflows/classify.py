@@ -95,6 +95,7 @@ def head_dataset(
         weights.get("sha256") or weights.get("model_id"),
         trained.get("dtype"),
         trained.get("token_dim") if meta["head"] in TOKEN_HEADS else None,
+        (trained.get("tracks") or {}).get("mode", "pooled") if trained.get("tracks") else None,
     )
     try:
         entries = EmbeddingStore(store_dir).select(wanted)

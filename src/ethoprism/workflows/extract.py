@@ -93,12 +93,20 @@ def extract_videos(
     token_grid: int | None = None,
     token_dim: int | None = None,
     tracks: list | None = None,
+    animal_mode: str = "pooled",
 ) -> list[Extracted]:
     """Embed each video (finished entries are cache hits); ``progress(video, done, total)`` in frames.
     ``tracks``: tracks files (:mod:`ethoprism.io.tracks`), matched to the videos; a matched video
-    also gets each animal's embedding per frame."""
+    also gets each animal's embedding per frame, made the ``animal_mode`` way
+    (:data:`ethoprism.tracks.ANIMAL_MODES`)."""
+    from ethoprism.tracks import ANIMAL_MODES
+
+    if animal_mode not in ANIMAL_MODES:
+        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
     store.remove_debris()
     by_video = video_tracks(videos, tracks) if tracks else {}
+    for found in by_video.values():
+        found.mode = animal_mode
     store.notes.extend(note for found in by_video.values() for note in found.notes)
     results = []
     for video in videos:
