@@ -85,7 +85,7 @@ def test_extract_with_tracks_from_the_cli(tmp_path):
     (entry,) = EmbeddingStore(store).select()
     assert entry.animals == ["left", "right"]
     shown = CliRunner().invoke(app, ["info", str(store)]).output
-    assert "left (100% of frames), right (58% of frames) from t.csv" in shown
+    assert "left (100% of frames), right (58% of frames); pooled embeddings from t.csv" in shown
     # a tracks file for another video: one line, nothing stored
     other = tmp_path / "other.csv"
     pd.read_csv(tracks).assign(video="w.mp4").to_csv(other, index=False)
