@@ -1,8 +1,10 @@
 """Who does what: per-animal behaviour on the real two-fly SLEAP clip, against the animal-blind
 baseline and its ceiling; and what tracks cost.
 
-    python benchmarks/animals.py [--first 900] [--parts 3] [--frames-per-part 200] [--size 224]
-                                 [--heads linear mlp temporal] [--work /tmp/ethoprism-animals]
+    python benchmarks/animals.py [--set fly|synthetic] [--modes pooled crop] [--first 900] [--parts 3]
+                                 [--frames-per-part 200] [--size 224] [--heads linear mlp temporal]
+                                 [--work /tmp/ethoprism-animals]
+    python benchmarks/animals.py --cost [--cost-animals 1 2 4] [--cost-seconds 60]
 
 The clip (``../shared/data/sleap_fly_videos/clip.mp4``, 1500 frames at 25 fps, tracks ``female``
 and ``male`` on every frame in ``clip.slp``) has no behaviour labels; each fly's behaviours are
@@ -16,14 +18,19 @@ The clip is cut into ``--parts`` videos (where the flies are active: frames 900-
 video of its own for leave-one-video-out. Reported per head: per-animal mAP over (animal, frame)
 rows with each behaviour's chance level, the animal-blind baseline (the same head on whole
 frames, its score copied to both flies) and the blind ceiling from the labels, and the
-identity-aware F1 (a prediction on the wrong fly is a false positive and a miss). Cost: extraction
-time with and without tracks.
+identity-aware F1 (a prediction on the wrong fly is a false positive and a miss), for each way of
+making the animals' embeddings (``pooled`` from the frame's token map, ``crop`` encoded on its own).
+
+``--set synthetic``: the synthetic arena with two animals that both do every behaviour, each on
+its own schedule (exact per-animal ground truth). ``--cost``: extraction time and disk per hour of
+video for 1, 2 and 4 animals, without tracks, pooled and crop.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -123,7 +130,34 @@ def make_fly_parts(work: Path, first: int = 900, parts: int = 3, frames_per_part
     return {"videos": videos, "tracks": tracks_csv, "labels": labels_csv}
 
 
-def extract(parts: dict, store: Path, size: int, tracks: bool) -> float:
+def make_synthetic(work: Path, n_videos: int = 6, n_frames: int = 450, n_animals: int = 2) -> dict:
+    """The synthetic arena with ``n_animals``, every one doing every behaviour on its own schedule;
+    its per-animal ground truth and tracks (:mod:`ethoprism.synthetic`)."""
+    from ethoprism.synthetic import SyntheticConfig, generate, write_animal_ground_truth
+
+    folder = work / f"synthetic_{n_animals}animals_{n_videos}x{n_frames}"
+    config = SyntheticConfig(
+        n_videos=n_videos,
+        n_frames=n_frames,
+        n_animals=n_animals,
+        others_behave=True,
+        rare_videos=0.0,
+        seed=11,
+    )
+    if not (folder / "manifest.json").exists():
+        videos = generate(folder, config)
+        if n_animals == 1:
+            write_animal_ground_truth(folder, videos, config)
+    return {
+        "videos": sorted(folder.glob("video_*.mp4")),
+        "tracks": folder / "tracks.csv",
+        "labels": folder / "animal_labels.csv",
+        "fps": config.fps,
+    }
+
+
+def extract(parts: dict, store: Path, size: int, mode: str | None) -> float:
+    """Extraction time in seconds; ``mode``: None (no tracks), pooled or crop."""
     from ethoprism.backbones import load_backbone
     from ethoprism.store import EmbeddingStore
     from ethoprism.workflows.extract import clip_spec, extract_videos
@@ -132,37 +166,30 @@ def extract(parts: dict, store: Path, size: int, tracks: bool) -> float:
     spec = clip_spec(backbone, size=size)
     started = time.perf_counter()
     results = extract_videos(
-        parts["videos"], backbone, EmbeddingStore(store), spec, tracks=[parts["tracks"]] if tracks else None
+        parts["videos"],
+        backbone,
+        EmbeddingStore(store),
+        spec,
+        tracks=[parts["tracks"]] if mode else None,
+        animal_mode=mode or "pooled",
     )
     assert not any(r.error for r in results), [r.error for r in results]
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--first", type=int, default=900)
-    parser.add_argument("--parts", type=int, default=3)
-    parser.add_argument("--frames-per-part", type=int, default=200)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--heads", nargs="+", default=["linear", "mlp", "temporal"])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/ethoprism-animals"))
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    args = parser.parse_args()
+def store_bytes(store: Path) -> int:
+    return sum(p.stat().st_size for p in store.rglob("*.h5"))
+
+
+def score(store: Path, labels: Path, heads: list[str], report: Path) -> list[dict]:
+    """Leave-one-video-out per-animal metrics of each head beside the animal-blind baseline."""
     from ethoprism.workflows import classify
 
-    parts = make_fly_parts(args.work, args.first, args.parts, args.frames_per_part)
-    n_frames = args.parts * args.frames_per_part
-    plain = extract(parts, args.work / f"plain{args.size}", args.size, tracks=False)
-    tracked = extract(parts, args.work / f"tracked{args.size}", args.size, tracks=True)
-    print(
-        f"extraction of {n_frames} frames at {args.size} px: {plain:.1f} s without tracks, "
-        f"{tracked:.1f} s with 2 animals pooled ({100 * (tracked / plain - 1):+.0f} %)"
-    )
-    data = classify.load_labelled(args.work / f"tracked{args.size}", parts["labels"])
-    report = classify.evaluate(data, args.heads, args.work / "report")
+    data = classify.load_labelled(store, labels)
+    result = classify.evaluate(data, heads, report)
     rows = []
-    for kind, result in report["heads"].items():
-        m, blind = result["metrics"], result["animal_blind"]
+    for kind, head in result["heads"].items():
+        m, blind = head["metrics"], head["animal_blind"]
         rows.append(
             {
                 "head": kind,
@@ -177,12 +204,89 @@ def main() -> None:
                 **{f"ceiling {b}": round(v, 3) for b, v in blind["ceiling_per_class_ap"].items()},
             }
         )
+    return rows
+
+
+def cost_table(work: Path, size: int, animals: list[int], seconds: int) -> pd.DataFrame:
+    """Extraction time and disk per hour of video with 1, 2, 4 ... animals: no tracks, pooled, crop
+    (one synthetic video of ``seconds`` at 30 fps per animal count)."""
+    rows = []
+    for n in animals:
+        parts = make_synthetic(work, n_videos=1, n_frames=seconds * 30, n_animals=n)
+        per_hour = 3600 / seconds
+        for mode in (None, "pooled", "crop"):
+            store = work / f"cost_{n}_{mode or 'plain'}_{size}"
+            if store.exists():
+                shutil.rmtree(store)
+            elapsed = extract(parts, store, size, mode)
+            rows.append(
+                {
+                    "animals": n,
+                    "mode": mode or "no tracks",
+                    "s per hour of video": round(elapsed * per_hour),
+                    "x real time": round(seconds / elapsed, 2),
+                    "GB per hour": round(store_bytes(store) * per_hour / 1e9, 2),
+                }
+            )
+            print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    plain = table[table["mode"] == "no tracks"].set_index("animals")["s per hour of video"]
+    table["vs no tracks"] = [
+        f"{100 * (t / plain[a] - 1):+.0f} %" for a, t in zip(table["animals"], table["s per hour of video"])
+    ]
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=["fly", "synthetic"], default="fly")
+    parser.add_argument("--modes", nargs="+", default=["pooled", "crop"], choices=["pooled", "crop"])
+    parser.add_argument("--first", type=int, default=900)
+    parser.add_argument("--parts", type=int, default=3)
+    parser.add_argument("--frames-per-part", type=int, default=200)
+    parser.add_argument("--videos", type=int, default=6, help="synthetic set: videos")
+    parser.add_argument("--frames", type=int, default=450, help="synthetic set: frames per video")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--heads", nargs="+", default=["linear", "mlp", "temporal"])
+    parser.add_argument("--cost", action="store_true", help="only the cost table (1, 2, 4 animals)")
+    parser.add_argument("--cost-animals", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--cost-seconds", type=int, default=60)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/ethoprism-animals"))
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.cost:
+        table = cost_table(args.work, args.size, args.cost_animals, args.cost_seconds)
+        print(table.to_string(index=False))
+        if args.out:
+            args.out.write_text(table.to_json(orient="records", indent=2))
+        return
+    if args.set == "fly":
+        parts = make_fly_parts(args.work, args.first, args.parts, args.frames_per_part)
+    else:
+        parts = make_synthetic(args.work, args.videos, args.frames)
+    name = args.set if args.set == "fly" else f"synthetic{args.videos}x{args.frames}"
+    times = {"no tracks": extract(parts, args.work / f"{name}_plain{args.size}", args.size, None)}
+    rows = []
+    for mode in args.modes:
+        store = args.work / f"{name}_{mode}{args.size}"
+        times[mode] = extract(parts, store, args.size, mode)
+        for row in score(store, parts["labels"], args.heads, args.work / f"report_{name}_{mode}"):
+            rows.append({"mode": mode, **row})
+    print(
+        "extraction: "
+        + ", ".join(
+            f"{mode} {t:.1f} s ({100 * (t / times['no tracks'] - 1):+.0f} %)"
+            if mode != "no tracks"
+            else f"{mode} {t:.1f} s"
+            for mode, t in times.items()
+        )
+    )
+    print("(a second run finds the stores and times cache hits: remove --work's stores to time again)")
     table = pd.DataFrame(rows)
     print(table.T.to_string(header=False))
     if args.out:
-        args.out.write_text(
-            json.dumps({"rows": rows, "extract_s": {"plain": plain, "tracks": tracked}}, indent=2)
-        )
+        args.out.write_text(json.dumps({"rows": rows, "extract_s": times}, indent=2))
 
 
 if __name__ == "__main__":

@@ -461,3 +461,35 @@ def test_simba_gaps_and_duplicate_columns_are_refused_not_dropped(tmp_path):
     path.write_text(",Nose_1_x,Attack,Attack\n0,1.5,0,1\n1,2.5,1,0\n")
     with pytest.raises(EthoprismError, match="names column 'Attack' twice"):
         read_simba(path, fps=30)
+
+
+def test_mabe_annotations_name_the_agent_and_end_before_stop_frame(tmp_path):
+    from ethoprism.io.labels import detect_format, read_labels
+
+    table = pd.DataFrame(
+        {
+            "agent_id": [1, 2, 1],
+            "target_id": ["2", "2", "self"],
+            "action": ["attack", "selfgroom", "rear"],
+            "start_frame": [10, 0, 30],
+            "stop_frame": [20, 5, 31],
+        }
+    )
+    path = tmp_path / "session7.parquet"
+    table.to_parquet(path)
+    assert detect_format(path) == "mabe"
+    videos = {"session7.mp4": {"n_frames": 50, "fps": 30.0}, "other.mp4": {"n_frames": 50, "fps": 30.0}}
+    labels = {(label.video, label.subject): label for label in read_labels(path, videos, animals=True)}
+    assert set(labels) == {("session7.mp4", "mouse1"), ("session7.mp4", "mouse2")}
+    mouse1 = labels[("session7.mp4", "mouse1")]
+    attack = mouse1.targets[:, mouse1.behaviors.index("attack")]
+    assert attack[10:20].all() and attack.sum() == 10  # stop_frame is the first frame after the bout
+    assert mouse1.targets[30, mouse1.behaviors.index("rear")] == 1
+    # a video_id column names the video; a stop before the start is refused with its row
+    table.assign(video_id="other").to_csv(tmp_path / "any_name.csv", index=False)
+    assert {label.video for label in read_labels(tmp_path / "any_name.csv", videos, animals=True)} == {
+        "other.mp4"
+    }
+    table.assign(stop_frame=[20, 0, 31]).to_csv(tmp_path / "session7.csv", index=False)
+    with pytest.raises(EthoprismError, match="row 2: stop_frame 0 is not after start_frame 0"):
+        read_labels(tmp_path / "session7.csv", videos, animals=True)

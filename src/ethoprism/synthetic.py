@@ -252,7 +252,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None) -> list
                 labels,
                 boxes,
                 gain.astype(np.float32),
-                animal_labels=per_animal if config.n_animals > 1 else [],
+                animal_labels=per_animal,
             )
         )
     _write_ground_truth(out_dir, videos, config)
@@ -282,7 +282,7 @@ def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: Syn
         pd.DataFrame(rows, columns=["video", "behavior", "start_frame", "end_frame"]), out_dir / "labels.csv"
     )
     if config.n_animals > 1:
-        _write_animal_ground_truth(out_dir, videos, config)
+        write_animal_ground_truth(out_dir, videos, config)
     images, annotations = [], []
     for v, video in enumerate(videos):
         for t in range(video.boxes.shape[0]):
@@ -330,8 +330,9 @@ def _write_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: Syn
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
-def _write_animal_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: SyntheticConfig) -> None:
-    """``tracks.csv`` (every animal's box on every frame) and ``animal_labels.csv``."""
+def write_animal_ground_truth(out_dir: Path, videos: list[SyntheticVideo], config: SyntheticConfig) -> None:
+    """``tracks.csv`` (every animal's box on every frame) and ``animal_labels.csv`` (written with
+    the set when it has several animals; for one, call it to get its tracks too)."""
     from ethoprism.io.bouts_csv import write_bouts_csv
     from ethoprism.labels.model import bouts_from_mask
 

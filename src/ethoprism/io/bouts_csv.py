@@ -28,6 +28,14 @@ def read_bouts_csv(
     path = Path(path)
     table = read_table(path)
     require_columns(table, COLUMNS, path, "bouts CSV")
+    return labels_from_bouts(table, path, n_frames, behaviors, exclusive)
+
+
+def labels_from_bouts(
+    table: pd.DataFrame, path: Path, n_frames: dict[str, int], behaviors: list[str] | None, exclusive: bool
+) -> list[VideoLabels]:
+    """A bouts table (the columns of a bouts CSV) -> one :class:`VideoLabels` per video (and
+    animal, where it has an ``animal`` column); ``path`` names the file in errors."""
     starts = whole_numbers(table["start_frame"], path, "start_frame values")
     ends = whole_numbers(table["end_frame"], path, "end_frame values")
     missing_name = table["behavior"].isna() | (table["behavior"].astype(str).str.strip() == "")

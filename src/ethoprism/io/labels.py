@@ -6,21 +6,23 @@ import glob
 from pathlib import Path
 
 from ethoprism.errors import EthoprismError
-from ethoprism.io import boris, bouts_csv, deepethogram, feral, simba
+from ethoprism.io import boris, bouts_csv, deepethogram, feral, mabe, simba
 from ethoprism.io.boris import boris_media, read_boris_binary, read_boris_events
 from ethoprism.io.bouts_csv import read_bouts_csv
 from ethoprism.io.deepethogram import read_deepethogram
 from ethoprism.io.feral import read_feral
+from ethoprism.io.mabe import read_mabe
 from ethoprism.io.simba import read_simba
 from ethoprism.io.tables import read_table
 from ethoprism.labels.model import VideoLabels
 
-FORMATS = ("auto", "bouts", "deepethogram", "boris-events", "boris-binary", "feral", "simba")
+FORMATS = ("auto", "bouts", "mabe", "deepethogram", "boris-events", "boris-binary", "feral", "simba")
 
 
 # each format's validator, most specific first; the first that accepts a file reads it
 VALIDATORS = (
     ("bouts", bouts_csv.looks_like),
+    ("mabe", mabe.looks_like),
     ("boris-events", boris.looks_like_events),
     ("deepethogram", deepethogram.looks_like),
     ("boris-binary", boris.looks_like_binary),
@@ -36,20 +38,25 @@ def detect_format(path: Path) -> str:
         if feral.looks_like(path):
             return "feral"
         raise EthoprismError("JSON label file is not a FERAL file (needs 'class_names' and 'labels')", path)
-    head = read_table(path, nrows=200)
+    head = (
+        mabe.read_table_file(path).head(200)
+        if path.suffix.lower() == ".parquet"
+        else read_table(path, nrows=200)
+    )
     for name, accepts in VALIDATORS:
         if accepts(head):
             return name
     raise EthoprismError(
         "not a label file ethoprism can read: no bouts CSV (video, behavior, start_frame, "
-        "end_frame), BORIS export (Behavior, Time, START/STOP), DeepEthogram file (background + "
-        "0/1/-1 columns), BORIS binary table (time + 0/1 columns) or SimBA targets file "
+        "end_frame), MABe annotations (agent_id, target_id, action, start_frame, stop_frame), "
+        "BORIS export (Behavior, Time, START/STOP), DeepEthogram file (background + 0/1/-1 columns), "
+        "BORIS binary table (time + 0/1 columns) or SimBA targets file "
         "(frame index + 0/1 behaviour columns)",
         path,
     )
 
 
-LABEL_SUFFIXES = (".csv", ".tsv", ".tab", ".json")
+LABEL_SUFFIXES = (".csv", ".tsv", ".tab", ".json", ".parquet")
 
 
 def label_files(sources) -> list[Path]:
@@ -198,6 +205,11 @@ def _read_file(
     declared_multilabel = False
     if fmt == "bouts":
         result = read_bouts_csv(path, {k: v["n_frames"] for k, v in videos.items()}, behaviors)
+    elif fmt == "mabe":
+        head = mabe.read_table_file(path).head(0)
+        named = {"video", "video_id"} & {str(c).strip().lower() for c in head.columns}
+        video = None if named else _match_video(path, videos, only_file)
+        result = read_mabe(path, {k: v["n_frames"] for k, v in videos.items()}, video, behaviors)
     elif fmt == "feral":
         result, _ = read_feral(path)
         declared_multilabel = any(not label.exclusive for label in result)
