@@ -65,3 +65,41 @@ def app_motifs(app_store):
         )
         assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="module")
+def animal_store(tmp_path_factory):
+    """Two parts of the fly clip extracted with the SLEAP tracks (animals female and male), and
+    per-fly labels derived from each fly's pose (benchmarks/animals.py)."""
+    import sys
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    if not FLY_CLIP.exists():
+        pytest.skip("shared videos missing")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from animals import make_fly_parts
+
+    root = tmp_path_factory.mktemp("app_animals")
+    parts = make_fly_parts(root, first=1100, parts=2, frames_per_part=48)
+    store = root / "store"
+    result = CliRunner().invoke(
+        app,
+        [
+            "extract",
+            *map(str, parts["videos"]),
+            "--store",
+            str(store),
+            "--size",
+            "64",
+            "--frames",
+            "16",
+            "--tracks",
+            str(parts["tracks"]),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return {**parts, "store": store}

@@ -524,3 +524,54 @@ def test_discovered_motifs_are_served_as_bouts_per_video(app_store, app_motifs, 
         assert client.get("/api/motifs").json()["n_motifs"] == 0  # none given: an empty band
     with pytest.raises(EthoprismError, match="discover"):
         Project(app_store, tmp_path / "l3.csv", motifs_dir=tmp_path)  # no motif tables there
+
+
+def test_per_animal_labels_name_their_animal_and_train_per_animal(animal_store, tmp_path):
+    from ethoprism.app.project import BadEdit, Project
+
+    labels = pd.read_csv(animal_store["labels"])
+    path = tmp_path / "labels.csv"
+    labels.to_csv(path, index=False)
+    project = Project(animal_store["store"], path)
+    assert project.per_animal and {v["name"]: v["animals"] for v in project.videos()} == {
+        "fly_part0.mp4": ["female", "male"],
+        "fly_part1.mp4": ["female", "male"],
+    }
+    # a bouts CSV with an animal column: every bout keeps its animal
+    assert {(b.video, b.animal) for b in project.bouts} == set(zip(labels.video, labels.animal))
+    boxes = project.animal_boxes("fly_part0.mp4", 10)
+    assert [b["animal"] for b in boxes] == ["female", "male"] and boxes[0]["x1"] > boxes[0]["x0"]
+    behaviors = project.behaviors
+    bout = {"video": "fly_part0.mp4", "behavior": behaviors[0], "start_frame": 0, "end_frame": 5}
+    with pytest.raises(BadEdit, match="say whose behaviour it is: 'animal' must be one of female, male"):
+        project.set_labels(behaviors, [bout])
+    # two animals may do one exclusive behaviour at once; one animal may not do two
+    both = [{**bout, "animal": "female"}, {**bout, "animal": "male"}]
+    project.set_labels(behaviors, both)
+    if project.exclusive and len(behaviors) > 1:
+        with pytest.raises(BadEdit, match="overlap in 'fly_part0.mp4' for male"):
+            project.set_labels(behaviors, [*both, {**both[1], "behavior": behaviors[1]}])
+    saved = pd.read_csv(project.labels_path)
+    assert list(saved.columns[:2]) == ["video", "animal"] and set(saved.animal) == {"female", "male"}
+    # train on per-animal rows; predictions per animal, absent frames null
+    original = [
+        {
+            "video": r.video,
+            "animal": r.animal,
+            "behavior": r.behavior,
+            "start_frame": r.start_frame,
+            "end_frame": r.end_frame,
+        }
+        for r in labels.itertuples()
+    ]
+    project.set_labels(behaviors, original)
+    result = project.train("linear", wait_for_metrics=True)
+    assert result["metrics"]["videos"] == 2 and "map" in result["metrics"]
+    shown = project.prediction("fly_part1.mp4")
+    assert set(shown["animals"]) == {"female", "male"} and len(shown["animals"]["male"]) == 48
+    assert {b["animal"] for b in shown["bouts"]} <= {"female", "male"}
+    picks = project.suggest(3)
+    assert picks and all(p["animal"] in ("female", "male") for p in picks)
+    # relaunched on the app's own file: the same bouts, with their animals
+    again = Project(animal_store["store"], project.labels_path)
+    assert [b.as_dict() for b in again.bouts] == [b.as_dict() for b in project.bouts]

@@ -180,3 +180,56 @@ def test_jump_through_a_motif_and_name_it_into_labels(app_store, app_motifs, bro
         assert set(saved["behavior"]) == {"groom"}
     finally:
         server.should_exit = True
+
+
+def test_label_the_animal_picked_on_the_video_and_see_one_row_per_animal(animal_store, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    labels = tmp_path / "labels.csv"
+    project = Project(animal_store["store"], labels)
+    url, server = serve(project, TOKEN)
+    try:
+        browser.get(f"{url}/?token={TOKEN}")
+        wait_for(browser, "return document.getElementById('player').dataset.ready === '1'")
+        assert browser.execute_script("return animals()") == ["female", "male"]
+        wait_for(browser, "return document.getElementById('animal-info').textContent === 'animal: female'")
+        browser.find_element("id", "new-behavior").send_keys("courting\n")
+        wait_for(browser, "return state.behaviors.length === 1")
+        browser.find_element("tag name", "body").click()
+        # "a" picks the next animal; s ... s labels a bout of it
+        press(browser, "a")
+        wait_for(browser, "return state.animal === 'male'")
+        press(browser, "1", "s", *["\ue014"] * 6, "s")  # six times the right arrow
+        wait_for(browser, "return state.bouts.length === 1")
+        wait_for(browser, SAVED)
+        assert pd.read_csv(labels).to_dict("records") == [
+            {
+                "video": "fly_part0.mp4",
+                "animal": "male",
+                "behavior": "courting",
+                "start_frame": 0,
+                "end_frame": 6,
+            }
+        ]
+        # clicking the female on the video makes her the labelled animal
+        wait_for(browser, "return state.boxes.length === 2")
+        female = next(b for b in project.animal_boxes("fly_part0.mp4", 6) if b["animal"] == "female")
+        dx, dy = browser.execute_script(
+            "const g = videoGeometry(), [x, y] = arguments;"
+            "return [g.left + x * g.scale - g.rect.width / 2, g.top + y * g.scale - g.rect.height / 2];",
+            (female["x0"] + female["x1"]) / 2,
+            (female["y0"] + female["y1"]) / 2,
+        )
+        overlay = browser.find_element("id", "overlay")
+        ActionChains(browser).move_to_element_with_offset(overlay, int(dx), int(dy)).click().perform()
+        wait_for(browser, "return state.animal === 'female'")
+        press(browser, "s", "\ue014", "\ue014", "s")
+        wait_for(browser, "return state.bouts.length === 2")
+        wait_for(browser, SAVED)
+        saved = pd.read_csv(labels)
+        assert list(saved.animal) == ["male", "female"] and list(saved.start_frame) == [0, 6]
+        # one ethogram row per animal and behaviour: the female on top, the male below
+        row = browser.execute_script("return rowAt(40)")
+        assert row == {"animal": "male", "behavior": "courting"}
+    finally:
+        server.should_exit = True

@@ -31,6 +31,7 @@ class BadEdit(EthoprismError):
 
 
 CORE_COLUMNS = ["video", "behavior", "start_frame", "end_frame"]
+ANIMAL_COLUMN = "animal"  # a core column too where the store has tracks: whose behaviour it is
 HISTORY_KEPT = 20  # earlier versions of a labels file kept beside it, newest last
 
 
@@ -41,10 +42,12 @@ class Bout:
     start_frame: int
     end_frame: int
     extra: dict = field(default_factory=dict)  # the user's own columns (notes, annotator...), kept
+    animal: str | None = None  # per-animal projects (a store with tracks): whose behaviour it is
 
     def as_dict(self) -> dict:
         return {
             "video": self.video,
+            **({ANIMAL_COLUMN: self.animal} if self.animal is not None else {}),
             "behavior": self.behavior,
             "start_frame": self.start_frame,
             "end_frame": self.end_frame,
@@ -77,6 +80,8 @@ class Project:
         self.subject = subject
         self.store = EmbeddingStore(store_dir)
         self.entries: dict[str, StoreEntry] = {e.video_name: e for e in self.store.select()}
+        # per animal (as train does): a store with tracks, unless one subject of a file is picked
+        self.per_animal = subject is None and any(e.animals for e in self.entries.values())
         self.folder = self.store.root / APP_FOLDER
         self.folder.mkdir(parents=True, exist_ok=True)
         self.labels_path = Path(labels_path) if labels_path else self.folder / "labels.csv"
@@ -143,8 +148,27 @@ class Project:
                 "width": e.size[0],
                 "height": e.size[1],
                 "duration_s": e.n_frames / e.fps,
+                "animals": e.animals if self.per_animal else [],
             }
             for name, e in sorted(self.entries.items())
+        ]
+
+    def animal_boxes(self, video: str, frame: int) -> list[dict]:
+        """The tracked animals on ``frame`` and their boxes (pixels of the video): the page picks
+        the animal under the pointer from them."""
+        entry = self.entry(video)
+        rows = entry.animal_rows() if self.per_animal else None
+        if rows is None:
+            return []
+        frames, ids = rows
+        first, last = np.searchsorted(frames, [frame, frame + 1])
+        boxes = entry.animal_boxes()[first:last]
+        return [
+            {
+                "animal": entry.animals[int(ids[first + k])],
+                **dict(zip(("x0", "y0", "x1", "y1"), map(float, box))),
+            }
+            for k, box in enumerate(boxes)
         ]
 
     def playable(self, video: str) -> Path | None:
@@ -265,7 +289,12 @@ class Project:
 
         try:
             labels = read_labels(
-                path, self._video_info(), fmt, exclusive=self.exclusive, subject=self.subject
+                path,
+                self._video_info(),
+                fmt,
+                exclusive=self.exclusive,
+                subject=self.subject,
+                animals=self.per_animal,
             )
         except EthoprismError as exc:
             if "but classes are exclusive" not in exc.problem:
@@ -289,9 +318,10 @@ class Project:
         if table is not None and len(table) == 0 and set(CORE_COLUMNS) <= set(table.columns):
             labels = []
         else:
-            labels = self._read(path, "bouts")  # validates: bouts inside their videos, names
+            labels = self._read(path, "bouts")  # validates: bouts inside their videos, names, animals
             table = read_table(path)
-        self.extra_columns = [str(c) for c in table.columns if c not in CORE_COLUMNS]
+        core = self._core_columns()
+        self.extra_columns = [str(c) for c in table.columns if c not in core]
         self.bouts = [
             Bout(
                 Path(str(row["video"])).name,
@@ -299,6 +329,7 @@ class Project:
                 int(row["start_frame"]),
                 int(row["end_frame"]),
                 {c: _plain(row[c]) for c in self.extra_columns},
+                str(row[ANIMAL_COLUMN]).strip() if self.per_animal else None,
             )
             for row in table.to_dict("records")
         ]
@@ -309,7 +340,7 @@ class Project:
 
         labels = self._read(path)
         self.bouts = [
-            Bout(label.video, behavior, start, end)
+            Bout(label.video, behavior, start, end, animal=label.subject if self.per_animal else None)
             for label in labels
             for k, behavior in enumerate(label.behaviors)
             for start, end in bouts_from_mask(label.targets[:, k] == 1)
@@ -339,12 +370,15 @@ class Project:
             "imported_from": None if self.imported_from is None else str(self.imported_from),
         }
 
+    def _core_columns(self) -> list[str]:
+        return ["video", ANIMAL_COLUMN, *CORE_COLUMNS[1:]] if self.per_animal else CORE_COLUMNS
+
     def bouts_table(self, bouts: list[Bout] | None = None) -> pd.DataFrame:
         bouts = self.bouts if bouts is None else bouts
         extra = list(self.extra_columns)
         for bout in bouts:
             extra.extend(k for k in bout.extra if k not in extra)
-        return pd.DataFrame([b.as_dict() for b in bouts], columns=CORE_COLUMNS + extra)
+        return pd.DataFrame([b.as_dict() for b in bouts], columns=self._core_columns() + extra)
 
     def set_labels(self, behaviors: list, bouts: list, base_version=None) -> dict:
         """Replace the labels after checking every bout; on any problem nothing is saved. With
@@ -369,30 +403,40 @@ class Project:
                 raise BadEdit(f"bout {number} lacks {exc.args[0]}") from None
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
                 raise BadEdit(f"bout {number}: frames must be whole numbers")
-            extra = {k: v for k, v in bout.items() if k not in CORE_COLUMNS}
+            extra = {k: v for k, v in bout.items() if k not in self._core_columns()}
             for key, value in extra.items():
                 if not (0 < len(key) <= 100) or not (
                     value is None or isinstance(value, (str, int, float, bool))
                 ):
                     raise BadEdit(f"bout {number}: column '{key[:100]}' must hold text or a number")
             entry = self.entry(video)
+            animal = None
+            if self.per_animal:
+                animal = bout.get(ANIMAL_COLUMN)
+                if animal not in entry.animals:
+                    raise BadEdit(
+                        f"bout {number}: say whose behaviour it is: 'animal' must be one of "
+                        f"{', '.join(entry.animals)} in '{video}', not {animal!r}"
+                    )
             if behavior not in behaviors:
                 raise BadEdit(f"bout {number}: unknown behaviour '{behavior}' (add it first)")
             if not 0 <= start <= end < entry.n_frames:
                 raise BadEdit(
                     f"bout {number}: frames {start}-{end} are outside '{video}' (0-{entry.n_frames - 1})"
                 )
-            checked.append(Bout(video, behavior, start, end, extra))
-        if self.exclusive:
-            by_video: dict[str, list[Bout]] = {}
+            checked.append(Bout(video, behavior, start, end, extra, animal))
+        if self.exclusive:  # one behaviour at a time per animal: two animals may overlap
+            by_video: dict[tuple, list[Bout]] = {}
             for bout in checked:
-                by_video.setdefault(bout.video, []).append(bout)
-            for video, items in by_video.items():
+                by_video.setdefault((bout.video, bout.animal), []).append(bout)
+            for (video, animal), items in by_video.items():
                 items.sort(key=lambda b: b.start_frame)
+                whose = f" for {animal}" if animal is not None else ""
                 for a, b in zip(items, items[1:]):
                     if b.start_frame <= a.end_frame:
                         raise BadEdit(
-                            f"bouts overlap in '{video}' ({a.behavior} {a.start_frame}-{a.end_frame} and "
+                            f"bouts overlap in '{video}'{whose} "
+                            f"({a.behavior} {a.start_frame}-{a.end_frame} and "
                             f"{b.behavior} {b.start_frame}-{b.end_frame}) but behaviours are exclusive "
                             "(start the app with --multi-label to allow it)",
                             409,
@@ -452,13 +496,20 @@ class Project:
         from ethoprism.labels.model import VideoLabels
 
         result = []
-        for video in sorted({b.video for b in self.bouts}):
+        for video, animal in sorted({(b.video, b.animal or "") for b in self.bouts}):
             targets = np.zeros((self.entries[video].n_frames, len(self.behaviors)), np.int8)
             for bout in self.bouts:
-                if bout.video == video:
+                if bout.video == video and (bout.animal or "") == animal:
                     targets[bout.start_frame : bout.end_frame + 1, self.behaviors.index(bout.behavior)] = 1
             result.append(
-                VideoLabels(video, list(self.behaviors), targets, self.entries[video].fps, self.exclusive)
+                VideoLabels(
+                    video,
+                    list(self.behaviors),
+                    targets,
+                    self.entries[video].fps,
+                    self.exclusive,
+                    subject=animal or None,
+                )
             )
         return result
 
@@ -467,7 +518,7 @@ class Project:
         """Train ``kind`` on the current labels and predict every video. With two or more labelled
         videos, leave-one-video-out metrics follow in a background thread (one fit per video: they
         must not hold back the predictions); ``metrics`` says ``pending`` until then."""
-        from ethoprism.dataset import build_dataset
+        from ethoprism.dataset import build_animal_dataset, build_dataset
         from ethoprism.workflows.classify import train
 
         if not self.training.acquire(blocking=False):
@@ -479,12 +530,14 @@ class Project:
             present = {b.behavior for b in self.bouts}
             behaviors = [b for b in self.behaviors if b in present]
             labels = [_only(label, behaviors) for label in labels]
-            data = build_dataset(list(self.entries.values()), labels, behaviors)
+            build = build_animal_dataset if self.per_animal else build_dataset
+            data = build(list(self.entries.values()), labels, behaviors)
             path = train(data, kind, self.folder / "heads" / kind)
             self.head_path = path
             self._generation += 1
             generation = self._generation
-            self.metrics = {"pending": True, "videos": len(labels)} if len(labels) >= 2 else None
+            videos = len({label.video for label in labels})  # folds are by video, never by animal
+            self.metrics = {"pending": True, "videos": videos} if videos >= 2 else None
             self._predict_all()
         finally:
             self.training.release()
@@ -499,7 +552,7 @@ class Project:
         from ethoprism.evaluation.classification import cross_validate
         from ethoprism.workflows.classify import head_for
 
-        videos = len(np.unique(data.groups[data.labelled]))
+        videos = len(np.unique(data.video_groups[data.labelled]))
         try:
             result = cross_validate(head_for(kind, data), data.for_head(kind))["metrics"]
             metrics = {"map": result["map"], "chance_map": result["chance_map"], "videos": videos}
@@ -516,9 +569,18 @@ class Project:
         proba, pred = predict_dataset(model, data)
         self.model, self.model_data, self.model_proba = model, data, proba
         self.predictions = {}
-        for index, video in enumerate(data.videos):
+        for index, video in enumerate(data.videos):  # per animal: a group per (video, animal)
             rows = data.groups == index
-            self.predictions[video] = {"behaviors": data.behaviors, "proba": proba[rows], "pred": pred[rows]}
+            found = self.predictions.setdefault(video, {"behaviors": data.behaviors, "animals": {}})
+            animal = data.animals[index] if data.per_animal else None
+            if animal is None:
+                found.update(proba=proba[rows], pred=pred[rows])
+            else:
+                found["animals"][animal] = {
+                    "frames": data.frames[rows],
+                    "proba": proba[rows],
+                    "pred": pred[rows],
+                }
 
     def prediction(self, video: str) -> dict:
         from ethoprism.labels.model import bouts_from_mask
@@ -527,14 +589,38 @@ class Project:
         if video not in self.predictions:
             return {"behaviors": [], "proba": [], "bouts": []}
         found = self.predictions[video]
-        bouts = [
-            {"behavior": b, "start_frame": s, "end_frame": e}
-            for k, b in enumerate(found["behaviors"])
-            for s, e in bouts_from_mask(found["pred"][:, k] > 0)
-        ]
+        if not found["animals"]:
+            bouts = [
+                {"behavior": b, "start_frame": s, "end_frame": e}
+                for k, b in enumerate(found["behaviors"])
+                for s, e in bouts_from_mask(found["pred"][:, k] > 0)
+            ]
+            return {
+                "behaviors": found["behaviors"],
+                "proba": np.round(found["proba"], 3).tolist(),
+                "bouts": bouts,
+                "metrics": self.metrics,
+            }
+        # per animal: each animal's probabilities on every frame of the video (null where it is
+        # absent) and its bouts, which never span a frame it is absent on
+        n_frames = self.entry(video).n_frames
+        animals, bouts = {}, []
+        for animal, mine in found["animals"].items():
+            dense = [None] * n_frames
+            for f, row in zip(mine["frames"].tolist(), np.round(mine["proba"], 3).tolist()):
+                dense[f] = row
+            animals[animal] = dense
+            on = np.zeros((n_frames, len(found["behaviors"])), bool)
+            on[mine["frames"]] = mine["pred"] > 0
+            bouts += [
+                {"animal": animal, "behavior": b, "start_frame": s, "end_frame": e}
+                for k, b in enumerate(found["behaviors"])
+                for s, e in bouts_from_mask(on[:, k])
+            ]
         return {
             "behaviors": found["behaviors"],
-            "proba": np.round(found["proba"], 3).tolist(),
+            "animals": animals,
+            "proba": [],
             "bouts": bouts,
             "metrics": self.metrics,
         }
@@ -547,15 +633,20 @@ class Project:
         data = self.model_data
         labelled = np.zeros(len(data.X), bool)
         for bout in self.bouts:
-            index = data.videos.index(bout.video)
-            rows = np.flatnonzero(data.groups == index)
-            labelled[rows[bout.start_frame : bout.end_frame + 1]] = True
+            for index, (video, animal) in enumerate(
+                zip(data.videos, data.animals or [None] * len(data.videos))
+            ):
+                if video == bout.video and animal == bout.animal:
+                    rows = np.flatnonzero(data.groups == index)
+                    inside = (data.frames[rows] >= bout.start_frame) & (data.frames[rows] <= bout.end_frame)
+                    labelled[rows[inside]] = True
         segment = max(1, round(segment_s * float(np.median(data.fps))))
         picks = suggest_segments(data.X, self.model_proba, labelled, data.groups, data.exclusive, n, segment)
         return [
             {
                 "rank": int(p.rank),
                 "video": data.videos[int(p.video_index)],
+                **({"animal": data.animals[int(p.video_index)]} if data.per_animal else {}),
                 "start_frame": int(data.frames[p.row_start]),
                 "end_frame": int(data.frames[p.row_end - 1]),
                 "uncertainty": float(p.uncertainty),
@@ -621,4 +712,11 @@ def _only(label, behaviors):
     from ethoprism.labels.model import VideoLabels
 
     columns = [label.behaviors.index(b) for b in behaviors]
-    return VideoLabels(label.video, list(behaviors), label.targets[:, columns], label.fps, label.exclusive)
+    return VideoLabels(
+        label.video,
+        list(behaviors),
+        label.targets[:, columns],
+        label.fps,
+        label.exclusive,
+        subject=label.subject,
+    )

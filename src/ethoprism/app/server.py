@@ -81,6 +81,10 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
     def proxy(video: str):
         return project.proxy_status(video)
 
+    @app.get("/api/videos/{video}/animals/{frame}")
+    def animals(video: str, frame: int):
+        return project.animal_boxes(video, frame)
+
     @app.get("/api/videos/{video}/frames/{frame}.jpg")
     def thumbnail(video: str, frame: int):
         return Response(project.thumbnail(video, frame), media_type="image/jpeg")
@@ -195,20 +199,19 @@ def _export(project: Project, fmt: str):
         raise HTTPException(409, "train a head first: the NWB file holds its predictions")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive, _scratch() as folder:
-        arrays = project.label_arrays()
-        stems = output_stems([label.video for label in arrays])  # clip.mp4 and clip.avi both kept
+        arrays = project.label_arrays()  # per animal: one per (video, animal)
+        stems = output_stems(sorted({label.video for label in arrays}))  # clip.mp4 and clip.avi both kept
         for label in arrays:
-            stem = stems[label.video]
-            entry = project.entries[label.video]
-            if fmt == "deepethogram":
-                path = folder / f"{stem}_labels.csv"
-                write_deepethogram(label, path)
-            elif fmt == "boris":
-                path = folder / f"{stem}.boris.tsv"
-                rows = bouts[bouts.video == label.video]
-                write_bouts_boris(rows, entry.timestamps(), entry.fps, path, label.video)
-            else:
+            if fmt != "deepethogram":
                 continue
+            # DeepEthogram has no animals: one file per animal
+            path = folder / f"{stems[label.video]}{'_' + label.subject if label.subject else ''}_labels.csv"
+            write_deepethogram(label, path)
+            archive.write(path, path.name)
+        for video in stems if fmt == "boris" else []:  # the animals are the BORIS Subjects
+            path = folder / f"{stems[video]}.boris.tsv"
+            entry = project.entries[video]
+            write_bouts_boris(bouts[bouts.video == video], entry.timestamps(), entry.fps, path, video)
             archive.write(path, path.name)
         if fmt == "nwb":
             from ethoprism.workflows.classify import export_nwb

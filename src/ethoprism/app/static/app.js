@@ -7,6 +7,7 @@ const state = {
   videos: [], video: null, behaviors: [], bouts: [], exclusive: true, version: 0,
   current: 0, marking: null, undo: [], redo: [], prediction: null,
   view: [0, 1], drag: null, motifs: null,
+  animal: null, boxes: [],  // per animal (a store with tracks): whose behaviour is labelled now
 };
 const $ = (id) => document.getElementById(id);
 const player = $("player"), canvas = $("timeline");
@@ -29,13 +30,63 @@ function showFrame(f = frame()) {
   $("frame").textContent = f;
   $("time").textContent = (f / fps()).toFixed(3);
   draw();
+  if (animals().length && player.paused) loadBoxes(f);
 }
+
+// -- animals: the one being labelled, picked with "a" or by clicking it on the video ------------
+function animals() { return state.video ? state.video.animals || [] : []; }
+function mine(b) { return !animals().length || b.animal === state.animal; }
+function setAnimal(name) {
+  state.animal = name;
+  $("animal-info").textContent = name ? `animal: ${name}` : "";
+  drawBoxes(); draw();
+}
+async function loadBoxes(f) {
+  const asked = f;
+  const boxes = (await api(`/api/videos/${encodeURIComponent(state.video.name)}/animals/${f}`)).body;
+  if (frame() === asked) { state.boxes = boxes; drawBoxes(); }
+}
+// where the video's pixels are on the page (the player letterboxes it)
+function videoGeometry() {
+  const rect = player.getBoundingClientRect();
+  const scale = Math.min(rect.width / state.video.width, rect.height / state.video.height);
+  return { rect, scale, left: (rect.width - state.video.width * scale) / 2, top: (rect.height - state.video.height * scale) / 2 };
+}
+function drawBoxes() {
+  const overlay = $("overlay");
+  if (!state.video) return;
+  const g = videoGeometry();
+  overlay.width = g.rect.width; overlay.height = g.rect.height;
+  overlay.style.width = `${g.rect.width}px`; overlay.style.height = `${g.rect.height}px`;
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  if (!player.paused) return;
+  ctx.font = "12px sans-serif";
+  for (const b of state.boxes) {
+    const k = animals().indexOf(b.animal);
+    ctx.strokeStyle = ctx.fillStyle = COLORS[k % COLORS.length];
+    ctx.lineWidth = b.animal === state.animal ? 3 : 1;
+    const x = g.left + b.x0 * g.scale, y = g.top + b.y0 * g.scale;
+    ctx.strokeRect(x, y, (b.x1 - b.x0) * g.scale, (b.y1 - b.y0) * g.scale);
+    ctx.fillText(b.animal, x + 2, Math.max(10, y - 3));
+  }
+}
+$("overlay").addEventListener("click", (e) => {  // the animal under the pointer becomes the labelled one
+  if (!animals().length) { player.paused ? player.play() : player.pause(); return; }
+  const g = videoGeometry();
+  const x = (e.clientX - g.rect.left - g.left) / g.scale, y = (e.clientY - g.rect.top - g.top) / g.scale;
+  const hits = state.boxes.filter((b) => b.x0 <= x && x <= b.x1 && b.y0 <= y && y <= b.y1);
+  hits.sort((a, b) => (a.x1 - a.x0) * (a.y1 - a.y0) - (b.x1 - b.x0) * (b.y1 - b.y0));  // the smallest: the one in front
+  if (hits.length) { setAnimal(hits[0].animal); status(`labelling ${hits[0].animal}`); }
+});
 
 async function loadVideo(name) {
   player.dataset.ready = "";  // until this video (or its proxy) can play
   state.video = state.videos.find((v) => v.name === name);
   $("n-frames").textContent = state.video.n_frames;
   state.view = [0, state.video.n_frames];
+  state.boxes = [];
+  setAnimal(animals().includes(state.animal) ? state.animal : (animals()[0] ?? null));
   const src = `/api/videos/${encodeURIComponent(name)}/file`;
   for (;;) {  // a proxy may have to be made first
     const probe = await fetch(src, { method: "GET", headers: { Range: "bytes=0-0" } });
@@ -134,18 +185,19 @@ function restore(from, to) {
 function addBout(start, end) {
   if (!state.behaviors.length) { status("add a behaviour first"); return; }
   const [a, b] = [Math.min(start, end), Math.max(start, end)];
+  const whose = animals().length ? { animal: state.animal } : {};
   return edit((next) => next.bouts.push({
-    video: state.video.name, behavior: state.behaviors[state.current], start_frame: a, end_frame: b,
+    video: state.video.name, ...whose, behavior: state.behaviors[state.current], start_frame: a, end_frame: b,
   }));
 }
-function boutAt(f) {
-  return state.bouts.findIndex((b) => b.video === state.video.name && b.start_frame <= f && f <= b.end_frame);
+function boutAt(f) {  // of the animal being labelled, where the video has animals
+  return state.bouts.findIndex((b) => b.video === state.video.name && mine(b) && b.start_frame <= f && f <= b.end_frame);
 }
 // the bout of the current behaviour closest to frame f (to extend a bout from outside it)
 function nearestBout(f) {
   let best = -1, distance = Infinity;
   state.bouts.forEach((b, i) => {
-    if (b.video !== state.video.name || b.behavior !== state.behaviors[state.current]) return;
+    if (b.video !== state.video.name || !mine(b) || b.behavior !== state.behaviors[state.current]) return;
     const d = f < b.start_frame ? b.start_frame - f : f - b.end_frame;
     if (d < distance) { best = i; distance = d; }
   });
@@ -181,8 +233,10 @@ function draw() {
   ctx.clearRect(0, 0, width, height);
   const [v0, v1] = state.view;
   const x = (f) => ((f - v0) / (v1 - v0)) * width;
-  const rows = Math.max(1, state.behaviors.length);
-  const band = 50 / rows;
+  const who = animals();  // per animal: one row per animal and behaviour, animal by animal
+  const perRow = Math.max(1, state.behaviors.length);
+  const band = 50 / (perRow * Math.max(1, who.length));
+  const rowOf = (b) => (who.length ? who.indexOf(b.animal) * perRow : 0) + state.behaviors.indexOf(b.behavior);
   ctx.font = "10px sans-serif";
   // labelled bouts (top band), one row per behaviour
   for (const [i, bout] of state.bouts.entries()) {
@@ -195,27 +249,41 @@ function draw() {
     }
     const k = state.behaviors.indexOf(b.behavior);
     ctx.fillStyle = COLORS[k % COLORS.length];
-    ctx.fillRect(x(b.start_frame), k * band, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), band - 1);
+    ctx.fillRect(x(b.start_frame), rowOf(b) * band, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), band - 1);
   }
+  who.forEach((name, a) => {  // each animal's rows, named; the one being labelled in bold
+    ctx.fillStyle = name === state.animal ? "#000" : "#888";
+    ctx.font = name === state.animal ? "bold 10px sans-serif" : "10px sans-serif";
+    ctx.fillText(name, width - 60, a * perRow * band + 10);
+    if (a) { ctx.fillStyle = "#ccc"; ctx.fillRect(0, a * perRow * band - 0.5, width, 1); }
+  });
+  ctx.font = "10px sans-serif";
   ctx.fillStyle = "#888"; ctx.fillText("labels", 2, 58);
   const p = state.prediction;
   if (p && p.behaviors.length) {
+    const lane = 18 / Math.max(1, who.length);  // per animal: one lane each
     for (const b of p.bouts) {  // predicted bouts (middle band)
       const k = state.behaviors.indexOf(b.behavior);
       ctx.fillStyle = COLORS[(k < 0 ? 8 : k) % COLORS.length];
       ctx.globalAlpha = 0.6;
-      ctx.fillRect(x(b.start_frame), 62, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), 18);
+      const top = 62 + (who.length ? Math.max(0, who.indexOf(b.animal)) * lane : 0);
+      ctx.fillRect(x(b.start_frame), top, Math.max(1, x(b.end_frame + 1) - x(b.start_frame)), lane - 1);
       ctx.globalAlpha = 1;
     }
     ctx.fillStyle = "#888"; ctx.fillText("predicted", 2, 90);
-    p.behaviors.forEach((name, j) => {  // probability traces (bottom band)
+    // probability traces (bottom band): the animal being labelled, where the video has animals
+    const proba = who.length ? (p.animals?.[state.animal] || []) : p.proba;
+    p.behaviors.forEach((name, j) => {
       const k = state.behaviors.indexOf(name);
       ctx.strokeStyle = COLORS[(k < 0 ? j : k) % COLORS.length];
       ctx.beginPath();
       const step = Math.max(1, Math.floor((v1 - v0) / width));
-      for (let f = Math.max(0, Math.floor(v0)); f < Math.min(p.proba.length, v1); f += step) {
-        const y = height - 22 - p.proba[f][j] * 52;
-        f === Math.max(0, Math.floor(v0)) ? ctx.moveTo(x(f), y) : ctx.lineTo(x(f), y);
+      let pen = false;
+      for (let f = Math.max(0, Math.floor(v0)); f < Math.min(proba.length, v1); f += step) {
+        if (!proba[f]) { pen = false; continue; }  // the animal is absent there: a gap
+        const y = height - 22 - proba[f][j] * 52;
+        pen ? ctx.lineTo(x(f), y) : ctx.moveTo(x(f), y);
+        pen = true;
       }
       ctx.stroke();
     });
@@ -242,14 +310,19 @@ function frameAtX(clientX) {
   return Math.round(v0 + ((clientX - rect.left) / rect.width) * (v1 - v0));
 }
 // the labelled bout whose start or end edge lies within 4 px of the pointer, in the pointer's row
+function rowAt(offsetY) {  // -> { animal, behavior } of the labels row under the pointer
+  const who = animals(), n = state.behaviors.length;
+  const row = Math.floor(offsetY / (50 / (n * Math.max(1, who.length))));
+  return { animal: who.length ? who[Math.floor(row / n)] : undefined, behavior: state.behaviors[row % n] };
+}
 function edgeAt(e) {
   if (e.offsetY >= 50 || !state.behaviors.length) return null;
-  const behavior = state.behaviors[Math.floor(e.offsetY / (50 / state.behaviors.length))];
+  const { animal, behavior } = rowAt(e.offsetY);
   const [v0, v1] = state.view, rect = canvas.getBoundingClientRect();
   const x = (f) => ((f - v0) / (v1 - v0)) * rect.width;
   const px = e.clientX - rect.left;
   for (const [i, b] of state.bouts.entries()) {
-    if (b.video !== state.video.name || b.behavior !== behavior) continue;
+    if (b.video !== state.video.name || b.behavior !== behavior || (animal !== undefined && b.animal !== animal)) continue;
     if (Math.abs(px - x(b.start_frame)) <= 4) return { bout: i, edge: "start_frame" };
     if (Math.abs(px - x(b.end_frame + 1)) <= 4) return { bout: i, edge: "end_frame" };
   }
@@ -278,7 +351,11 @@ canvas.addEventListener("mouseup", async (e) => {
   state.drag = null;
   if (drag?.edge && drag.moved) {  // the frame under the pointer becomes the bout's first / last frame
     await moveEdge(drag.edge.bout, drag.edge.edge, drag.edge.edge === "end_frame" ? to - 1 : to);
-  } else if (drag?.moved && e.offsetY < 60) addBout(drag.from, to);
+  } else if (drag?.moved && e.offsetY < 60) {
+    // dragged in an animal's rows: a bout of that animal
+    if (animals().length && e.offsetY < 50 && state.behaviors.length) setAnimal(rowAt(e.offsetY).animal);
+    addBout(drag.from, to);
+  }
   else seek(to);
 });
 canvas.addEventListener("wheel", (e) => {  // zoom around the pointer, from the whole video to single frames
@@ -311,8 +388,15 @@ document.addEventListener("keydown", async (e) => {
     await (e.key === "z" ? restore(state.undo, state.redo) : restore(state.redo, state.undo));
   }
   else if (e.key === "f") { await similar(f); }
+  else if (e.key === "a" && animals().length) {  // the next animal becomes the labelled one
+    const who = animals();
+    setAnimal(who[(who.indexOf(state.animal) + 1) % who.length]);
+    status(`labelling ${state.animal}`);
+  }
 });
 player.addEventListener("timeupdate", () => showFrame());
+player.addEventListener("play", () => drawBoxes());
+window.addEventListener("resize", () => drawBoxes());
 player.addEventListener("seeked", () => showFrame());
 
 $("add-behavior").addEventListener("submit", (e) => {
@@ -358,8 +442,10 @@ function nameMotif(k, name) {
     for (const [video, bouts] of Object.entries(state.motifs.bouts)) {
       for (const [motif, a, b] of bouts) {
         if (motif !== k) continue;
-        if (next.bouts.some((x) => x.video === video && x.behavior === name && x.start_frame === a && x.end_frame === b)) continue;
-        next.bouts.push({ video, behavior: name, start_frame: a, end_frame: b });
+        // per animal: the animal being labelled (motifs of whole frames name no animal)
+        const whose = animals().length ? { animal: state.animal } : {};
+        if (next.bouts.some((x) => x.video === video && x.behavior === name && x.start_frame === a && x.end_frame === b && x.animal === whose.animal)) continue;
+        next.bouts.push({ video, ...whose, behavior: name, start_frame: a, end_frame: b });
       }
     }
   });
@@ -396,9 +482,10 @@ function segmentList(list, items, label) {
     const item = document.createElement("li");
     const thumb = document.createElement("img");
     thumb.src = `/api/videos/${encodeURIComponent(s.video)}/frames/${s.start_frame}.jpg`;
-    item.append(thumb, `${s.video} ${s.start_frame}-${s.end_frame} ${label(s)}`);
+    item.append(thumb, `${s.video}${s.animal ? " " + s.animal : ""} ${s.start_frame}-${s.end_frame} ${label(s)}`);
     item.onclick = async () => {
       if (s.video !== state.video.name) { $("video").value = s.video; await loadVideo(s.video); }
+      if (s.animal) setAnimal(s.animal);
       seek(s.start_frame);
       state.marking = null;
       state.pending = s;  // "s" twice, or enter, labels it with the current behaviour
