@@ -28,6 +28,15 @@ def test_ray_extraction_equals_the_single_process_store(tmp_path, local_ray):
     ]
     store = EmbeddingStore(tmp_path / "ray")
     seen = []
+    # two animals on video a (the right one leaves after frame 30): per-animal rows through Ray too
+    import pandas as pd
+
+    tracks = tmp_path / "tracks.csv"
+    rows = [("a.mp4", f, "left", 2, 2, 30, 24) for f in range(45)]
+    rows += [("a.mp4", f, "right", 32, 20, 60, 46) for f in range(31)]
+    pd.DataFrame(rows, columns=["video", "frame", "animal", "x1", "y1", "x2", "y2"]).to_csv(
+        tracks, index=False
+    )
     options = {"frames": 4, "overlap": 1, "size": 36}
     tiny = TINY_CONFIGS["videoprism-b"]
     results = extract_videos_ray(
@@ -43,12 +52,16 @@ def test_ray_extraction_equals_the_single_process_store(tmp_path, local_ray):
         chunk_frames=8,
         config=tiny,
         progress=lambda done, total: seen.append((done, total)),
+        tracks=[tracks],
     )
     assert [r.error for r in results] == [None, None] and seen[-1] == (115, 115)
     reference = load_backbone("videoprism-b", "random", config=TINY_CONFIGS["videoprism-b"])
     # the random tiny config must match the one the workers built
     assert results[0].entry.provenance.weights.model_id == reference.weights.model_id
     single = EmbeddingStore(tmp_path / "single")
+    from ethoprism.workflows.extract import video_tracks
+
+    read = video_tracks(videos, [tracks])
     for video, result in zip(videos, results):
         expected, _ = extract_video(
             video,
@@ -58,13 +71,28 @@ def test_ray_extraction_equals_the_single_process_store(tmp_path, local_ray):
             batch_size=2,
             token_step=5,
             chunk_frames=8,
+            tracks=read.get(video.name),
         )
+        assert result.entry.path.name == expected.path.name  # the same provenance, tracks included
         np.testing.assert_array_equal(result.entry.embeddings(), expected.embeddings())
         np.testing.assert_array_equal(result.entry.tokens()[0], expected.tokens()[0])
+    with_animals = results[0].entry
+    assert with_animals.animals == ["left", "right"] and len(with_animals.animal_rows()[0]) == 45 + 31
+    np.testing.assert_array_equal(
+        with_animals.animal_embeddings(), single.find(with_animals.provenance).animal_embeddings()
+    )
     assert store.partials() == []
     # a second run finds everything cached
     again = extract_videos_ray(
-        videos, store, "videoprism-b", "random", spec_options=options, batch_size=2, token_step=5, config=tiny
+        videos,
+        store,
+        "videoprism-b",
+        "random",
+        spec_options=options,
+        batch_size=2,
+        token_step=5,
+        config=tiny,
+        tracks=[tracks],
     )
     assert all(r.cached for r in again)
 

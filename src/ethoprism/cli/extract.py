@@ -130,10 +130,6 @@ def extract(
         raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
     paths = expand_videos(videos)
     announce_threads()  # after the options are checked: a bad one is still the only line
-    if ray is not None and tracks:
-        raise EthoprismError(
-            "--tracks is not available with --ray yet: extract videos with tracks without --ray"
-        )
     if ray is not None:
         from ethoprism.workflows.extract import extract_videos_ray
 
@@ -162,6 +158,8 @@ def extract(
                 progress=lambda done, total: progress("all videos", done, total),
                 token_grid=token_grid,
                 token_dim=token_dim,
+                tracks=tracks,
+                animal_mode=animal_mode,
             )
     else:
         model = load_backbone(

@@ -165,8 +165,11 @@ class _ChunkWorker:
     def default_spec(self, protocol: str):
         return self.backbone.default_clip_spec(protocol)
 
-    def run(self, video: str, provenance: dict, chunks: list, batch_size: int, index: int) -> int:
-        """Embed chunk ``index`` of ``video`` unless it is committed or claimed; -> frames done."""
+    def run(
+        self, video: str, provenance: dict, chunks: list, batch_size: int, index: int, tracks=None
+    ) -> int:
+        """Embed chunk ``index`` of ``video`` unless it is committed or claimed; -> frames done.
+        ``tracks``: the video's :class:`~ethoprism.tracks.VideoTracks` (read once by the driver)."""
         from ethoprism.clips import plan_clips
         from ethoprism.extract import _ChunkEmbedder
         from ethoprism.provenance import Provenance
@@ -177,7 +180,7 @@ class _ChunkWorker:
         with VideoReader(video) as reader:
             plan = plan_clips(provenance.video.n_frames, provenance.clip_spec)
             embedder = _ChunkEmbedder(
-                reader, self.backbone, provenance.clip_spec, plan, partial, provenance.token_step
+                reader, self.backbone, provenance.clip_spec, plan, partial, provenance.token_step, tracks
             )
             try:
                 if index not in partial.committed() and partial.claim(index):
@@ -230,13 +233,25 @@ def extract_videos_ray(
     config: dict | None = None,
     token_grid: int | None = None,
     token_dim: int | None = None,
+    tracks: list | None = None,
+    animal_mode: str = "pooled",
 ) -> list[Extracted]:
     """The same store as :func:`extract_videos`, computed by a pool of Ray actors (one model load
     each) over chunks of whole clips of every video; finished chunks are never redone when a
     worker fails and its task is retried. ``address``: ``auto`` (a running cluster), ``local``
     (start one on this machine) or a cluster address. ``progress(frames done, frames total)``.
     ``batch_size="auto"``: 16 clips for GPU workers, 4 for CPU workers (the chunks every worker
-    shares are planned before any model is loaded)."""
+    shares are planned before any model is loaded). ``tracks``: as :func:`extract_videos`; read
+    and checked here, before any worker starts, and handed to the workers through Ray's object
+    store."""
+    from ethoprism.tracks import ANIMAL_MODES
+
+    if animal_mode not in ANIMAL_MODES:
+        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
+    by_video = video_tracks(videos, tracks) if tracks else {}
+    for found in by_video.values():
+        found.mode = animal_mode
+    store.notes.extend(note for found in by_video.values() for note in found.notes)
     if batch_size == "auto":
         batch_size = 16 if gpus_per_worker > 0 else 4
     try:
@@ -296,7 +311,15 @@ def extract_videos_ray(
     for video in videos:
         try:
             with VideoReader(video) as reader:
-                provenance = build_provenance(_Described, spec, reader, token_step, token_grid, token_dim)
+                provenance = build_provenance(
+                    _Described,
+                    spec,
+                    reader,
+                    token_step,
+                    token_grid,
+                    token_dim,
+                    by_video.get(Path(video).name),
+                )
                 timestamps = reader.timestamps
         except EthoprismError as exc:
             results.append(Extracted(Path(video), None, error=str(exc)))
@@ -315,13 +338,16 @@ def extract_videos_ray(
         jobs.append((Path(video), provenance, partial, plan, timestamps))
         total += provenance.video.n_frames
     pool = ActorPool(pool_actors)
+    # each video's tracks go to the object store once; every chunk task of it refers to them
+    shared_tracks = {str(v): ray.put(by_video[v.name]) for v, *_ in jobs if v.name in by_video}
     done = sum(p.video.n_frames - _frames_left(part, plan) for _, p, part, plan, _ in jobs)
     if progress:
         progress(done, total)
 
     def run_tasks(tasks):
         nonlocal done
-        for frames in pool.map_unordered(lambda a, task: a.run.remote(*task), tasks):
+        run = lambda actor, task: actor.run.remote(*task, shared_tracks.get(task[0]))  # noqa: E731
+        for frames in pool.map_unordered(run, tasks):
             done += frames
             if progress:
                 progress(done, total)
