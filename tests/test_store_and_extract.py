@@ -449,7 +449,7 @@ def test_a_damaged_token_basis_is_one_line(tmp_path):
     from typer.testing import CliRunner
 
     from ethoprism.cli import app
-    from ethoprism.token_basis import FOLDER
+    from ethoprism.store.bases import FOLDER
 
     store = tmp_path / "s"
     (store / FOLDER).mkdir(parents=True)

@@ -10,7 +10,7 @@ from ethoprism.clips import ClipSpec
 from ethoprism.errors import EthoprismError
 from ethoprism.extract import check_token_options, extract_video
 from ethoprism.store import EmbeddingStore, EntryFilter
-from ethoprism.token_basis import FOLDER, fit_basis, load_basis, sample_rows, save_first
+from ethoprism.store.bases import FOLDER, fit_basis, load_basis, sample_rows, save_first
 
 SPEC = ClipSpec(frames=4, overlap=1, size=36)  # the tiny model's token map is 2 x 2, D = 32
 

@@ -23,7 +23,7 @@ from ethoprism.errors import EthoprismError
 from ethoprism.localization.geometry import to_input
 from ethoprism.provenance import Provenance, VideoInfo
 from ethoprism.store import EmbeddingStore, StoreEntry
-from ethoprism.token_basis import check_reduces
+from ethoprism.store.bases import check_reduces
 from ethoprism.tracks import VideoTracks
 from ethoprism.video import VideoReader
 from ethoprism.video.reader import prefetch
@@ -118,7 +118,7 @@ def extract_video(
     Work is written chunk by chunk (:class:`~ethoprism.store.PartialEntry`): memory does not grow
     with the video, a killed run resumes from its last committed chunk with identical results,
     and chunks another live process has claimed are left to it (this call waits for them).
-    ``token_dim``: token grids reduced by the store's PCA basis (see :mod:`ethoprism.token_basis`).
+    ``token_dim``: token grids reduced by the store's PCA basis (see :mod:`ethoprism.store.bases`).
     ``tracks``: the video's animal tracks; each animal's box is pooled from the same pass's token
     map on every frame it is present (per-animal embeddings, :mod:`ethoprism.tracks`)."""
     spec = spec or backbone.default_clip_spec()

@@ -220,7 +220,7 @@ def info(
     from rich.markup import escape
 
     from ethoprism.store import EmbeddingStore
-    from ethoprism.token_basis import FOLDER, load_basis
+    from ethoprism.store.bases import FOLDER, load_basis
 
     target = EmbeddingStore(store)
     if not store.is_dir():

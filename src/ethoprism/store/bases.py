@@ -23,17 +23,20 @@ lab's setup (arena, lighting, animal), which is what the grids vary with.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import h5py
 import numpy as np
 from sklearn.decomposition import PCA
 
-from ethoprism.errors import EthoprismError
+from ethoprism.errors import EthoprismError, os_reason
 from ethoprism.leases import temporary_name
 from ethoprism.provenance import Provenance, file_name_part
+from ethoprism.store.entry import StoreEntry
 
 FOLDER = "token_bases"
 # tokens the PCA is fitted on at most (evenly spread over the first video's frames): 32,768 tokens
@@ -177,3 +180,37 @@ def sample_rows(n_frames: int, tokens_per_frame: int) -> np.ndarray:
     if n_frames <= wanted:
         return np.arange(n_frames)
     return np.unique(np.linspace(0, n_frames - 1, wanted).round().astype(np.int64))
+
+
+def reduced_copy(store, entry: StoreEntry, token_dim: int) -> StoreEntry:
+    """:meth:`EmbeddingStore.reduced_copy`: ``entry`` with its whole token grids reduced to
+    ``token_dim`` dimensions by the store's basis, written as a new entry beside it (streamed)."""
+    provenance = replace(entry.provenance, token_dim=token_dim, token_basis=None)
+    basis = store_basis(store.root, provenance, lambda rows: entry.grid_tokens(rows), entry.path)
+    provenance = replace(provenance, token_basis=basis.digest)
+    target = store.entry_path(provenance)
+    temporary = temporary_name(target)
+    try:
+        with h5py.File(entry.path, "r") as source, h5py.File(temporary, "w") as out:
+            for name in source:
+                if name != "grid_tokens":
+                    source.copy(source[name], out, name)
+            grids = source["grid_tokens"]
+            n_frames, grid = len(grids), grids.shape[1]
+            reduced = out.create_dataset(
+                "grid_tokens",
+                (n_frames, grid, grid, token_dim),
+                np.float16,
+                chunks=(min(n_frames, 64), grid, grid, token_dim),
+            )
+            for start in range(0, n_frames, 2048):
+                reduced[start : start + 2048] = basis.project(grids[start : start + 2048])
+            out.attrs["provenance"] = json.dumps(provenance.to_dict())
+            out.attrs["complete"] = True
+            out.flush()
+            os.fsync(out.id.get_vfd_handle())
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise EthoprismError(f"cannot write to the store ({os_reason(exc)})", target) from exc
+    return StoreEntry(target, provenance)
