@@ -49,7 +49,7 @@ def fly(tmp_path_factory):
 def test_rows_per_animal_and_frame_and_folds_by_video(fly):
     data = classify.load_labelled(fly["store"], fly["labels"])
     assert data.per_animal and data.animals == ["female", "male"] * 3
-    assert len(data.X) == 3 * 48 * 2 and data.X.shape[1] == 2 * 1280 + 6
+    assert len(data.X) == 3 * 48 * 2 and data.X.shape[1] == 3 * 1280 + 8  # own, frame, the other fly, social
     assert data.behaviors == ["moving", "wing_extension"]
     # the male extends a wing, the female never: per-animal labels differ on the same frames
     male = np.isin(data.groups, [1, 3, 5])

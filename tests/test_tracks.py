@@ -119,3 +119,29 @@ def test_a_killed_extraction_with_tracks_resumes_to_the_same_rows(tmp_path):
     for a, b in zip(resumed.animal_rows(), whole.animal_rows()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(resumed.animal_embeddings(), whole.animal_embeddings())
+
+
+def test_social_features_see_the_nearest_other_animal_and_who_approaches_whom():
+    from ethoprism.dataset import SOCIAL_FEATURES, social_features
+
+    # A walks right toward B, which stands still at the right; C appears on frame 5 far away
+    frames, ids, boxes = [], [], []
+    for f in range(10):
+        for k, (x, y) in enumerate([(10 + 5 * f, 50), (90, 50), (10, 5)]):
+            if k == 2 and f < 5:
+                continue
+            frames.append(f)
+            ids.append(k)
+            boxes.append([x - 2, y - 2, x + 2, y + 2])
+    features, partner = social_features(np.array(frames), np.array(ids), np.array(boxes, float), 3, 100, 100)
+    column = {name: features[:, k] for k, name in enumerate(SOCIAL_FEATURES)}
+    rows = {(f, k): r for r, (f, k) in enumerate(zip(frames, ids))}
+    a, b = rows[(4, 0)], rows[(4, 1)]
+    assert partner[a] == b and partner[b] == a  # each other's nearest
+    assert column["toward_other"][a] == pytest.approx(1.0) and column["other_toward_me"][b] == pytest.approx(
+        1.0
+    )
+    assert column["toward_other"][b] == 0.0 and column["other_toward_me"][a] == 0.0  # B stands still
+    assert column["other_dx"][a] > 0 and column["other_present"][a] == 1.0
+    alone = social_features(np.array([0, 1]), np.array([0, 0]), np.array([[0, 0, 4, 4.0]] * 2), 1, 100, 100)
+    assert (alone[1] == -1).all() and (alone[0][:, 1:] == 0).all()

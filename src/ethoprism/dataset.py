@@ -180,17 +180,31 @@ def build_dataset(
     )
 
 
-SOCIAL_FEATURES = ["own_speed", "other_present", "other_dx", "other_dy", "other_distance", "other_speed"]
+SOCIAL_FEATURES = [
+    "own_speed",
+    "other_present",
+    "other_dx",
+    "other_dy",
+    "other_distance",
+    "other_speed",
+    "toward_other",  # cos of the angle between the animal's motion and the direction to the other
+    "other_toward_me",  # the same for the other animal's motion (approach, chase, flight)
+]
+HEADING_FRAMES = 2  # motion direction from the box centre's displacement over +-2 frames
 
 
-def social_features(frames, ids, boxes, n_animals: int, width: int, height: int) -> np.ndarray:
+def social_features(frames, ids, boxes, n_animals: int, width: int, height: int):
     """Per (frame, animal) row, what a social behaviour needs from the tracks, in units of the
     frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
-    animal on that frame: present or not, its relative position, distance and speed."""
+    animal on that frame: present or not, its relative position, distance and speed, and whether
+    each of the two moves toward the other (heading taken as the direction of motion: boxes have
+    no body axis). -> (features ``[rows, len(SOCIAL_FEATURES)]``, the row of each row's nearest
+    other animal or -1)."""
     frames, ids = np.asarray(frames), np.asarray(ids, np.int64)
     centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
     centre = centre / float(np.hypot(width, height))
     speed = np.zeros(len(frames), np.float32)
+    motion = np.zeros((len(frames), 2))
     for k in range(n_animals):
         mine = np.flatnonzero(ids == k)
         if len(mine) > 1:
@@ -198,29 +212,42 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
             moved = np.linalg.norm(np.diff(centre[mine], axis=0), axis=1) / step
             speed[mine[1:]] = moved
             speed[mine[0]] = moved[0]
+            ahead = np.minimum(np.arange(len(mine)) + HEADING_FRAMES, len(mine) - 1)
+            behind = np.maximum(np.arange(len(mine)) - HEADING_FRAMES, 0)
+            motion[mine] = centre[mine[ahead]] - centre[mine[behind]]
     out = np.zeros((len(frames), len(SOCIAL_FEATURES)), np.float32)
     out[:, 0] = speed
+    partner = np.full(len(frames), -1, np.int64)
     if n_animals < 2 or not len(frames):
-        return out
+        return out, partner
     # every animal's centre and speed on every frame (NaN where absent): the nearest other animal
     # of each row by one vectorised distance over [frames, animals, animals], no loop over rows
     first = int(frames.min())
     slot = frames - first
     grid = np.full((int(frames.max()) - first + 1, n_animals, 2), np.nan)
     grid[slot, ids] = centre
-    speeds = np.full(grid.shape[:2], np.nan)
-    speeds[slot, ids] = speed
+    row_of = np.full(grid.shape[:2], -1, np.int64)
+    row_of[slot, ids] = np.arange(len(frames))
     offsets = grid[slot] - centre[:, None, :]  # [rows, animals, 2]: every animal relative to the row's
     distance = np.linalg.norm(offsets, axis=2)
     distance[np.arange(len(frames)), ids] = np.nan  # not itself
     present = ~np.isnan(distance).all(axis=1)
     nearest = np.nanargmin(np.where(present[:, None], distance, 0.0), axis=1)
     rows = np.flatnonzero(present)
+    partner[rows] = row_of[slot[rows], nearest[rows]]
+    toward = offsets[rows, nearest[rows]]
     out[rows, 1] = 1.0
-    out[rows, 2:4] = offsets[rows, nearest[rows]]
+    out[rows, 2:4] = toward
     out[rows, 4] = distance[rows, nearest[rows]]
-    out[rows, 5] = speeds[slot[rows], nearest[rows]]
-    return out
+    out[rows, 5] = speed[partner[rows]]
+
+    def cosine(a, b):
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        return np.where(norms > 1e-9, (a * b).sum(axis=1) / np.maximum(norms, 1e-12), 0.0)
+
+    out[rows, 6] = cosine(motion[rows], toward)
+    out[rows, 7] = cosine(motion[partner[rows]], -toward)
+    return out, partner
 
 
 def build_animal_dataset(
@@ -229,8 +256,9 @@ def build_animal_dataset(
     behaviors: list[str] | None = None,
     require_labels: bool = True,
 ) -> FrameDataset:
-    """One row per (animal, frame) it is present on: the animal's pooled embedding, the whole
-    frame's, and the social features of :func:`social_features`. A group is one animal's track in
+    """One row per (animal, frame) it is present on: the animal's embedding, the whole frame's,
+    the nearest other animal's (zeros when alone: social context for every head) and the social
+    features of :func:`social_features`. A group is one animal's track in
     one video (sequence heads run along it); labels are per (video, animal) (``subject``)."""
     labels = labels or []
     with_tracks = {e.video_name: e for e in entries if e.provenance.tracks}
@@ -270,7 +298,12 @@ def build_animal_dataset(
         row_frames, ids = rows
         frame_vectors, animal_vectors = entry.embeddings(), entry.animal_embeddings()
         width, height = entry.size
-        social = social_features(row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height)
+        social, partner = social_features(
+            row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height
+        )
+        others = np.where((partner >= 0)[:, None], animal_vectors[partner.clip(min=0)], 0.0).astype(
+            np.float32
+        )
         stamps = entry.timestamps()
         for k, animal in enumerate(entry.animals):
             label = by_key.get((entry.video_name, animal))
@@ -286,7 +319,9 @@ def build_animal_dataset(
                 Y.append(targets[at])
             else:
                 Y.append(np.full((len(mine), len(behaviors)), -1, np.int8))
-            X.append(np.concatenate([animal_vectors[mine], frame_vectors[at], social[mine]], axis=1))
+            X.append(
+                np.concatenate([animal_vectors[mine], frame_vectors[at], others[mine], social[mine]], axis=1)
+            )
             groups.append(np.full(len(mine), len(videos)))
             frames.append(at)
             times.append(stamps[at])
@@ -325,7 +360,7 @@ def animal_blind(data: FrameDataset) -> tuple[FrameDataset, np.ndarray]:
     """The baseline that cannot tell animals apart, from per-animal ``data``: one row per (video,
     frame) with the whole frame's embedding only, labelled with what *any* animal does there.
     -> (that dataset, for each per-animal row the index of its frame's row)."""
-    dim = (data.X.shape[1] - len(SOCIAL_FEATURES)) // 2
+    dim = (data.X.shape[1] - len(SOCIAL_FEATURES)) // 3  # own, frame, nearest other animal
     names = list(dict.fromkeys(data.videos))
     video = np.asarray([names.index(v) for v in data.videos])[data.groups]
     keys = video * (int(data.frames.max()) + 1) + data.frames
