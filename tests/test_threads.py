@@ -55,3 +55,20 @@ def test_threads_reach_torch_and_the_run_log():
     assert run.stdout.split()[-1] == "ACTIVE"
     result = CliRunner().invoke(app, ["--threads", "0", "backbones"])
     assert result.exit_code == 2 and "--threads must be at least 1" in result.output
+
+
+def test_the_decoder_gets_the_pools_thread_count_not_one_per_cpu_of_the_machine(tmp_path, monkeypatch):
+    from conftest import write_video
+    from ethoprism.video import VideoReader
+    from ethoprism.video.reader import decoder_threads
+
+    video = write_video(tmp_path / "v.mp4", n_frames=5)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert decoder_threads() == 1
+    with VideoReader(video) as reader:
+        assert reader._stream.thread_count == 1
+        assert len(list(reader.iter_frames())) == 5
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    from ethoprism.threads import usable_cores
+
+    assert decoder_threads() == usable_cores()[0]

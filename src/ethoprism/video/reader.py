@@ -13,6 +13,7 @@ video, and gives an exact frame count where container headers are missing or wro
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -133,6 +134,16 @@ def _fit_square(frame: np.ndarray, mode: str) -> np.ndarray:
 SWSCALE_THREADS = 1
 
 
+def decoder_threads() -> int:
+    """The decoder's threads: the pools' size (``--threads``, else the cores this process may use,
+    cgroup quota included: :mod:`ethoprism.threads`). FFmpeg's own default is one thread per CPU
+    of the machine, which in a container limited to 2 of 64 CPUs starts 64 threads."""
+    from ethoprism.threads import usable_cores
+
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else usable_cores()[0]
+
+
 class VideoReader:
     """Metadata, sequential decoding and frame-accurate random access for one video file.
 
@@ -145,6 +156,7 @@ class VideoReader:
         self._container = _open_container(self.path)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        self._stream.thread_count = decoder_threads()
         self._pts: np.ndarray | None = None
         self._sha256: str | None = None
 
@@ -240,6 +252,7 @@ class VideoReader:
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            stream.thread_count = decoder_threads()
             try:
                 if first_pts is not None:
                     container.seek(first_pts, stream=stream, backward=True, any_frame=False)
