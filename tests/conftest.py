@@ -114,3 +114,24 @@ def synthetic_store(tmp_path_factory):
     for video in videos:
         extract_video(video.path, backbone, store, ClipSpec(frames=16, size=96, overlap=0), token_step=5)
     return {"root": root, "store": root / "store", "labels": root / "data" / "labels.csv", "videos": videos}
+
+
+def fly_parts_with_tracks(work: Path, parts: int, size: int) -> dict:
+    """Parts of 48 frames of the real two-fly clip (from frame 1100), their tracks and per-fly
+    labels (benchmarks/animals.py), extracted with the tracks into ``work/store``."""
+    import sys
+
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from animals import make_fly_parts
+
+    made = make_fly_parts(work, first=1100, parts=parts, frames_per_part=48)
+    store = work / "store"
+    videos = [str(v) for v in made["videos"]]
+    options = ["--size", str(size), "--frames", "16", "--tracks", str(made["tracks"])]
+    result = CliRunner().invoke(app, ["extract", *videos, "--store", str(store), *options])
+    assert result.exit_code == 0, result.output
+    return {**made, "store": store, "work": work}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import FLY_CLIP, OPENFIELD
+from conftest import FLY_CLIP, OPENFIELD, fly_parts_with_tracks
 from ethoprism.backbones import load_backbone
 from ethoprism.clips import ClipSpec
 from ethoprism.extract import extract_video
@@ -71,35 +71,6 @@ def app_motifs(app_store):
 def animal_store(tmp_path_factory):
     """Two parts of the fly clip extracted with the SLEAP tracks (animals female and male), and
     per-fly labels derived from each fly's pose (benchmarks/animals.py)."""
-    import sys
-    from pathlib import Path
-
-    from typer.testing import CliRunner
-
-    from ethoprism.cli import app
-
     if not FLY_CLIP.exists():
         pytest.skip("shared videos missing")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from animals import make_fly_parts
-
-    root = tmp_path_factory.mktemp("app_animals")
-    parts = make_fly_parts(root, first=1100, parts=2, frames_per_part=48)
-    store = root / "store"
-    result = CliRunner().invoke(
-        app,
-        [
-            "extract",
-            *map(str, parts["videos"]),
-            "--store",
-            str(store),
-            "--size",
-            "64",
-            "--frames",
-            "16",
-            "--tracks",
-            str(parts["tracks"]),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return {**parts, "store": store}
+    return fly_parts_with_tracks(tmp_path_factory.mktemp("app_animals"), parts=2, size=64)

@@ -42,27 +42,16 @@ def reads_token_grids(kinds: list[str]) -> bool:
     return any(kind in TOKEN_HEADS for kind in kinds)
 
 
-def _labelled(
-    store,
-    labels,
-    label_format,
-    backbone,
-    weights,
-    dtype,
-    exclusive,
-    heads,
-    token_dim=None,
-    subject=None,
-    animal_mode=None,
-):
-    """The store's embeddings joined with the labels, in the features ``heads`` read."""
+def _labelled(store, labels, label_format, which, exclusive, heads, subject=None):
+    """The store's embeddings (``which``: :func:`~ethoprism.cli.common.entry_filter`) joined with
+    the labels, in the features ``heads`` read."""
     from ethoprism.workflows import classify
 
     return classify.load_labelled(
         store,
         labels,
         label_format,
-        entry_filter(backbone, weights, dtype, token_dim, animal_mode),
+        which,
         _exclusive_flag(exclusive),
         grid=reads_token_grids(heads),
         subject=subject,
@@ -129,19 +118,8 @@ def train(
 
     never_replaces_inputs("--out", model_paths(out), [labels])
     postprocess = _postprocess(smooth, min_bout)
-    data = _labelled(
-        store,
-        labels,
-        label_format,
-        backbone,
-        weights,
-        dtype,
-        exclusive,
-        [head],
-        token_dim,
-        subject,
-        animal_mode,
-    )
+    which = entry_filter(backbone, weights, dtype, token_dim, animal_mode)
+    data = _labelled(store, labels, label_format, which, exclusive, [head], subject)
     announce_threads()
     if head == "auto":  # the head that wins leave-one-video-out on these labels
         from ethoprism.workflows.compare import best_head
@@ -207,19 +185,8 @@ def evaluate(
     known_heads(heads)
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
-    data = _labelled(
-        store,
-        labels,
-        label_format,
-        backbone,
-        weights,
-        dtype,
-        exclusive,
-        heads,
-        token_dim,
-        subject,
-        animal_mode,
-    )
+    which = entry_filter(backbone, weights, dtype, token_dim, animal_mode)
+    data = _labelled(store, labels, label_format, which, exclusive, heads, subject)
     announce_threads()
     with StepProgress() as progress:
         report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
@@ -253,19 +220,8 @@ def fewshot(
     for k in shots:
         at_least(1, "--shots", k)
     at_least(1, "--seeds", seeds)
-    data = _labelled(
-        store,
-        labels,
-        label_format,
-        backbone,
-        weights,
-        dtype,
-        exclusive,
-        heads,
-        token_dim,
-        subject,
-        animal_mode,
-    )
+    which = entry_filter(backbone, weights, dtype, token_dim, animal_mode)
+    data = _labelled(store, labels, label_format, which, exclusive, heads, subject)
     announce_threads()
     with StepProgress() as progress:
         table = classify.fewshot(data, heads, out, tuple(shots), seeds, test_videos, progress=progress)
