@@ -575,3 +575,24 @@ def test_per_animal_labels_name_their_animal_and_train_per_animal(animal_store, 
     # relaunched on the app's own file: the same bouts, with their animals
     again = Project(animal_store["store"], project.labels_path)
     assert [b.as_dict() for b in again.bouts] == [b.as_dict() for b in project.bouts]
+
+
+def test_per_animal_motifs_are_served_with_their_animal(animal_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    out = tmp_path / "motifs"
+    args = ["discover", str(animal_store["store"]), "--out", str(out), "--motifs", "2", "--no-movies"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    project = Project(animal_store["store"], tmp_path / "labels.csv", motifs_dir=out)
+    bouts = project.motifs["bouts"]["fly_part0.mp4"]
+    assert {b[3] for b in bouts} == {"female", "male"}
+    table = pd.read_csv(out / "fly_part0.motifs.csv")
+    for animal in ("female", "male"):  # each animal's bouts tile its own frames, in order
+        mine = [b for b in bouts if b[3] == animal]
+        assert mine[0][1] == 0 and mine[-1][2] == table[table.animal == animal].frame.max()
+        assert all(a[2] + 1 == b[1] for a, b in zip(mine, mine[1:]))
+    with pytest.raises(EthoprismError, match="motifs are per animal.*--whole-frame"):
+        Project(animal_store["store"], tmp_path / "l2.csv", subject="female", motifs_dir=out)

@@ -233,3 +233,32 @@ def test_label_the_animal_picked_on_the_video_and_see_one_row_per_animal(animal_
         assert row == {"animal": "male", "behavior": "courting"}
     finally:
         server.should_exit = True
+
+
+def test_naming_a_per_animal_motif_labels_each_bout_on_its_own_animal(animal_store, browser, tmp_path):
+    from typer.testing import CliRunner
+
+    from ethoprism.cli import app
+
+    out = tmp_path / "motifs"
+    args = ["discover", str(animal_store["store"]), "--out", str(out), "--motifs", "2", "--no-movies"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    labels = tmp_path / "labels.csv"
+    project = Project(animal_store["store"], labels, motifs_dir=out)
+    url, server = serve(project, TOKEN)
+    try:
+        browser.get(f"{url}/?token={TOKEN}")
+        wait_for(browser, "return document.getElementById('player').dataset.ready === '1'")
+        browser.execute_script("nameMotif(1, 'groomish')")
+        wait_for(browser, SAVED)
+        saved = pd.read_csv(labels)
+        expected = sorted(
+            (video, b[3], b[1], b[2])
+            for video, bouts in project.motifs["bouts"].items()
+            for b in bouts
+            if b[0] == 1
+        )
+        assert sorted(zip(saved.video, saved.animal, saved.start_frame, saved.end_frame)) == expected
+        assert set(saved.animal) == {"female", "male"}
+    finally:
+        server.should_exit = True

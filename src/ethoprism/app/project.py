@@ -117,19 +117,31 @@ class Project:
         from ethoprism.workflows.discover import read_motif_tables
 
         table = read_motif_tables(motifs_dir)
-        if "animal" in table.columns:
+        per_animal = "animal" in table.columns
+        if per_animal and not self.per_animal:
             raise EthoprismError(
-                "per-animal motifs are not shown in the app yet: discover with --whole-frame", motifs_dir
+                "these motifs are per animal, but the app labels whole frames here (--subject, or a "
+                "store without tracks): discover with --whole-frame",
+                motifs_dir,
             )
         n_motifs = int(table["motif"].max()) + 1
         bouts: dict[str, list] = {}
-        for video, rows in table.groupby("video", sort=False):
+        keys = ["video", "animal"] if per_animal else ["video"]
+        for key, rows in table.groupby(keys, sort=False):
+            video = key[0] if isinstance(key, tuple) else key
             if video not in self.entries:
                 self.notes.append(f"{motifs_dir}: motifs of '{video}' (not in the store) are not shown")
                 continue
+            rows = rows.sort_values("frame")
             motif, frames = rows["motif"].to_numpy(), rows["frame"].to_numpy()
-            starts, ends = runs(motif)
-            bouts[video] = [[int(motif[a]), int(frames[a]), int(frames[b - 1])] for a, b in zip(starts, ends)]
+            # per animal: [motif, first, last, animal]; a bout never spans frames the animal is absent on
+            whose = [str(key[1])] if per_animal else []
+            for part in np.split(np.arange(len(frames)), np.flatnonzero(np.diff(frames) != 1) + 1):
+                starts, ends = runs(motif[part])
+                bouts.setdefault(video, []).extend(
+                    [int(motif[part][a]), int(frames[part][a]), int(frames[part][b - 1]), *whose]
+                    for a, b in zip(starts, ends)
+                )
         colours = [hex_colour(k, n_motifs) for k in range(n_motifs)]
         return {"n_motifs": n_motifs, "colours": colours, "bouts": bouts}
 

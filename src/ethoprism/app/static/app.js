@@ -290,7 +290,8 @@ function draw() {
   }
   const m = state.motifs;
   if (m && m.n_motifs) {  // discovered motifs (bottom band), in the report's colours
-    for (const [k, a, b] of m.bouts[state.video.name] || []) {
+    for (const [k, a, b, whose] of m.bouts[state.video.name] || []) {
+      if (whose !== undefined && whose !== state.animal) continue;  // per-animal motifs: the labelled animal's
       ctx.fillStyle = m.colours[k];
       ctx.fillRect(x(a), height - 16, Math.max(1, x(b + 1) - x(a)), 14);
     }
@@ -424,7 +425,8 @@ async function nextMotifBout(k) {
   const here = names.indexOf(state.video.name), f = frame();
   for (let step = 0; step <= names.length; step++) {
     const name = names[(here + step) % names.length];
-    const bouts = (state.motifs.bouts[name] || []).filter((b) => b[0] === k && (step > 0 || b[1] > f));
+    const bouts = (state.motifs.bouts[name] || []).filter(
+      (b) => b[0] === k && (b[3] === undefined || b[3] === state.animal) && (step > 0 || b[1] > f));
     if (!bouts.length) continue;
     if (name !== state.video.name) { $("video").value = name; await loadVideo(name); }
     seek(bouts[0][1]);
@@ -440,10 +442,10 @@ function nameMotif(k, name) {
   return edit((next) => {
     if (!next.behaviors.includes(name)) next.behaviors.push(name);
     for (const [video, bouts] of Object.entries(state.motifs.bouts)) {
-      for (const [motif, a, b] of bouts) {
+      for (const [motif, a, b, animal] of bouts) {
         if (motif !== k) continue;
-        // per animal: the animal being labelled (motifs of whole frames name no animal)
-        const whose = animals().length ? { animal: state.animal } : {};
+        // per animal: the motif's own animal (whole-frame motifs: the animal being labelled)
+        const whose = animals().length ? { animal: animal ?? state.animal } : {};
         if (next.bouts.some((x) => x.video === video && x.behavior === name && x.start_frame === a && x.end_frame === b && x.animal === whose.animal)) continue;
         next.bouts.push({ video, ...whose, behavior: name, start_frame: a, end_frame: b });
       }
