@@ -22,6 +22,14 @@ MAX_GAP = 5  # missing frames inside a track that are interpolated (longer gaps 
 # box cropped from the full-resolution frame and encoded on its own (one pass per animal)
 ANIMAL_MODES = ("pooled", "crop")
 CROP_MARGIN = 0.25  # of the box's longer side, added on every side of a crop (context around it)
+
+
+def check_animal_mode(mode: str) -> str:
+    if mode not in ANIMAL_MODES:
+        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{mode}'")
+    return mode
+
+
 ANIMAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -202,7 +210,7 @@ def box_weights(boxes: np.ndarray, grid_h: int, grid_w: int, size: int) -> np.nd
     return (weights / np.maximum(weights.sum(axis=(1, 2), keepdims=True), 1e-12)).astype(np.float32)
 
 
-def crop_square(box, width: int, height: int, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+def crop_square(box, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
     """The square crop of an animal: its box's longer side plus ``margin`` of it on every side,
     centred on the box, in whole pixels (it may cross the frame's border: that part is black)."""
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -218,8 +226,7 @@ def crop_clip(frames: list[np.ndarray], box, size: int) -> np.ndarray:
     a clip, resized to the model's input (bilinear)."""
     from PIL import Image
 
-    height, width = frames[0].shape[:2]
-    square = crop_square(box, width, height)
+    square = crop_square(box)
     return np.stack(
         [np.asarray(Image.fromarray(f).crop(square).resize((size, size), Image.BILINEAR)) for f in frames]
     )

@@ -169,18 +169,12 @@ class Project:
         """The tracked animals on ``frame`` and their boxes (pixels of the video): the page picks
         the animal under the pointer from them."""
         entry = self.entry(video)
-        rows = entry.animal_rows() if self.per_animal else None
-        if rows is None:
+        if not self.per_animal:
             return []
-        frames, ids = rows
-        first, last = np.searchsorted(frames, [frame, frame + 1])
-        boxes = entry.animal_boxes()[first:last]
+        ids, boxes = entry.animals_on(frame)
         return [
-            {
-                "animal": entry.animals[int(ids[first + k])],
-                **dict(zip(("x0", "y0", "x1", "y1"), map(float, box))),
-            }
-            for k, box in enumerate(boxes)
+            {"animal": entry.animals[int(i)], **dict(zip(("x0", "y0", "x1", "y1"), map(float, box)))}
+            for i, box in zip(ids, boxes)
         ]
 
     def playable(self, video: str) -> Path | None:
@@ -644,14 +638,18 @@ class Project:
             raise BadEdit("train a head first: suggestions come from its uncertainty", 409)
         data = self.model_data
         labelled = np.zeros(len(data.X), bool)
+        owners = zip(data.videos, data.animals if data.per_animal else [None] * len(data.videos))
+        group_of = {owner: index for index, owner in enumerate(owners)}
+        rows_of: dict[int, np.ndarray] = {}  # each group's rows, found once, not once per bout
         for bout in self.bouts:
-            for index, (video, animal) in enumerate(
-                zip(data.videos, data.animals or [None] * len(data.videos))
-            ):
-                if video == bout.video and animal == bout.animal:
-                    rows = np.flatnonzero(data.groups == index)
-                    inside = (data.frames[rows] >= bout.start_frame) & (data.frames[rows] <= bout.end_frame)
-                    labelled[rows[inside]] = True
+            index = group_of.get((bout.video, bout.animal))
+            if index is None:
+                continue
+            if index not in rows_of:
+                rows_of[index] = np.flatnonzero(data.groups == index)
+            rows = rows_of[index]
+            inside = (data.frames[rows] >= bout.start_frame) & (data.frames[rows] <= bout.end_frame)
+            labelled[rows[inside]] = True
         segment = max(1, round(segment_s * float(np.median(data.fps))))
         picks = suggest_segments(data.X, self.model_proba, labelled, data.groups, data.exclusive, n, segment)
         return [

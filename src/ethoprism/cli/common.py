@@ -64,10 +64,10 @@ def entry_filter(
     """Which embeddings of a store a command uses (``--backbone``, ``--weights``, ``--dtype``,
     ``--token-dim``, ``--animal-mode``)."""
     from ethoprism.store import EntryFilter
-    from ethoprism.tracks import ANIMAL_MODES
+    from ethoprism.tracks import check_animal_mode
 
-    if animal_mode is not None and animal_mode not in ANIMAL_MODES:
-        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
+    if animal_mode is not None:
+        check_animal_mode(animal_mode)
     if weights is None and dtype is None and token_dim is None and animal_mode is None:
         return backbone
     return EntryFilter(backbone, weights, dtype, token_dim, animal_mode)

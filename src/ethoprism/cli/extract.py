@@ -124,10 +124,9 @@ def extract(
 
     if runtime not in RUNTIMES:
         raise EthoprismError(f"--runtime must be one of {', '.join(RUNTIMES)}, not '{runtime}'")
-    from ethoprism.tracks import ANIMAL_MODES
+    from ethoprism.tracks import check_animal_mode
 
-    if animal_mode not in ANIMAL_MODES:
-        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
+    check_animal_mode(animal_mode)
     paths = expand_videos(videos)
     announce_threads()  # after the options are checked: a bad one is still the only line
     if ray is not None:

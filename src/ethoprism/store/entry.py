@@ -113,6 +113,19 @@ class StoreEntry:
         """float32 ``[rows, 4]``: each row's box (x0, y0, x1, y1, pixels of the original frame)."""
         return self._read("animal_boxes")
 
+    def animals_on(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """(animal indices, boxes) of the rows on ``frame``, found by bisection in the file: a
+        handful of reads however long the video (the app asks at every seek)."""
+        import bisect
+
+        with h5py.File(self.path, "r") as handle:
+            if "animal_frames" not in handle:
+                return np.zeros(0, np.int64), np.zeros((0, 4), np.float32)
+            frames = handle["animal_frames"]
+            first = bisect.bisect_left(frames, frame)
+            last = bisect.bisect_right(frames, frame, lo=first)
+            return handle["animal_ids"][first:last], handle["animal_boxes"][first:last]
+
     def animal_embeddings(self) -> np.ndarray | None:
         """float32 ``[rows, D]``: each animal's box pooled from its frame's token map."""
         return self._read("animal_embeddings")

@@ -230,11 +230,12 @@ def animal_blind_metrics(
     }
 
 
-def animal_boxes(entry, animal: str, frames: np.ndarray) -> np.ndarray:
-    """The stored box of ``animal`` on each of ``frames`` (every frame it has a row on)."""
-    row_frames, ids = entry.animal_rows()
-    mine = np.flatnonzero(ids == entry.animals.index(animal))
-    return entry.animal_boxes()[mine[np.searchsorted(row_frames[mine], frames)]]
+def animal_boxes(rows: tuple, boxes: np.ndarray, animal: int, frames: np.ndarray) -> np.ndarray:
+    """The box of animal index ``animal`` on each of ``frames`` (every frame it has a row on), from
+    an entry's ``animal_rows()`` and ``animal_boxes()`` (read once per video)."""
+    row_frames, ids = rows
+    mine = np.flatnonzero(ids == animal)
+    return boxes[mine[np.searchsorted(row_frames[mine], frames)]]
 
 
 def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
@@ -247,10 +248,12 @@ def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
     written = []
     for video in videos:
         entry = by_name[video]
+        tracked, tracked_boxes = entry.animal_rows(), entry.animal_boxes()
         parts = []
         for group in [g for g, v in enumerate(data.videos) if v == video]:
             rows = data.groups == group
-            boxes = animal_boxes(entry, data.animals[group], data.frames[rows])
+            animal = entry.animals.index(data.animals[group])
+            boxes = animal_boxes(tracked, tracked_boxes, animal, data.frames[rows])
             parts.append(
                 (data.animals[group], data.frames[rows], data.times[rows], proba[rows], pred[rows], boxes)
             )
@@ -531,6 +534,13 @@ def suggest(
     return pd.DataFrame(rows)
 
 
+def _labelled_bouts(tables: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The labelled bouts of one video for NWB (no score: labels have none)."""
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(tables, ignore_index=True)[columns]
+
+
 def export_nwb(
     store_dir, head_path, out_dir, labels=None, label_format="auto", backbone=None, subject=None
 ) -> list[Path]:
@@ -538,7 +548,6 @@ def export_nwb(
     probabilities, predicted bouts and, with ``labels``, the labelled bouts; per animal (a head
     trained on tracks), one probabilities series per animal and the animal on every bout."""
     from ethoprism.io.nwb import write_nwb
-    from ethoprism.labels.model import bouts_from_mask
     from ethoprism.outputs.tables import bouts_table
 
     model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format, subject)
@@ -561,18 +570,10 @@ def export_nwb(
             if animal is not None:
                 series[animal] = (frames, proba[rows])
             if labels is not None and data.labelled[rows].any():
-                truth = data.Y[rows] > 0
-                labelled += [
-                    {
-                        **({"animal": animal} if animal is not None else {}),
-                        "behavior": b,
-                        "start_frame": int(frames[start]),
-                        "end_frame": int(frames[end]),
-                    }
-                    for k, b in enumerate(data.behaviors)
-                    for part in np.split(np.arange(len(frames)), np.flatnonzero(np.diff(frames) != 1) + 1)
-                    for start, end in ((part[s], part[e]) for s, e in bouts_from_mask(truth[part, k]))
-                ]
+                truth = (data.Y[rows] > 0).astype(np.float32)  # the labels' bouts, as predict cuts them
+                labelled.append(
+                    bouts_table(video, data.times[rows], truth, truth, data.behaviors, frames, animal)
+                )
         columns = ["animal", "behavior", "start_frame", "end_frame"]
         written.append(
             write_nwb(
@@ -583,9 +584,7 @@ def export_nwb(
                 data.behaviors,
                 None if series else proba[data.groups == groups[0]],
                 pd.concat(predicted, ignore_index=True),
-                pd.DataFrame(labelled, columns=columns if series else columns[1:])
-                if labels is not None
-                else None,
+                _labelled_bouts(labelled, columns if series else columns[1:]) if labels is not None else None,
                 animal_probabilities=series or None,
             )
         )

@@ -108,9 +108,12 @@ def compare(
     rows = []
     for b_index, name in enumerate(backbones):
         backbone = load_backbone(name, runtime="auto")
-        spec = _stored_spec(store, backbone.name) or backbone.default_clip_spec()
+        mine = _stored_entries(store, backbone.name)
+        specs = {e.provenance.clip_spec for e in mine}
+        # the one clip spec this store holds for the backbone, if one: reusing it reuses the embeddings
+        spec = specs.pop() if len(specs) == 1 else backbone.default_clip_spec()
+        stored = {e.video_sha256: e for e in mine if e.provenance.clip_spec == spec}
         extracted_frames, seconds, entries = 0, 0.0, []
-        stored = _stored_entries(store, backbone.name, spec)
         for v_index, video in enumerate(videos):
             start = time.perf_counter()
             entry = stored.get(file_sha256(video))
@@ -153,22 +156,13 @@ def compare(
     return {"table": table, "plot": plot, "recommendation": verdict, "store": str(store_dir)}
 
 
-def _stored_entries(store, backbone: str, spec) -> dict:
-    """Video sha256 -> this store's entry of it by ``backbone`` at ``spec`` (token maps or not)."""
+def _stored_entries(store, backbone: str) -> list:
+    """This store's entries by ``backbone`` (token maps or not); none where it holds nothing yet."""
     try:
         entries = store.entries()
     except EthoprismError:
-        return {}
-    return {e.video_sha256: e for e in entries if e.backbone == backbone and e.provenance.clip_spec == spec}
-
-
-def _stored_spec(store, backbone: str):
-    """The clip spec this store already holds for ``backbone``: reusing it reuses the embeddings."""
-    try:
-        specs = {e.provenance.clip_spec for e in store.entries() if e.backbone == backbone}
-    except EthoprismError:
-        return None
-    return specs.pop() if len(specs) == 1 else None
+        return []
+    return [e for e in entries if e.backbone == backbone]
 
 
 def recommend(table: pd.DataFrame) -> str:

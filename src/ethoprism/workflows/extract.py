@@ -23,10 +23,14 @@ class Extracted:
     error: str | None = None
 
 
-def video_tracks(videos: list[Path], files) -> dict:
-    """Video file name -> its :class:`~ethoprism.tracks.VideoTracks` from ``files``; every file must
-    match one of ``videos`` (by the video it names, else its stem)."""
+def video_tracks(videos: list[Path], files, animal_mode: str = "pooled") -> dict:
+    """Video file name -> its :class:`~ethoprism.tracks.VideoTracks` from ``files``, to be embedded
+    the ``animal_mode`` way; every file must match one of ``videos`` (by the video it names, else
+    its stem)."""
     from ethoprism.io.tracks import read_tracks
+    from ethoprism.tracks import check_animal_mode
+
+    check_animal_mode(animal_mode)
     from ethoprism.video import VideoReader
 
     info = {}
@@ -36,7 +40,10 @@ def video_tracks(videos: list[Path], files) -> dict:
             raise EthoprismError(f"two videos named '{name}' in one extraction with tracks", video)
         meta = VideoReader(video).metadata
         info[name] = {"n_frames": meta.n_frames, "width": meta.width, "height": meta.height}
-    return read_tracks(files, info)
+    found = read_tracks(files, info)
+    for tracks in found.values():
+        tracks.mode = animal_mode
+    return found
 
 
 def backbone_for(store: EmbeddingStore) -> str:
@@ -99,14 +106,8 @@ def extract_videos(
     ``tracks``: tracks files (:mod:`ethoprism.io.tracks`), matched to the videos; a matched video
     also gets each animal's embedding per frame, made the ``animal_mode`` way
     (:data:`ethoprism.tracks.ANIMAL_MODES`)."""
-    from ethoprism.tracks import ANIMAL_MODES
-
-    if animal_mode not in ANIMAL_MODES:
-        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
     store.remove_debris()
-    by_video = video_tracks(videos, tracks) if tracks else {}
-    for found in by_video.values():
-        found.mode = animal_mode
+    by_video = video_tracks(videos, tracks, animal_mode) if tracks else {}
     store.notes.extend(note for found in by_video.values() for note in found.notes)
     results = []
     for video in videos:
@@ -244,13 +245,7 @@ def extract_videos_ray(
     shares are planned before any model is loaded). ``tracks``: as :func:`extract_videos`; read
     and checked here, before any worker starts, and handed to the workers through Ray's object
     store."""
-    from ethoprism.tracks import ANIMAL_MODES
-
-    if animal_mode not in ANIMAL_MODES:
-        raise EthoprismError(f"--animal-mode must be one of {', '.join(ANIMAL_MODES)}, not '{animal_mode}'")
-    by_video = video_tracks(videos, tracks) if tracks else {}
-    for found in by_video.values():
-        found.mode = animal_mode
+    by_video = video_tracks(videos, tracks, animal_mode) if tracks else {}
     store.notes.extend(note for found in by_video.values() for note in found.notes)
     if batch_size == "auto":
         batch_size = 16 if gpus_per_worker > 0 else 4
