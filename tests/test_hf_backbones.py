@@ -61,6 +61,37 @@ FAMILIES = {
         1,
         32,
     ),
+    "siglip2": (  # NaFlex: a 4 x 4 grid of 8-pixel patches at most
+        "Siglip2Model",
+        transformers.Siglip2Config(
+            text_config=dict(**VIT, vocab_size=99), vision_config=dict(**VIT, patch_size=8, num_patches=16)
+        ),
+        32,
+        8,
+        1,
+        32,
+    ),
+    "xclip": (
+        "XCLIPModel",
+        transformers.XCLIPConfig(
+            text_config=dict(**VIT, vocab_size=99),
+            vision_config=dict(  # two layers: the first layer's messages come from content-free class tokens
+                **VIT | {"num_hidden_layers": 2},
+                image_size=32,
+                patch_size=16,
+                num_frames=4,
+                mit_hidden_size=16,
+                mit_intermediate_size=20,
+                mit_num_attention_heads=2,
+            ),
+            projection_dim=16,
+            prompt_layers=1,
+        ),
+        32,
+        16,
+        4,
+        32,
+    ),
     "convnext": (
         "ConvNextModel",
         transformers.ConvNextConfig(hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1]),
@@ -109,6 +140,8 @@ def save_family(folder, family):
     torch.manual_seed(0)
     getattr(transformers, name)(config).save_pretrained(folder)
     processor = {"image_mean": MEAN, "image_std": STD, "do_normalize": True}
+    if family == "siglip2":
+        processor |= {"max_num_patches": 16, "patch_size": 8}
     processor["crop_size" if family != "convnext" else "size"] = (
         {"height": size, "width": size} if family != "convnext" else {"shortest_edge": size}
     )
@@ -137,6 +170,34 @@ def test_every_family_gives_tokens_per_frame_from_its_own_config(tmp_path, famil
             )
         )
         torch.testing.assert_close(alone[:, 0], again[:, 1], atol=1e-5, rtol=1e-4)
+
+
+def test_siglip2_and_xclip_tokens_are_those_of_their_own_input_paths(tmp_path):
+    """SigLIP 2 NaFlex: our patch rows equal its image processor's; X-CLIP: the tower of the
+    whole video-text model, the clip's frames seen together."""
+    frames = torch.rand(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    siglip2 = load_backbone(f"hf:{save_family(tmp_path / 'siglip2', 'siglip2')}")
+    processor = transformers.Siglip2ImageProcessorPil(
+        max_num_patches=16, patch_size=8, do_rescale=False, do_normalize=False, do_resize=False
+    )
+    reference = transformers.Siglip2VisionModel.from_pretrained(tmp_path / "siglip2").eval()
+    with torch.no_grad():
+        expected = reference(**processor(images=[frames[0, 0]], return_tensors="pt")).last_hidden_state
+        tokens = siglip2._tokens(frames[:, :1])
+    torch.testing.assert_close(tokens[0, 0].reshape(1, 16, -1), expected, atol=1e-5, rtol=1e-4)
+
+    xclip = load_backbone(f"hf:{save_family(tmp_path / 'xclip', 'xclip')}")
+    whole = transformers.XCLIPModel.from_pretrained(tmp_path / "xclip").eval()
+    with torch.no_grad():
+        expected = whole.vision_model(pixel_values=frames.flatten(0, 1)).last_hidden_state[:, 1:]
+        tokens = xclip._tokens(frames)
+    torch.testing.assert_close(tokens, expected.reshape(2, 4, 2, 2, -1), atol=1e-5, rtol=1e-4)
+    changed = frames.clone()
+    changed[:, 3] = 0  # message tokens carry one frame's content to the others
+    with torch.no_grad():
+        assert not torch.allclose(xclip._tokens(changed)[:, 0], tokens[:, 0])
+    with pytest.raises(EthoprismError, match="clips of 4 frames"):
+        xclip._tokens(frames[:, :3])
 
 
 def test_an_own_backbone_family_goes_to_its_class(tmp_path):

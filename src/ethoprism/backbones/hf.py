@@ -14,9 +14,14 @@ Families:
   and register tokens come first in all of them).
 * **image, convolutional** (ConvNeXt, ConvNeXt V2, EfficientNet, ResNet, RegNet): the last
   feature map, any square input size.
+* **image, native resolution** (SigLIP 2 NaFlex): the frame cut into the model's patches as its
+  processor does (rows of ``p x p x 3``, channels last), at the largest square grid within the
+  processor's ``max_num_patches``; the model resizes its own position table to that grid.
 * **video** (VideoMAE, TimeSformer, ViViT): clips of the model's ``num_frames``; each temporal
-  token is repeated for the frames of its tubelet. V-JEPA 2 and VideoPrism ids go to their own
-  backbones (RoPE / interpolated positions, the fused attention).
+  token is repeated for the frames of its tubelet. X-CLIP's vision tower sees the clip's frames
+  together (its message tokens pass between frames) and keeps one token map per frame. V-JEPA 2
+  and VideoPrism ids go to their own backbones (RoPE / interpolated positions, the fused
+  attention).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ IMAGE_VIT = {
     "siglip": "SiglipVisionModel",
     "siglip_vision_model": "SiglipVisionModel",
 }
+IMAGE_NATIVE = {"siglip2": "Siglip2VisionModel", "siglip2_vision_model": "Siglip2VisionModel"}
 IMAGE_CONV = {
     "convnext": "ConvNextModel",
     "convnextv2": "ConvNextV2Model",
@@ -51,12 +57,29 @@ IMAGE_CONV = {
     "regnet": "RegNetModel",
 }
 VIDEO = {"videomae": "VideoMAEModel", "timesformer": "TimesformerModel", "vivit": "VivitModel"}
+VIDEO_PER_FRAME = {"xclip": "XCLIPModel", "xclip_vision_model": "XCLIPVisionModel"}
+# whole video-text checkpoints whose vision tower a standalone class cannot load: the tower kept
+TOWER_OF = {"xclip": "vision_model"}
 OWN_BACKBONES = {
     "vjepa2": "vjepa2-l",
     "videoprism": "videoprism-b",
     "videoprism_vision_model": "videoprism-b",
 }
-SUPPORTED = sorted({*IMAGE_VIT, *IMAGE_CONV, *VIDEO, *OWN_BACKBONES})
+FAMILY_CLASSES = IMAGE_VIT | IMAGE_NATIVE | IMAGE_CONV | VIDEO | VIDEO_PER_FRAME
+SUPPORTED = sorted({*FAMILY_CLASSES, *OWN_BACKBONES})
+
+
+def _kind(family: str) -> str:
+    for kind, families in (
+        ("vit", IMAGE_VIT),
+        ("native", IMAGE_NATIVE),
+        ("conv", IMAGE_CONV),
+        ("video", VIDEO),
+        ("frames-video", VIDEO_PER_FRAME),
+    ):
+        if family in families:
+            return kind
+    raise KeyError(family)
 
 
 def parse(spec: str) -> tuple[str, str | None]:
@@ -160,13 +183,13 @@ class HubBackbone(Backbone):
             )
             backbone.name = f"hf:{source}"
             return backbone
-        classes = IMAGE_VIT | IMAGE_CONV | VIDEO
+        classes = FAMILY_CLASSES
         if family not in classes:
             raise EthoprismError(
                 f"model family '{family or 'unknown'}' is not supported; supported: {', '.join(SUPPORTED)}",
                 source,
             )
-        kind = "vit" if family in IMAGE_VIT else "conv" if family in IMAGE_CONV else "video"
+        kind = _kind(family)
         model_cls = getattr(transformers, classes[family], None)
         if model_cls is None:
             raise EthoprismError(
@@ -208,19 +231,27 @@ class HubBackbone(Backbone):
             source, revision, local_only, ("preprocessor_config.json", "video_preprocessor_config.json")
         )
         vision = getattr(model.config, "vision_config", None) or model.config
-        input_size = _size(
-            processor.get("crop_size") or processor.get("size") or getattr(vision, "image_size", None), 224
-        )
+        if family in TOWER_OF:
+            model = getattr(model, TOWER_OF[family])
         # ViViT has no patch size: its tubelet is [t, p, p]
         patch = getattr(vision, "patch_size", None) or getattr(vision, "tubelet_size", None)
         patch = int(patch[-1] if isinstance(patch, (list, tuple)) else patch) if patch else 32
+        if kind == "native":  # the largest square grid its processor allows
+            most = int(processor.get("max_num_patches") or getattr(vision, "num_patches", 256))
+            input_size = int(most**0.5) * patch
+        else:
+            input_size = _size(
+                processor.get("crop_size") or processor.get("size") or getattr(vision, "image_size", None),
+                224,
+            )
         if kind == "conv":
             patch = 32
         elif input_size % patch:
             raise EthoprismError(
                 f"the patch size {patch} does not divide the input size {input_size}", source
             )
-        frames = int(getattr(vision, "num_frames", 16) or 16) if kind == "video" else 16
+        is_video = kind in ("video", "frames-video")
+        frames = int(getattr(vision, "num_frames", 16) or 16) if is_video else 16
         backbone = cls(
             model,
             weights_info,
@@ -235,7 +266,7 @@ class HubBackbone(Backbone):
             compile=compile,
         )
         backbone.name = f"hf:{source}"
-        backbone.is_video_model = kind == "video"
+        backbone.is_video_model = is_video
         if processor.get("do_normalize", True):
             backbone.mean = tuple(processor.get("image_mean", IMAGENET_MEAN))
             backbone.std = tuple(processor.get("image_std", IMAGENET_STD))
@@ -251,28 +282,49 @@ class HubBackbone(Backbone):
         batch, time, _, height, width = x.shape
         if self.kind == "video":
             return self._video_tokens(x)
+        if self.kind == "frames-video":
+            self._check_frames(time)
         images = x.flatten(0, 1)
-        hidden = self.forward_fn(pixel_values=images).last_hidden_state
+        if self.kind == "native":
+            hidden = self.forward_fn(**_patches(images, self.patch)).last_hidden_state
+        else:
+            hidden = self.forward_fn(pixel_values=images).last_hidden_state
         if self.kind == "conv":  # [N, C, h, w]
             return hidden.permute(0, 2, 3, 1).reshape(batch, time, *hidden.shape[2:], hidden.shape[1])
         h, w = height // self.patch, width // self.patch
         patches = hidden[:, -h * w :]  # class and register tokens come first
         return patches.reshape(batch, time, h, w, -1)
 
-    def _video_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        batch, time, _, height, width = x.shape
+    def _check_frames(self, time: int) -> None:
         expected = self.default_frames
         if time != expected:
             raise EthoprismError(
                 f"{self.name} embeds clips of {expected} frames (its num_frames), not {time}: "
                 f"pass --frames {expected}"
             )
+
+    def _video_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time, _, height, width = x.shape
+        self._check_frames(time)
         hidden = self.forward_fn(pixel_values=x).last_hidden_state
         h, w = height // self.patch, width // self.patch
         tubelet = _tubelet(self.model.config)
         steps = time // tubelet
         patches = hidden[:, -steps * h * w :].reshape(batch, steps, h, w, -1)
         return patches.repeat_interleave(tubelet, dim=1)
+
+
+def _patches(images: torch.Tensor, patch: int) -> dict:
+    """SigLIP 2's inputs for square frames: patch rows ``(p, p, C)`` in reading order, as its
+    image processor cuts them, with every patch valid."""
+    n, channels, height, width = images.shape
+    rows, cols = height // patch, width // patch
+    cut = images.reshape(n, channels, rows, patch, cols, patch).permute(0, 2, 4, 3, 5, 1)
+    return {
+        "pixel_values": cut.reshape(n, rows * cols, patch * patch * channels),
+        "pixel_attention_mask": torch.ones(n, rows * cols, dtype=torch.long, device=images.device),
+        "spatial_shapes": torch.tensor([[rows, cols]] * n, dtype=torch.long, device=images.device),
+    }
 
 
 def _tubelet(config) -> int:
