@@ -311,6 +311,36 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert "few-shot" in html and "<img" in html
 
 
+def test_evaluate_with_no_head_named_scores_every_head_and_the_choice(synthetic_store, tmp_path, monkeypatch):
+    """The default path: every head cross-validated, then the choice itself scored on videos that
+    took no part in it, and the winner named with the command that trains it."""
+    monkeypatch.setattr("ethoprism.cli.classify.AUTO_HEADS", ["linear", "mlp"])  # two keep it quick
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["heads"]) == {"linear", "mlp", "auto"}
+    auto = metrics["heads"]["auto"]
+    assert sum(auto["chosen"].values()) == 4 and set(auto["chosen"]) <= {"linear", "mlp"}  # one per video
+    for fold in auto["metrics"]["folds"]:  # each video's recipe, from the other videos' scores only
+        assert fold["recipe"] in ("linear", "mlp") and len(fold["test_videos"]) == 1
+    best = max(("linear", "mlp"), key=lambda h: metrics["heads"][h]["metrics"]["map"])
+    assert metrics["recommended"]["head"] == best and metrics["recommended"]["backbone"] == "effnet-lite0"
+    assert f"--head {best}" in " ".join(result.output.split())
+    assert len(list((out / "predictions_auto").glob("*.frames.csv"))) == 4
+    assert "auto" in (out / "report.html").read_text()
+
+
 def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path, monkeypatch):
     """A FERAL file's train/val/test split is the evaluation's split (by default), not thrown away."""
     from ethoprism.outputs import plots
@@ -341,7 +371,17 @@ def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path, monkeypatch):
     path = tmp_path / "feral.json"
     path.write_text(json.dumps(feral))
     result = runner.invoke(
-        app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path), "--out", str(tmp_path / "r")]
+        app,
+        [
+            "evaluate",
+            str(synthetic_store["store"]),
+            "--labels",
+            str(path),
+            "--out",
+            str(tmp_path / "r"),
+            "--head",
+            "linear",
+        ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
@@ -371,6 +411,8 @@ def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path, monkeypatch):
             str(tmp_path / "v"),
             "--split",
             "videos",
+            "--head",
+            "linear",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -378,6 +420,15 @@ def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path, monkeypatch):
         json.loads((tmp_path / "v" / "metrics.json").read_text())["heads"]["linear"]["metrics"]["n_frames"]
         == 600
     )
+    # no head named on the file's one split: every head, the best named, the choice not scored
+    monkeypatch.setattr("ethoprism.cli.classify.AUTO_HEADS", ["linear", "mlp"])
+    result = runner.invoke(
+        app, ["evaluate", str(synthetic_store["store"]), "--labels", str(path), "--out", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert set(metrics["heads"]) == {"linear", "mlp"} and metrics["recommended"]["head"] in metrics["heads"]
+    assert "choice itself is not scored" in " ".join(result.output.split())
 
 
 def test_videos_sharing_a_stem_get_their_own_outputs(tmp_path):

@@ -35,7 +35,9 @@ def tiny_model(tmp_path):
     return folder
 
 
-def test_compare_scores_every_backbone_and_head_and_recommends_one(synthetic_store, tmp_path, tiny_model):
+def test_compare_scores_every_backbone_and_head_and_recommends_one(
+    synthetic_store, tmp_path, tiny_model, monkeypatch
+):
     store = tmp_path / "store"
     shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
     videos = [str(v.path) for v in synthetic_store["videos"]]
@@ -66,18 +68,59 @@ def test_compare_scores_every_backbone_and_head_and_recommends_one(synthetic_sto
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "compare.csv")
     assert list(table.columns[:5]) == ["backbone", "head", "map", "map_std", "chance_map"]
-    assert len(table) == 4 and set(table["head"]) == {"linear", "mlp"}
+    recipes, choice = table[table["head"] != "auto"], table[table["head"] == "auto"]
+    assert len(recipes) == 4 and set(recipes["head"]) == {"linear", "mlp"}
     assert table["map"].between(0, 1).all() and (table["chance_map"] < table["map"].max()).all()
+    # the choice scored on videos that took no part in it: each fold picks one of the four recipes
+    (picks,) = choice["chosen"]
+    named = {f"{r.backbone} + {r.head}" for r in recipes.itertuples()}
+    assert all(pick.rsplit(" x", 1)[0] in named for pick in picks.split("; "))
+    assert sum(int(pick.rsplit(" x", 1)[1]) for pick in picks.split("; ")) == 2  # one per fold
     assert any(c.startswith("ap[") for c in table.columns)
     for column in ("extract_frames_per_s", "disk_gb_per_hour", "head_fit_s"):
         assert column in table.columns
-    effnet = table[table["backbone"] == "effnet-lite0"]
+    effnet = recipes[recipes["backbone"] == "effnet-lite0"]
     assert effnet["extract_frames_per_s"].isna().all()  # reused from the store, not extracted again
-    assert np.isfinite(table[table["backbone"] != "effnet-lite0"]["extract_frames_per_s"]).all()
-    best = table.loc[table["map"].idxmax()]
+    assert np.isfinite(recipes[recipes["backbone"] != "effnet-lite0"]["extract_frames_per_s"]).all()
+    best = recipes.loc[recipes["map"].idxmax()]
     recommendation = (out / "recommendation.txt").read_text()
     assert recommendation.startswith(f"use {best['backbone']} with the {best['head']} head")
+    assert "Choosing by cross-validation" in recommendation
     assert (out / "compare.png").exists() and "use " in result.output
+
+    # evaluate's default on the same store: every backbone x head, and the same choice, scored alike
+    monkeypatch.setattr("ethoprism.cli.classify.AUTO_HEADS", ["linear", "mlp"])
+    report_dir = tmp_path / "report"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(store),
+            "--labels",
+            str(synthetic_store["labels"]),
+            "--folds",
+            "2",
+            "--out",
+            str(report_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    assert set(metrics["heads"]) == named | {"auto"}
+    for r in recipes.itertuples():
+        assert metrics["heads"][f"{r.backbone} + {r.head}"]["metrics"]["map"] == pytest.approx(
+            r.map, abs=1e-3
+        )
+    assert metrics["heads"]["auto"]["metrics"]["map"] == pytest.approx(float(choice["map"].iloc[0]), abs=1e-3)
+    assert metrics["recommended"] == {
+        "recipe": f"{best['backbone']} + {best['head']}",
+        "backbone": best["backbone"],
+        "head": best["head"],
+    }
+    assert f"--backbone {best['backbone']} --head {best['head']}" in " ".join(result.output.split())
+    assert (report_dir / "predictions_auto").is_dir()
 
 
 def test_compare_needs_two_labelled_videos(synthetic_store, tmp_path):
@@ -125,9 +168,9 @@ def test_train_head_auto_trains_the_head_that_wins_on_these_labels(synthetic_sto
         for line in result.output.splitlines()
         if " mAP " in line
     }
-    assert set(scores) == {"linear", "mlp"}
+    assert set(scores) == {"effnet-lite0 + linear", "effnet-lite0 + mlp"}
     assert chosen == max(scores, key=scores.get)
-    assert json.loads((tmp_path / "head.json").read_text())["head"] == chosen
+    assert json.loads((tmp_path / "head.json").read_text())["head"] == chosen.split(" + ")[1]
 
 
 def test_the_recommendation_names_a_cheaper_recipe_only_within_the_best_ones_spread():

@@ -34,12 +34,35 @@ from ethoprism.errors import EthoprismError
 
 # what --head auto chooses among (the token-grid head needs extract --token-grid: name it)
 AUTO_HEADS = ["linear", "mlp", "attentive", "temporal"]
+AUTO_HELP = (
+    "auto (the default): every head (linear, mlp, attentive, temporal) on every backbone in the "
+    "store unless --backbone names one, each cross-validated by video; the choice itself is scored "
+    "too (each held-out video gets the recipe that was best on the others)"
+)
 
 
 def reads_token_grids(kinds: list[str]) -> bool:
     from ethoprism.heads.io import TOKEN_HEADS
 
     return any(kind in TOKEN_HEADS for kind in kinds)
+
+
+def _recipe_datasets(store, labels, label_format, which, exclusive, heads, subject=None) -> dict:
+    """{backbone: dataset} for every backbone of the store where ``which`` names none (a recipe is
+    a backbone and a head), else {None: the one dataset}."""
+    from ethoprism.store import EmbeddingStore
+
+    if which is None:
+        try:
+            backbones = sorted({e.backbone for e in EmbeddingStore(store).entries()})
+        except EthoprismError:
+            backbones = []
+        if len(backbones) > 1:
+            return {
+                name: _labelled(store, labels, label_format, name, exclusive, heads, subject)
+                for name in backbones
+            }
+    return {None: _labelled(store, labels, label_format, which, exclusive, heads, subject)}
 
 
 def _labelled(store, labels, label_format, which, exclusive, heads, subject=None):
@@ -82,7 +105,24 @@ def print_summary(report: dict) -> None:
             f"{m['macro_accuracy']:.3f}",
             f"{m['macro_f1']:.3f}",
         )
-    stdout_console().print(table)
+    out = stdout_console()
+    out.print(table)
+    recommended = report.get("recommended")
+    if recommended and "auto" not in report["heads"]:
+        out.print(
+            f"best on the label file's test videos (the choice itself is not scored): "
+            f"--backbone {recommended['backbone']} --head {recommended['head']}",
+            highlight=False,
+        )
+    elif recommended:
+        auto = report["heads"]["auto"]
+        chosen = ", ".join(f"{name} x{n}" for name, n in auto["chosen"].items())
+        out.print(
+            f"auto: the recipe chosen on the other videos scores mAP {auto['metrics']['map']:.3f} "
+            f"on the held-out ones (chosen: {chosen}). Train the winner: ethoprism train STORE --labels ... "
+            f"--backbone {recommended['backbone']} --head {recommended['head']}",
+            highlight=False,
+        )
 
 
 def train(
@@ -92,7 +132,9 @@ def train(
         ..., "--out", help="Head file to write (<out>.json + its arrays, <out>.<hash>.safetensors)."
     ),
     head: str = typer.Option(
-        "linear", "--head", help=f"Head: {HEAD_KINDS}; or auto (the best by leave-one-video-out here)."
+        "linear",
+        "--head",
+        help=f"Head: {HEAD_KINDS}; or auto (the backbone and head that win leave-one-video-out here).",
     ),
     label_format: str = typer.Option("auto", "--format", help="Label format (auto-detected by default)."),
     exclusive: str = typer.Option(
@@ -119,19 +161,23 @@ def train(
     never_replaces_inputs("--out", model_paths(out), [labels])
     postprocess = _postprocess(smooth, min_bout)
     which = entry_filter(backbone, weights, dtype, token_dim, animal_mode)
-    data = _labelled(store, labels, label_format, which, exclusive, [head], subject)
-    announce_threads()
-    if head == "auto":  # the head that wins leave-one-video-out on these labels
-        from ethoprism.workflows.compare import best_head
+    if head == "auto":  # the backbone and head that win leave-one-video-out on these labels
+        from ethoprism.workflows.compare import best_recipe
 
-        head, rows = best_head(data, AUTO_HEADS, postprocess)
+        datasets = _recipe_datasets(store, labels, label_format, which, exclusive, [head], subject)
+        announce_threads()
+        (chosen_backbone, head), rows = best_recipe(datasets, AUTO_HEADS, postprocess)
         for row in rows:
             console.print(
-                f"{row['head']}: mAP {row['map']:.3f} ± {row['map_std']:.3f} "
+                f"{row['backbone']} + {row['head']}: mAP {row['map']:.3f} ± {row['map_std']:.3f} "
                 f"(chance {row['chance_map']:.3f})",
                 highlight=False,
             )
-        console.print(f"--head auto: {head}", highlight=False)
+        data = datasets[chosen_backbone]
+        console.print(f"--head auto: {data.provenance.backbone} + {head}", highlight=False)
+    else:
+        data = _labelled(store, labels, label_format, which, exclusive, [head], subject)
+        announce_threads()
     path = classify.train(data, head, out, postprocess)
     console.print(
         f"head written: {path} ({len(data.behaviors)} behaviours, {int(data.labelled.sum())} labelled frames)"
@@ -155,7 +201,9 @@ def evaluate(
     store: Path = typer.Argument(..., help="Embedding store folder."),
     labels: list[str] = typer.Option(..., "--labels", help=LABELS_HELP),
     out: Path = typer.Option(..., "--out", help="Report folder."),
-    heads: list[str] = typer.Option(["linear"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}."),
+    heads: list[str] = typer.Option(
+        ["auto"], "--head", help=f"Head(s) to evaluate: {HEAD_KINDS}; {AUTO_HELP}."
+    ),
     folds: Optional[int] = typer.Option(
         None, "--folds", help="Group k-fold by video (default: leave one video out)."
     ),
@@ -180,16 +228,22 @@ def evaluate(
     from ethoprism.workflows import classify
 
     output_folder(out)
-    if "auto" in heads:  # every head, side by side: the report says which wins on these labels
+    choose = "auto" in heads  # every recipe side by side, and the choice among them scored
+    if choose:
         heads = list(dict.fromkeys(h for head in heads for h in (AUTO_HEADS if head == "auto" else [head])))
     known_heads(heads)
     at_least(2, "--folds", folds)
     postprocess = _postprocess(smooth, min_bout)
     which = entry_filter(backbone, weights, dtype, token_dim, animal_mode)
-    data = _labelled(store, labels, label_format, which, exclusive, heads, subject)
+    if choose:
+        data = _recipe_datasets(store, labels, label_format, which, exclusive, heads, subject)
+    else:
+        data = _labelled(store, labels, label_format, which, exclusive, heads, subject)
     announce_threads()
     with StepProgress() as progress:
-        report = classify.evaluate(data, heads, out, folds, postprocess, progress=progress, split=split)
+        report = classify.evaluate(
+            data, heads, out, folds, postprocess, progress=progress, split=split, choose=choose
+        )
     print_summary(report)
 
 

@@ -26,6 +26,7 @@ from ethoprism.io import read_labels
 from ethoprism.outputs import plots
 from ethoprism.outputs.report import write_html, write_metrics
 from ethoprism.outputs.tables import output_stems, write_predictions
+from ethoprism.provenance import file_name_part
 from ethoprism.store import EmbeddingStore, EntryFilter
 
 DEFAULT_POSTPROCESS = {"smooth": 1, "min_bout": 1}
@@ -275,7 +276,7 @@ def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
 
 
 def evaluate(
-    data: FrameDataset,
+    data: FrameDataset | dict[str, FrameDataset],
     head_kinds: list[str],
     out_dir,
     n_splits: int | None = None,
@@ -285,12 +286,21 @@ def evaluate(
     notes: list[str] | None = None,
     progress: Progress | None = None,
     split: str = "auto",
+    choose: bool = False,
 ) -> dict:
-    """Cross-validated evaluation of each head (+ optional few-shot table) -> metrics.json/.csv,
+    """Cross-validated evaluation of each recipe (head, or backbone x head where ``data`` maps
+    several backbones to their datasets) (+ optional few-shot table) -> metrics.json/.csv,
     per-frame out-of-fold predictions, plots and report.html in ``out_dir``. ``progress(step,
     done, total)`` hears of every finished fold and few-shot run. ``split``: ``auto`` (the label
     file's train/test split when it has one, as FERAL files do, else by video), ``file`` or
-    ``videos`` (leave-one-video-out, or ``n_splits`` group folds)."""
+    ``videos`` (leave-one-video-out, or ``n_splits`` group folds). ``choose``: also score the
+    recipe choice itself (``report["heads"]["auto"]``: each fold's held-out videos get the recipe
+    that was best on the other folds, :func:`~ethoprism.evaluation.recipes.choose_by_other_folds`)
+    and name the recipe to train (``report["recommended"]``)."""
+    from ethoprism.evaluation.recipes import best_overall, choose_by_other_folds
+
+    datasets = data if isinstance(data, dict) else {None: data}
+    data = next(iter(datasets.values()))
     if split not in ("auto", "file", "videos"):
         raise EthoprismError(f"--split must be auto, file or videos, not '{split}'")
     if split == "auto":
@@ -306,65 +316,57 @@ def evaluate(
         "postprocess": postprocess,
         "heads": {},
     }
+    if len(datasets) > 1:
+        report["backbones"] = {name: d.provenance.to_dict() for name, d in datasets.items()}
     sections = []
     summary_rows = []
-    for kind in head_kinds:
-        result = cross_validate(
-            head_for(kind, data),
-            data.for_head(kind),
-            n_splits,
-            postprocess,
-            progress=_step(progress, f"{kind} head: cross-validation folds"),
-            split=split,
-        )
-        report["heads"][kind] = {"metrics": result["metrics"]}
-        if data.per_animal:
-            report["heads"][kind]["animal_blind"] = animal_blind_metrics(
-                kind, data, n_splits, postprocess, split
+    results, scored_on, recipes = {}, {}, {}
+    for backbone, recipe_data in datasets.items():
+        for kind in head_kinds:
+            label = kind if backbone is None else f"{backbone} + {kind}"
+            stem = kind if backbone is None else file_name_part(f"{backbone}_{kind}")
+            result = cross_validate(
+                head_for(kind, recipe_data),
+                recipe_data.for_head(kind),
+                n_splits,
+                postprocess,
+                progress=_step(progress, f"{label} head: cross-validation folds"),
+                split=split,
             )
-        _write_out_of_fold(data, result, out_dir / f"predictions_{kind}")
-        m = result["metrics"]
-        row = {
-            "head": kind,
-            "mAP": m["map"],
-            "chance mAP": m["chance_map"],
-            "macro accuracy": m["macro_accuracy"],
-            "chance macro accuracy": m["chance_macro_accuracy"],
-            "macro F1": m["macro_f1"],
-            "frames": m["n_frames"],
-        }
-        if data.per_animal:  # per (animal, frame) row; beside the head that cannot tell animals apart
-            blind = report["heads"][kind]["animal_blind"]
-            row = {
-                **row,
-                "animal-blind mAP": blind["map"],
-                "animal-blind ceiling mAP": blind["ceiling_map"],
-                "animal-blind macro F1": blind["macro_f1"],
-                "frames": m["n_frames"],
-            }
-        summary_rows.append(row)
-        per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
-        figures = [
-            plots.pr_curves(out_dir / f"pr_{kind}.png", result["truth"], result["proba"], data.behaviors)
-        ]
-        if "confusion_matrix" in m:
-            figures.append(
-                plots.confusion(
-                    out_dir / f"confusion_{kind}.png", m["confusion_matrix"], m["confusion_labels"]
+            results[label], scored_on[label] = result, recipe_data
+            recipes[label] = {"backbone": backbone or recipe_data.provenance.backbone, "head": kind}
+            report["heads"][label] = {"metrics": result["metrics"], **recipes[label]}
+            if recipe_data.per_animal:
+                report["heads"][label]["animal_blind"] = animal_blind_metrics(
+                    kind, recipe_data, n_splits, postprocess, split
                 )
-            )
-        first = data.groups == data.groups[np.flatnonzero(result["scored"])[0]]
-        figures.append(
-            plots.ethogram(
-                out_dir / f"ethogram_{kind}.png",
-                data.times[first],
-                result["pred"][first],
-                data.behaviors,
-                truth=np.maximum(data.Y[first], 0),
-                title=f"{data.videos[int(data.groups[first][0])]}: out-of-fold prediction vs truth",
-            )
+            row = {"head": label, **_summary_row(result["metrics"], report["heads"][label])}
+            summary_rows.append(row)
+            sections.append(_recipe_section(label, stem, recipe_data, result, out_dir))
+    if choose and split == "file":  # one split: the test videos would choose their own recipe
+        recommended = best_overall(results)
+        report["recommended"] = {"recipe": recommended, **recipes[recommended]}
+        notes = [
+            *(notes or []),
+            f"best on the label file's test videos: {recommended}. With one train/test split the choice "
+            "itself cannot be scored on videos that took no part in it (--split videos scores it).",
+        ]
+    elif choose:
+        chosen = choose_by_other_folds(results, scored_on)
+        recommended = best_overall(results)
+        report["heads"]["auto"] = {"metrics": chosen["metrics"], "chosen": chosen["chosen"]}
+        report["recommended"] = {"recipe": recommended, **recipes[recommended]}
+        summary_rows.append({"head": "auto", **_summary_row(chosen["metrics"], None)})
+        _write_out_of_fold(data, chosen, out_dir / "predictions_auto")
+        picks = ", ".join(
+            f"{name} in {n} of {len(chosen['metrics']['folds'])}" for name, n in chosen["chosen"].items()
         )
-        sections.append((f"{kind} head ({m['splitter']})", [per_class, *figures]))
+        notes = [
+            *(notes or []),
+            f"auto: each fold's held-out videos get the recipe that scored best on the other folds "
+            f"(chosen: {picks}); its mAP is what choosing delivers. Trained on all labelled videos, "
+            f"the choice is {recommended}.",
+        ]
     summary = pd.DataFrame(summary_rows)
     report["split"] = split
     how = "train/test split of the label file" if split == "file" else "cross-validated by video"
@@ -403,6 +405,52 @@ def evaluate(
     write_metrics(out_dir, report)
     write_html(out_dir / "report.html", title, sections)
     return report
+
+
+def _summary_row(m: dict, head_report: dict | None) -> dict:
+    row = {
+        "mAP": m["map"],
+        "chance mAP": m["chance_map"],
+        "macro accuracy": m["macro_accuracy"],
+        "chance macro accuracy": m["chance_macro_accuracy"],
+        "macro F1": m["macro_f1"],
+        "frames": m["n_frames"],
+    }
+    blind = (head_report or {}).get("animal_blind")
+    if blind:  # per (animal, frame) row; beside the head that cannot tell animals apart
+        row = {
+            **row,
+            "animal-blind mAP": blind["map"],
+            "animal-blind ceiling mAP": blind["ceiling_map"],
+            "animal-blind macro F1": blind["macro_f1"],
+            "frames": m["n_frames"],
+        }
+    return row
+
+
+def _recipe_section(label: str, stem: str, data: FrameDataset, result: dict, out_dir: Path) -> tuple:
+    """One recipe's out-of-fold predictions on disk and its report section (per-class table, PR
+    curves, confusion matrix, the first scored video's ethogram against the truth)."""
+    _write_out_of_fold(data, result, out_dir / f"predictions_{stem}")
+    m = result["metrics"]
+    per_class = pd.DataFrame([{"behavior": b, **v} for b, v in m["per_class"].items()])
+    figures = [plots.pr_curves(out_dir / f"pr_{stem}.png", result["truth"], result["proba"], data.behaviors)]
+    if "confusion_matrix" in m:
+        figures.append(
+            plots.confusion(out_dir / f"confusion_{stem}.png", m["confusion_matrix"], m["confusion_labels"])
+        )
+    first = data.groups == data.groups[np.flatnonzero(result["scored"])[0]]
+    figures.append(
+        plots.ethogram(
+            out_dir / f"ethogram_{stem}.png",
+            data.times[first],
+            result["pred"][first],
+            data.behaviors,
+            truth=np.maximum(data.Y[first], 0),
+            title=f"{data.videos[int(data.groups[first][0])]}: out-of-fold prediction vs truth",
+        )
+    )
+    return (f"{label} head ({m['splitter']})", [per_class, *figures])
 
 
 def _step(progress: Progress | None, step: str):

@@ -45,43 +45,73 @@ def fold_maps(result: dict, data) -> list[float]:
     return maps
 
 
-def score_heads(
-    data, heads: list[str], postprocess: dict | None = None, progress=None, folds: int | None = None
-) -> list[dict]:
-    """Leave-one-video-out (or ``folds`` group folds by video) score of each head on ``data``
-    (also what ``--head auto`` uses)."""
+def score_recipes(
+    datasets: dict, heads: list[str], postprocess: dict | None = None, progress=None, folds: int | None = None
+) -> tuple[list[dict], dict, dict]:
+    """Leave-one-video-out (or ``folds`` group folds by video) score of every backbone x head,
+    ``datasets``: backbone -> its labelled data (also what ``--head auto`` uses). -> (one row per
+    recipe, recipe -> cross-validation result, recipe -> the data it was scored on)."""
     from ethoprism.evaluation.classification import cross_validate
     from ethoprism.workflows.classify import DEFAULT_POSTPROCESS, head_for
 
     postprocess = {**DEFAULT_POSTPROCESS, **(postprocess or {})}
-    rows = []
-    for kind in heads:
-        start = time.perf_counter()
-        result = cross_validate(head_for(kind, data), data.for_head(kind), folds, postprocess, split="videos")
-        seconds = time.perf_counter() - start
-        metrics = result["metrics"]
-        maps = fold_maps(result, data)
-        row = {
-            "head": kind,
-            "map": metrics["map"],
-            "map_std": float(np.std(maps)) if maps else float("nan"),
-            "chance_map": metrics["chance_map"],
-            "head_fit_s": seconds / max(len(metrics["folds"]), 1),
-        }
-        for behavior, scores in metrics["per_class"].items():
-            row[f"ap[{behavior}]"] = scores["ap"]
-        rows.append(row)
-        if progress:
-            progress("heads", len(rows), len(heads))
-    return rows
+    rows, results, scored_on = [], {}, {}
+    total = len(datasets) * len(heads)
+    for backbone, data in datasets.items():
+        name = backbone or data.provenance.backbone
+        for kind in heads:
+            start = time.perf_counter()
+            result = cross_validate(
+                head_for(kind, data), data.for_head(kind), folds, postprocess, split="videos"
+            )
+            seconds = time.perf_counter() - start
+            label = f"{name} + {kind}"
+            results[label], scored_on[label] = result, data
+            rows.append(
+                {
+                    "backbone": name,
+                    "head": kind,
+                    **_score_columns(result, data),
+                    "head_fit_s": seconds / max(len(result["metrics"]["folds"]), 1),
+                }
+            )
+            if progress:
+                progress("heads", len(rows), total)
+    return rows, results, scored_on
 
 
-def best_head(data, heads: list[str], postprocess: dict | None = None) -> tuple[str, list[dict]]:
-    rows = score_heads(data, heads, postprocess)
-    scored = [r for r in rows if not np.isnan(r["map"])]
-    if not scored:
-        raise EthoprismError("no head could be scored on these labels (no behaviour in any held-out video)")
-    return max(scored, key=lambda r: r["map"])["head"], rows
+def _score_columns(result: dict, data) -> dict:
+    metrics = result["metrics"]
+    maps = fold_maps(result, data)
+    columns = {
+        "map": metrics["map"],
+        "map_std": float(np.std(maps)) if maps else float("nan"),
+        "chance_map": metrics["chance_map"],
+    }
+    for behavior, scores in metrics["per_class"].items():
+        columns[f"ap[{behavior}]"] = scores["ap"]
+    return columns
+
+
+def choice_row(results: dict, scored_on: dict) -> dict:
+    """compare.csv's ``auto`` row: what choosing the recipe by cross-validation delivers (each
+    held-out video gets the recipe that was best on the other videos)."""
+    from ethoprism.evaluation.recipes import choose_by_other_folds
+
+    chosen = choose_by_other_folds(results, scored_on)
+    data = next(iter(scored_on.values()))
+    picks = "; ".join(f"{name} x{n}" for name, n in chosen["chosen"].items())
+    return {"backbone": "auto", "head": "auto", **_score_columns(chosen, data), "chosen": picks}
+
+
+def best_recipe(datasets: dict, heads: list[str], postprocess: dict | None = None):
+    """-> ((the winning backbone's key in ``datasets``, head), the table's rows)."""
+    from ethoprism.evaluation.recipes import best_overall
+
+    rows, results, _ = score_recipes(datasets, heads, postprocess)
+    label = best_overall(results)
+    keys = [(backbone, kind) for backbone in datasets for kind in heads]
+    return keys[list(results).index(label)], rows
 
 
 def compare(
@@ -105,7 +135,7 @@ def compare(
     out_dir = Path(out_dir)
     store_dir = Path(store_dir) if store_dir else out_dir / "store"
     store = EmbeddingStore(store_dir)
-    rows = []
+    costs, datasets = {}, {}
     for b_index, name in enumerate(backbones):
         backbone = load_backbone(name, runtime="auto")
         mine = _stored_entries(store, backbone.name)
@@ -133,25 +163,29 @@ def compare(
             raise EthoprismError(
                 "compare scores by leave-one-video-out: it needs at least two labelled videos", labels[0]
             )
-        for row in score_heads(data, heads, folds=folds):
-            rows.append(
-                {
-                    "backbone": backbone.name,
-                    **row,
-                    "extract_frames_per_s": extracted_frames / seconds if seconds else float("nan"),
-                    "disk_gb_per_hour": disk_gb_per_hour,
-                    "runtime": backbone.weights.extra.get("runtime", ""),
-                }
-            )
+        datasets[backbone.name] = data
+        costs[backbone.name] = {
+            "extract_frames_per_s": extracted_frames / seconds if seconds else float("nan"),
+            "disk_gb_per_hour": disk_gb_per_hour,
+            "runtime": backbone.weights.extra.get("runtime", ""),
+        }
         if progress:
             progress("backbones", b_index + 1, len(backbones))
+    rows, results, scored_on = score_recipes(datasets, heads, folds=folds, progress=progress)
+    rows = [{**row, **costs[row["backbone"]]} for row in rows]
+    note = ""
+    if len(results) > 1:
+        try:
+            rows.append(choice_row(results, scored_on))
+        except EthoprismError as exc:  # backbones that embed other frames: no row-by-row choice
+            note = f"no auto row: {exc.problem}"
     table = pd.DataFrame(rows)
     order = ["backbone", "head", "map", "map_std", "chance_map"]
     table = table[order + [c for c in table.columns if c not in order]]
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "compare.csv", index=False, float_format="%.4f")
     plot = _plot(table, out_dir / "compare.png")
-    verdict = recommend(table)
+    verdict = recommend(table) + (f"\n{note}" if note else "")
     (out_dir / "recommendation.txt").write_text(verdict + "\n")
     return {"table": table, "plot": plot, "recommendation": verdict, "store": str(store_dir)}
 
@@ -168,7 +202,8 @@ def _stored_entries(store, backbone: str) -> list:
 def recommend(table: pd.DataFrame) -> str:
     """The best mean mAP; a cheaper recipe within one fold standard deviation of it is named too,
     since a difference smaller than the spread across videos is not one to pay for."""
-    scored = table.dropna(subset=["map"]).sort_values("map", ascending=False)
+    choice = table[table["head"] == "auto"]
+    scored = table[table["head"] != "auto"].dropna(subset=["map"]).sort_values("map", ascending=False)
     if scored.empty:
         return "no recipe could be scored"
     best = scored.iloc[0]
@@ -186,6 +221,12 @@ def recommend(table: pd.DataFrame) -> str:
         line += (
             f"; {cheapest['backbone']} + {cheapest['head']} ({cheapest['map']:.3f}) is within that spread "
             f"and fits in {cheapest['head_fit_s']:.2f} s instead of {best['head_fit_s']:.2f} s"
+        )
+    if len(choice):
+        auto = choice.iloc[0]
+        line += (
+            f". Choosing by cross-validation (`evaluate`'s and `train --head auto`'s way) delivers mAP "
+            f"{auto['map']:.3f} on videos that took no part in the choice ({auto['chosen']})"
         )
     return line
 
