@@ -78,11 +78,19 @@ def test_recipes_scored_on_other_rows_cannot_be_compared():
         choose_by_other_folds({"x": result(data, proba), "y": result(other, proba)}, {"x": data, "y": other})
 
 
-def test_the_recipe_to_train_is_the_best_cross_validated_one_ties_to_the_first():
-    def scored(value):
-        return {"metrics": {"map": value}}
-
-    assert best_overall({"linear": scored(0.7), "mlp": scored(0.8), "temporal": scored(0.8)}) == "mlp"
-    assert best_overall({"linear": scored(float("nan")), "mlp": scored(0.1)}) == "mlp"
+def test_the_recipe_to_train_goes_by_the_folds_own_maps_ties_to_the_first():
+    data = dataset()
+    truth = data.Y[:, 0].astype(float)
+    noise = np.random.default_rng(1).uniform(-0.3, 0.3, len(truth))
+    good, fair = result(data, truth * 0.5 + 0.25 + noise / 2), result(data, 0.5 + noise)
+    datasets = {"linear": data, "mlp": data, "temporal": data}
+    assert best_overall({"linear": fair, "mlp": good, "temporal": good}, datasets) == "mlp"
+    # single-behaviour videos (each all positive or all negative): no fold is scored alone, the
+    # pooled mAP decides
+    flat = dataset(np.repeat([0, 1, 0], FRAMES)[:, None].astype(np.int8))
+    datasets = {"linear": flat, "mlp": flat}
+    ranks = np.repeat([0.2, 0.9, 0.1], FRAMES).astype(float)
+    assert best_overall({"linear": result(flat, 1 - ranks), "mlp": result(flat, ranks)}, datasets) == "mlp"
     with pytest.raises(EthoprismError, match="no recipe could be scored"):
-        best_overall({"linear": scored(float("nan"))})
+        empty = dataset(np.zeros((3 * FRAMES, 1), np.int8))
+        best_overall({"linear": result(empty, ranks)}, {"linear": empty})

@@ -133,11 +133,16 @@ def test_social_features_see_the_nearest_other_animal_and_who_approaches_whom():
             frames.append(f)
             ids.append(k)
             boxes.append([x - 2, y - 2, x + 2, y + 2])
-    features, partner = social_features(np.array(frames), np.array(ids), np.array(boxes, float), 3, 100, 100)
+    features, others = social_features(np.array(frames), np.array(ids), np.array(boxes, float), 3, 100, 100)
+    partner = others[:, 0]
     column = {name: features[:, k] for k, name in enumerate(SOCIAL_FEATURES)}
     rows = {(f, k): r for r, (f, k) in enumerate(zip(frames, ids))}
     a, b = rows[(4, 0)], rows[(4, 1)]
     assert partner[a] == b and partner[b] == a  # each other's nearest
+    # every other animal on the frame, nearest first; -1 where fewer are present (C comes at 5)
+    assert others[a].tolist() == [b, -1]
+    assert others[rows[(6, 0)]].tolist() == [rows[(6, 1)], rows[(6, 2)]]
+    assert others[rows[(6, 2)]].tolist() == [rows[(6, 0)], rows[(6, 1)]]  # A (40, 50) is nearer C
     assert column["toward_other"][a] == pytest.approx(1.0) and column["other_toward_me"][b] == pytest.approx(
         1.0
     )

@@ -73,6 +73,8 @@ class FrameDataset:
 
         if kind not in TOKEN_HEADS:
             return self
+        if self.grid_X is None and self.per_animal:
+            raise ValueError("per-animal rows were built without their token sets (tokens=True)")
         if self.grid_X is None:
             raise EthoprismError(
                 f"the '{kind}' head reads token grids, which this store does not hold: "
@@ -83,6 +85,14 @@ class FrameDataset:
     @property
     def token_grid(self) -> int | None:
         return None if self.provenance is None else self.provenance.token_grid
+
+    @property
+    def animal_tokens(self) -> int | None:
+        """Per-animal rows: the tokens of each row's set (:func:`animal_token_set`)."""
+        if not self.per_animal or self.grid_X is None:
+            return None
+        dim = (self.X.shape[1] - len(SOCIAL_FEATURES)) // 3
+        return self.grid_X.shape[1] // dim
 
     @property
     def labelled(self) -> np.ndarray:
@@ -198,8 +208,8 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
     frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
     animal on that frame: present or not, its relative position, distance and speed, and whether
     each of the two moves toward the other (heading taken as the direction of motion: boxes have
-    no body axis). -> (features ``[rows, len(SOCIAL_FEATURES)]``, the row of each row's nearest
-    other animal or -1)."""
+    no body axis). -> (features ``[rows, len(SOCIAL_FEATURES)]``, ``[rows, n_animals - 1]``: the
+    rows of the other animals on the same frame, nearest first, -1 where fewer are present)."""
     frames, ids = np.asarray(frames), np.asarray(ids, np.int64)
     centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
     centre = centre / float(np.hypot(width, height))
@@ -217,9 +227,9 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
             motion[mine] = centre[mine[ahead]] - centre[mine[behind]]
     out = np.zeros((len(frames), len(SOCIAL_FEATURES)), np.float32)
     out[:, 0] = speed
-    partner = np.full(len(frames), -1, np.int64)
+    others = np.full((len(frames), max(n_animals - 1, 1)), -1, np.int64)
     if n_animals < 2 or not len(frames):
-        return out, partner
+        return out, others
     # every animal's centre and speed on every frame (NaN where absent): the nearest other animal
     # of each row by one vectorised distance over [frames, animals, animals], no loop over rows
     first = int(frames.min())
@@ -232,9 +242,15 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
     distance = np.linalg.norm(offsets, axis=2)
     distance[np.arange(len(frames)), ids] = np.nan  # not itself
     present = ~np.isnan(distance).all(axis=1)
-    nearest = np.nanargmin(np.where(present[:, None], distance, 0.0), axis=1)
+    order = np.argsort(np.where(np.isnan(distance), np.inf, distance), axis=1, kind="stable")[
+        :, : n_animals - 1
+    ]
+    others[:] = np.where(
+        np.isnan(np.take_along_axis(distance, order, axis=1)), -1, row_of[slot[:, None], order]
+    )
+    nearest = order[:, 0]
+    partner = others[:, 0]
     rows = np.flatnonzero(present)
-    partner[rows] = row_of[slot[rows], nearest[rows]]
     toward = offsets[rows, nearest[rows]]
     out[rows, 1] = 1.0
     out[rows, 2:4] = toward
@@ -247,7 +263,7 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
 
     out[rows, 6] = cosine(motion[rows], toward)
     out[rows, 7] = cosine(motion[partner[rows]], -toward)
-    return out, partner
+    return out, others
 
 
 def build_animal_dataset(
@@ -255,11 +271,16 @@ def build_animal_dataset(
     labels: list[VideoLabels] | None,
     behaviors: list[str] | None = None,
     require_labels: bool = True,
+    tokens: bool | int = False,
 ) -> FrameDataset:
     """One row per (animal, frame) it is present on: the animal's embedding, the whole frame's,
     the nearest other animal's (zeros when alone: social context for every head) and the social
     features of :func:`social_features`. A group is one animal's track in
-    one video (sequence heads run along it); labels are per (video, animal) (``subject``)."""
+    one video (sequence heads run along it); labels are per (video, animal) (``subject``).
+    ``tokens``: also each row as a set of tokens for the attention heads (``grid_X``): the
+    animal's, the frame's, every other animal's on that frame (nearest first, zeros where fewer
+    are present) and the social features (zero-padded to the embedding width); an int: that many
+    tokens per row (a trained head's: nearer others kept, missing ones zeros)."""
     labels = labels or []
     with_tracks = {e.video_name: e for e in entries if e.provenance.tracks}
     for label in labels:
@@ -287,6 +308,10 @@ def build_animal_dataset(
     behaviors = behaviors or merge_behaviors(labels)
     exclusive = all(label.exclusive for label in labels) if labels else True
     X, Y, groups, frames, times, videos, animals, fps = [], [], [], [], [], [], [], []
+    token_rows = []
+    most_others = max([len(e.animals) - 1 for e in with_tracks.values()] + [1])
+    if tokens is not True and tokens:
+        most_others = int(tokens) - 3
     for entry in entries:
         if entry.video_name not in with_tracks:
             continue
@@ -298,9 +323,10 @@ def build_animal_dataset(
         row_frames, ids = rows
         frame_vectors, animal_vectors = entry.embeddings(), entry.animal_embeddings()
         width, height = entry.size
-        social, partner = social_features(
+        social, nearest_first = social_features(
             row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height
         )
+        partner = nearest_first[:, 0]
         others = np.where((partner >= 0)[:, None], animal_vectors[partner.clip(min=0)], 0.0).astype(
             np.float32
         )
@@ -322,6 +348,17 @@ def build_animal_dataset(
             X.append(
                 np.concatenate([animal_vectors[mine], frame_vectors[at], others[mine], social[mine]], axis=1)
             )
+            if tokens:
+                token_rows.append(
+                    animal_token_set(
+                        animal_vectors,
+                        frame_vectors[at],
+                        nearest_first[mine],
+                        social[mine],
+                        mine,
+                        most_others,
+                    )
+                )
             groups.append(np.full(len(mine), len(videos)))
             frames.append(at)
             times.append(stamps[at])
@@ -351,9 +388,24 @@ def build_animal_dataset(
         entries[0].provenance,
         fps,
         {},
-        None,
+        np.concatenate(token_rows) if tokens else None,
         animals,
     )
+
+
+def animal_token_set(animal_vectors, frame_vectors, nearest_first, social, mine, most_others: int):
+    """float16 ``[rows, (3 + most_others) * D]``: per row the tokens [animal, frame, others nearest
+    first (zeros where absent), social features zero-padded to ``D``]."""
+    dim = animal_vectors.shape[1]
+    cells = np.zeros((len(mine), 3 + most_others, dim), np.float16)
+    cells[:, 0] = animal_vectors[mine]
+    cells[:, 1] = frame_vectors
+    for slot in range(min(nearest_first.shape[1], most_others)):
+        present = nearest_first[:, slot] >= 0
+        cells[present, 2 + slot] = animal_vectors[nearest_first[present, slot]]
+    width = min(dim, social.shape[1])
+    cells[:, -1, :width] = social[:, :width]
+    return cells.reshape(len(mine), -1)
 
 
 def animal_blind(data: FrameDataset) -> tuple[FrameDataset, np.ndarray]:

@@ -169,8 +169,8 @@ def train(
         (chosen_backbone, head), rows = best_recipe(datasets, AUTO_HEADS, postprocess)
         for row in rows:
             console.print(
-                f"{row['backbone']} + {row['head']}: mAP {row['map']:.3f} ± {row['map_std']:.3f} "
-                f"(chance {row['chance_map']:.3f})",
+                f"{row['backbone']} + {row['head']}: mAP {row['map']:.3f}, per held-out video "
+                f"{row['fold_map']:.3f} ± {row['map_std']:.3f} (chance {row['chance_map']:.3f})",
                 highlight=False,
             )
         data = datasets[chosen_backbone]

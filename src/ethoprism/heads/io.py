@@ -160,13 +160,15 @@ def check_embeddings_match(meta: dict, provenance: Provenance | dict, where: str
     trained = meta["embeddings"]
     if isinstance(provenance, Provenance):
         provenance = provenance.to_dict()
-    if meta.get("head") in TOKEN_HEADS and provenance.get("token_grid") != meta["params"].get("grid"):
+    # a per-animal token head's tokens are the animals of each row (``tokens``), not a grid
+    reads_grids = meta.get("head") in TOKEN_HEADS and not meta["params"].get("tokens")
+    if reads_grids and provenance.get("token_grid") != meta["params"].get("grid"):
         raise EthoprismError(
             f"head reads {meta['params'].get('grid')}x{meta['params'].get('grid')} token grids but these "
             f"embeddings hold {provenance.get('token_grid') or 'no'} grids (extract --token-grid)",
             where,
         )
-    if meta.get("head") in TOKEN_HEADS and (
+    if reads_grids and (
         provenance.get("token_dim") != trained.get("token_dim")
         or provenance.get("token_basis") != trained.get("token_basis")
     ):

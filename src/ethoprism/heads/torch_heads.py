@@ -466,6 +466,7 @@ class AttentiveTokensHead(AttentiveProbe):
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,
         random_state: int = 0,
+        tokens: int | None = None,
     ):
         super().__init__(
             exclusive,
@@ -483,26 +484,32 @@ class AttentiveTokensHead(AttentiveProbe):
             random_state,
         )
         self.grid = grid
+        self.tokens = tokens
+
+    @property
+    def cells(self) -> int:
+        """Tokens per frame: a ``grid x grid`` map, or ``tokens`` (per-animal rows: the animal,
+        the frame, the other animals and the social features, ``dataset.animal_token_set``)."""
+        return self.tokens or self.grid * self.grid
 
     @property
     def token_dim(self) -> int:
-        return self.n_features_in_ // (self.grid * self.grid)
+        return self.n_features_in_ // self.cells
 
     def _begin(self, X, y):
-        if np.shape(X)[1] % (self.grid * self.grid):
-            raise ValueError(f"{np.shape(X)[1]} features are not {self.grid}x{self.grid} token maps")
+        if np.shape(X)[1] % self.cells:
+            raise ValueError(f"{np.shape(X)[1]} features are not {self.cells} tokens")
         # token maps are large: kept in half precision, each batch widened to fp32 in the module
         return super()._begin(X, y, np.float16)
 
     def _build(self):
-        cells = self.grid * self.grid
         return _TokenAttention(
-            self.token_dim, self.hidden, self._out_dim(), self.heads, self.dropout, self.window, cells
+            self.token_dim, self.hidden, self._out_dim(), self.heads, self.dropout, self.window, self.cells
         )
 
     def _forward(self, module, X, index):
         frames, position = torch.unique(index, return_inverse=True)
-        maps = X[frames].view(len(frames), self.grid * self.grid, self.token_dim)
+        maps = X[frames].view(len(frames), self.cells, self.token_dim)
         embedded = module.embed(maps)
         return module(embedded.index_select(0, position.flatten()).view(*position.shape, *embedded.shape[1:]))
 

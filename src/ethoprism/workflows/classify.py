@@ -57,17 +57,17 @@ def load_labelled(
         animals=tracked,
     )
     if tracked and subject is None:  # per animal: rows (animal, frame), one track per sequence
-        if grid:
-            raise EthoprismError(
-                "token-grid heads do not read per-animal rows yet: use linear, mlp, attentive or temporal"
-            )
-        return build_animal_dataset(entries, labels, behaviors)
+        # token heads attend over each row's animals (itself, the others) rather than a grid
+        return build_animal_dataset(entries, labels, behaviors, tokens=grid)
     return build_dataset(entries, labels, behaviors, grid=grid)
 
 
 def head_for(kind: str, data: FrameDataset, **params):
-    """A new head of ``kind`` for ``data`` (token heads learn the store's grid)."""
-    if kind in TOKEN_HEADS:
+    """A new head of ``kind`` for ``data`` (token heads learn the store's grid, or per animal the
+    set of animals on each row's frame)."""
+    if kind in TOKEN_HEADS and data.per_animal:
+        params.setdefault("tokens", data.animal_tokens)
+    elif kind in TOKEN_HEADS:
         params.setdefault("grid", data.token_grid)
     return make_head(kind, exclusive=data.exclusive, **params)
 
@@ -121,7 +121,13 @@ def head_dataset(
         )
         known = [label.reorder(meta["behaviors"]) for label in known]
     if per_animal:
-        data = build_animal_dataset(entries, known, meta["behaviors"], require_labels=False)
+        data = build_animal_dataset(
+            entries,
+            known,
+            meta["behaviors"],
+            require_labels=False,
+            tokens=(meta["params"].get("tokens") or True) if meta["head"] in TOKEN_HEADS else False,
+        )
     else:
         data = build_dataset(
             entries, known, meta["behaviors"], require_labels=False, grid=meta["head"] in TOKEN_HEADS
@@ -214,7 +220,9 @@ def animal_blind_metrics(
     from ethoprism.dataset import animal_blind
 
     frames, row_of = animal_blind(data)
-    result = cross_validate(head_for(kind, frames), frames, n_splits, postprocess, split="videos")
+    # a token head's own tokens here are animals: without tracks, the nearest head reads frames
+    blind_kind = "attentive" if kind in TOKEN_HEADS else kind
+    result = cross_validate(head_for(blind_kind, frames), frames, n_splits, postprocess, split="videos")
     scored = result["scored"][row_of]
     truth = np.where(scored[:, None], data.Y, -1)
     blind = classification_metrics(
@@ -223,6 +231,7 @@ def animal_blind_metrics(
     oracle = np.maximum(frames.Y, 0).astype(np.float32)[row_of]
     ceiling = classification_metrics(truth, oracle, oracle.astype(np.int8), data.behaviors, data.exclusive)
     return {
+        "head": blind_kind,
         "map": blind["map"],
         "macro_f1": blind["macro_f1"],
         "per_class": blind["per_class"],
@@ -297,7 +306,7 @@ def evaluate(
     recipe choice itself (``report["heads"]["auto"]``: each fold's held-out videos get the recipe
     that was best on the other folds, :func:`~ethoprism.evaluation.recipes.choose_by_other_folds`)
     and name the recipe to train (``report["recommended"]``)."""
-    from ethoprism.evaluation.recipes import best_overall, choose_by_other_folds
+    from ethoprism.evaluation.recipes import best_overall, choose_by_other_folds, fold_maps
 
     datasets = data if isinstance(data, dict) else {None: data}
     data = next(iter(datasets.values()))
@@ -335,7 +344,13 @@ def evaluate(
             )
             results[label], scored_on[label] = result, recipe_data
             recipes[label] = {"backbone": backbone or recipe_data.provenance.backbone, "head": kind}
-            report["heads"][label] = {"metrics": result["metrics"], **recipes[label]}
+            maps = [m for m in fold_maps(result, recipe_data) if not np.isnan(m)]
+            report["heads"][label] = {
+                "metrics": result["metrics"],
+                **recipes[label],
+                # each held-out fold's own mAP, averaged: what choosing a recipe goes by
+                "fold_map": float(np.mean(maps)) if maps else float("nan"),
+            }
             if recipe_data.per_animal:
                 report["heads"][label]["animal_blind"] = animal_blind_metrics(
                     kind, recipe_data, n_splits, postprocess, split
@@ -344,7 +359,7 @@ def evaluate(
             summary_rows.append(row)
             sections.append(_recipe_section(label, stem, recipe_data, result, out_dir))
     if choose and split == "file":  # one split: the test videos would choose their own recipe
-        recommended = best_overall(results)
+        recommended = best_overall(results, scored_on)
         report["recommended"] = {"recipe": recommended, **recipes[recommended]}
         notes = [
             *(notes or []),
@@ -353,7 +368,7 @@ def evaluate(
         ]
     elif choose:
         chosen = choose_by_other_folds(results, scored_on)
-        recommended = best_overall(results)
+        recommended = best_overall(results, scored_on)
         report["heads"]["auto"] = {"metrics": chosen["metrics"], "chosen": chosen["chosen"]}
         report["recommended"] = {"recipe": recommended, **recipes[recommended]}
         summary_rows.append({"head": "auto", **_summary_row(chosen["metrics"], None)})
@@ -410,6 +425,7 @@ def evaluate(
 def _summary_row(m: dict, head_report: dict | None) -> dict:
     row = {
         "mAP": m["map"],
+        "mAP per held-out fold": (head_report or {}).get("fold_map", float("nan")),
         "chance mAP": m["chance_map"],
         "macro accuracy": m["macro_accuracy"],
         "chance macro accuracy": m["chance_macro_accuracy"],

@@ -23,26 +23,13 @@ SUMMARY_COLUMNS = [
     "backbone",
     "head",
     "map",
+    "fold_map",
     "map_std",
     "chance_map",
     "extract_frames_per_s",
     "disk_gb_per_hour",
     "head_fit_s",
 ]
-
-
-def fold_maps(result: dict, data) -> list[float]:
-    """mAP of each fold's test videos (its spread is the table's ``map_std``)."""
-    from ethoprism.evaluation.classification import classification_metrics
-
-    maps = []
-    for fold in result["metrics"]["folds"]:
-        rows = np.isin(data.groups, [data.videos.index(v) for v in fold["test_videos"]])
-        truth = np.where(rows[:, None], result["truth"], -1)
-        m = classification_metrics(truth, result["proba"], result["pred"], data.behaviors, data.exclusive)
-        if not np.isnan(m["map"]):
-            maps.append(m["map"])
-    return maps
 
 
 def score_recipes(
@@ -81,12 +68,16 @@ def score_recipes(
 
 
 def _score_columns(result: dict, data) -> dict:
+    from ethoprism.evaluation.recipes import fold_maps
+
     metrics = result["metrics"]
-    maps = fold_maps(result, data)
+    maps = [m for m in fold_maps(result, data) if not np.isnan(m)]
     columns = {
         "map": metrics["map"],
         "map_std": float(np.std(maps)) if maps else float("nan"),
         "chance_map": metrics["chance_map"],
+        # the mean of the held-out folds' own mAPs: what the choice of a recipe goes by
+        "fold_map": float(np.mean(maps)) if maps else float("nan"),
     }
     for behavior, scores in metrics["per_class"].items():
         columns[f"ap[{behavior}]"] = scores["ap"]
@@ -108,8 +99,8 @@ def best_recipe(datasets: dict, heads: list[str], postprocess: dict | None = Non
     """-> ((the winning backbone's key in ``datasets``, head), the table's rows)."""
     from ethoprism.evaluation.recipes import best_overall
 
-    rows, results, _ = score_recipes(datasets, heads, postprocess)
-    label = best_overall(results)
+    rows, results, scored_on = score_recipes(datasets, heads, postprocess)
+    label = best_overall(results, scored_on)
     keys = [(backbone, kind) for backbone in datasets for kind in heads]
     return keys[list(results).index(label)], rows
 
@@ -200,26 +191,30 @@ def _stored_entries(store, backbone: str) -> list:
 
 
 def recommend(table: pd.DataFrame) -> str:
-    """The best mean mAP; a cheaper recipe within one fold standard deviation of it is named too,
-    since a difference smaller than the spread across videos is not one to pay for."""
+    """The best recipe by the mean of its held-out folds' own mAPs (``fold_map``, the criterion
+    ``--head auto`` uses; the pooled ``map`` where no fold could be scored alone); a cheaper recipe
+    within one fold standard deviation of it is named too, since a difference smaller than the
+    spread across videos is not one to pay for."""
     choice = table[table["head"] == "auto"]
-    scored = table[table["head"] != "auto"].dropna(subset=["map"]).sort_values("map", ascending=False)
+    scored = table[table["head"] != "auto"].copy()
+    scored["score"] = scored["fold_map"].fillna(scored["map"]) if "fold_map" in scored else scored["map"]
+    scored = scored.dropna(subset=["score"]).sort_values("score", ascending=False, kind="stable")
     if scored.empty:
         return "no recipe could be scored"
     best = scored.iloc[0]
     line = (
         f"use {best['backbone']} with the {best['head']} head: mAP {best['map']:.3f} "
-        f"(± {best['map_std']:.3f} across videos; chance {best['chance_map']:.3f})"
+        f"(per held-out fold {best['score']:.3f} ± {best['map_std']:.3f}; chance {best['chance_map']:.3f})"
     )
     close = scored[
-        (scored["map"] >= best["map"] - best["map_std"])
+        (scored["score"] >= best["score"] - best["map_std"])
         & (scored.index != best.name)
         & (scored["head_fit_s"] < best["head_fit_s"])
     ]
     if len(close):
         cheapest = close.sort_values("head_fit_s").iloc[0]
         line += (
-            f"; {cheapest['backbone']} + {cheapest['head']} ({cheapest['map']:.3f}) is within that spread "
+            f"; {cheapest['backbone']} + {cheapest['head']} ({cheapest['score']:.3f}) is within that spread "
             f"and fits in {cheapest['head_fit_s']:.2f} s instead of {best['head_fit_s']:.2f} s"
         )
     if len(choice):
