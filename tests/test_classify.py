@@ -341,6 +341,30 @@ def test_evaluate_with_no_head_named_scores_every_head_and_the_choice(synthetic_
     assert "auto" in (out / "report.html").read_text()
 
 
+def test_the_default_refuses_backbones_that_cover_other_videos_before_fitting(synthetic_store, tmp_path):
+    import shutil
+
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    motion = load_backbone("effnet-lite0-motion")
+    extract_video(
+        synthetic_store["videos"][0].path, motion, EmbeddingStore(store), ClipSpec(frames=16, size=64, overlap=0)
+    )
+    result = runner.invoke(
+        app,
+        ["evaluate", str(store), "--labels", str(synthetic_store["labels"]), "--out", str(tmp_path / "r")],
+    )
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "cover different videos" in lines[0] and "--backbone" in lines[0]
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
 def test_evaluate_uses_the_feral_split(synthetic_store, tmp_path, monkeypatch):
     """A FERAL file's train/val/test split is the evaluation's split (by default), not thrown away."""
     from ethoprism.outputs import plots

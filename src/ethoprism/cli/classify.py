@@ -54,9 +54,20 @@ def _recipe_datasets(store, labels, label_format, which, exclusive, heads, subje
 
     if which is None:
         try:
-            backbones = sorted({e.backbone for e in EmbeddingStore(store).entries()})
+            entries = EmbeddingStore(store).entries()
         except EthoprismError:
-            backbones = []
+            entries = []
+        covered = {}
+        for entry in entries:
+            covered.setdefault(entry.backbone, set()).add(entry.video_name)
+        backbones = sorted(covered)
+        if len({frozenset(videos) for videos in covered.values()}) > 1:
+            counts = ", ".join(f"{name}: {len(covered[name])} videos" for name in backbones)
+            raise EthoprismError(
+                f"the store's backbones cover different videos, so their recipes cannot be compared "
+                f"video by video ({counts}): pass --backbone",
+                store,
+            )
         if len(backbones) > 1:
             return {
                 name: _labelled(store, labels, label_format, name, exclusive, heads, subject)

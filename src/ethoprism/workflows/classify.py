@@ -306,10 +306,12 @@ def evaluate(
     recipe choice itself (``report["heads"]["auto"]``: each fold's held-out videos get the recipe
     that was best on the other folds, :func:`~ethoprism.evaluation.recipes.choose_by_other_folds`)
     and name the recipe to train (``report["recommended"]``)."""
-    from ethoprism.evaluation.recipes import best_overall, choose_by_other_folds, fold_maps
+    from ethoprism.evaluation.recipes import best_overall, check_aligned, choose_by_other_folds, fold_maps
 
     datasets = data if isinstance(data, dict) else {None: data}
     data = next(iter(datasets.values()))
+    if choose and len(datasets) > 1:
+        check_aligned(datasets)  # before any fit: backbones over other videos cannot be chosen among
     if split not in ("auto", "file", "videos"):
         raise EthoprismError(f"--split must be auto, file or videos, not '{split}'")
     if split == "auto":
