@@ -353,7 +353,10 @@ def test_the_default_refuses_backbones_that_cover_other_videos_before_fitting(sy
     shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
     motion = load_backbone("effnet-lite0-motion")
     extract_video(
-        synthetic_store["videos"][0].path, motion, EmbeddingStore(store), ClipSpec(frames=16, size=64, overlap=0)
+        synthetic_store["videos"][0].path,
+        motion,
+        EmbeddingStore(store),
+        ClipSpec(frames=16, size=64, overlap=0),
     )
     result = runner.invoke(
         app,

@@ -279,3 +279,41 @@ def test_nan_embeddings_are_named(synthetic_store, tmp_path):
     result = runner.invoke(app, ["discover", str(store), "--out", str(tmp_path / "o"), "--motifs", "3"])
     _one_line_error(result, "NaN", damaged.name, midway=True)
     assert not (tmp_path / "o" / "model.json").exists()
+
+
+def test_a_store_with_the_motion_backbone_beside_others_discovers_on_its_features(synthetic_store, tmp_path):
+    import shutil
+
+    from ethoprism.backbones import load_backbone
+    from ethoprism.clips import ClipSpec
+    from ethoprism.extract import extract_video
+    from ethoprism.store import EmbeddingStore
+
+    store = tmp_path / "store"
+    shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
+    motion = load_backbone("effnet-lite0-motion")
+    for video in synthetic_store["videos"][:2]:
+        extract_video(video.path, motion, EmbeddingStore(store), ClipSpec(frames=16, size=64, overlap=0))
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["discover", str(store), "--out", str(out), "--motifs", "2", "--no-movies"])
+    assert result.exit_code == 0, result.output
+    model = json.loads((out / "model.json").read_text())
+    assert model["source"]["backbone"] == "effnet-lite0-motion"
+    assert len(list(out.glob("*.motifs.csv"))) == 2  # the videos the motion backbone holds
+    # naming the frame backbone still uses it
+    result = runner.invoke(
+        app,
+        [
+            "discover",
+            str(store),
+            "--out",
+            str(tmp_path / "f"),
+            "--motifs",
+            "2",
+            "--no-movies",
+            "--backbone",
+            "effnet-lite0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "f" / "model.json").read_text())["source"]["backbone"] == "effnet-lite0"

@@ -26,7 +26,13 @@ EXEMPLARS = 6
 
 
 def select_sequences(store_dir, backbone=None, videos: list[str] | None = None, per_animal=None):
-    entries = EmbeddingStore(store_dir).select(backbone)
+    """The store's sequences; with no ``backbone`` named, the motion backbone's where the store
+    holds it beside others (its embeddings are appearance *and* motion: the same frame features
+    plus what moves, which actions are made of)."""
+    store = EmbeddingStore(store_dir)
+    if backbone is None:
+        backbone = motion_backbone(store)
+    entries = store.select(backbone)
     if videos:
         names = {e.video_name: e for e in entries} | {Path(e.video_name).stem: e for e in entries}
         unknown = [v for v in videos if v not in names]
@@ -34,6 +40,17 @@ def select_sequences(store_dir, backbone=None, videos: list[str] | None = None, 
             raise EthoprismError(f"--videos names videos that are not in the store: {unknown}", store_dir)
         entries = list({id(names[v]): names[v] for v in videos}.values())
     return sequences_of(entries, per_animal)
+
+
+def motion_backbone(store) -> str | None:
+    """The one motion backbone of a store holding several backbones, else None."""
+    try:
+        entries = store.entries()
+    except EthoprismError:
+        return None
+    names = {e.backbone for e in entries}
+    motion = {e.backbone for e in entries if "motion" in e.provenance.weights.extra}
+    return motion.pop() if len(names) > 1 and len(motion) == 1 else None
 
 
 def _frames(seconds: float, fps: float, at_least: int = 1) -> int:
