@@ -62,6 +62,8 @@ def test_each_held_out_video_gets_the_recipe_that_won_elsewhere():
     assert picks[("a",)] == picks[("b",)] == "blunt"
     assert chosen["chosen"] == {"blunt": 2, "sharp": 1}
     assert chosen["metrics"]["map"] < 0.9  # not the best row's score: c's labels chose nothing
+    assert chosen["metrics"]["folds"][2]["fold_map"] <= 0.5  # c on its own, under the recipe it got
+    assert chosen["fold_map"] == pytest.approx(np.mean([f["fold_map"] for f in chosen["metrics"]["folds"]]))
 
     # what a recipe does on the held-out video never changes the recipe that video gets
     results["blunt"] = result(data, np.where(on_c, truth, blunt))  # now perfect on c

@@ -105,13 +105,14 @@ def _exclusive_flag(value: str) -> bool | None:
 def print_summary(report: dict) -> None:
     how = "on the label file's test videos" if report.get("split") == "file" else "cross-validated by video"
     table = Table(title=f"{how} (chance: the AP of uninformed scores = prevalence)")
-    for column in ("head", "mAP", "chance mAP", "macro accuracy", "macro F1"):
+    for column in ("head", "mAP", "mAP per held-out fold", "chance mAP", "macro accuracy", "macro F1"):
         table.add_column(column)
     for kind, result in report["heads"].items():
         m = result["metrics"]
         table.add_row(
             kind,
             f"{m['map']:.3f}",
+            f"{result.get('fold_map', float('nan')):.3f}",
             f"{m['chance_map']:.3f}",
             f"{m['macro_accuracy']:.3f}",
             f"{m['macro_f1']:.3f}",

@@ -122,14 +122,24 @@ def choose_by_other_folds(results: dict, datasets: dict) -> dict:
         rows = held_out & results[best]["scored"]
         proba[rows], pred[rows] = results[best]["proba"][rows], results[best]["pred"][rows]
         scored |= rows
-        fold_notes.append({"test_videos": list(test_videos), "recipe": best, "score_elsewhere": values[best]})
+        fold_notes.append(
+            {
+                "test_videos": list(test_videos),
+                "recipe": best,
+                "score_elsewhere": values[best],
+                "fold_map": per_fold[best][u],
+            }
+        )
     truth = np.where(scored[:, None], data.Y, -1)
     metrics = classification_metrics(truth, proba, pred, data.behaviors, data.exclusive)
     metrics["folds"] = fold_notes
     metrics["splitter"] = results[names[0]]["metrics"]["splitter"] + ", recipe chosen on the other folds"
     chosen = Counter(note["recipe"] for note in fold_notes)
+    own = [note["fold_map"] for note in fold_notes if not np.isnan(note["fold_map"])]
     return {
         "metrics": metrics,
+        # each held-out fold's own mAP under the recipe it got, averaged (beside the recipes' own)
+        "fold_map": float(np.mean(own)) if own else float("nan"),
         "proba": proba,
         "pred": pred,
         "scored": scored,

@@ -371,9 +371,13 @@ def evaluate(
     elif choose:
         chosen = choose_by_other_folds(results, scored_on)
         recommended = best_overall(results, scored_on)
-        report["heads"]["auto"] = {"metrics": chosen["metrics"], "chosen": chosen["chosen"]}
+        report["heads"]["auto"] = {
+            "metrics": chosen["metrics"],
+            "chosen": chosen["chosen"],
+            "fold_map": chosen["fold_map"],
+        }
         report["recommended"] = {"recipe": recommended, **recipes[recommended]}
-        summary_rows.append({"head": "auto", **_summary_row(chosen["metrics"], None)})
+        summary_rows.append({"head": "auto", **_summary_row(chosen["metrics"], report["heads"]["auto"])})
         _write_out_of_fold(data, chosen, out_dir / "predictions_auto")
         picks = ", ".join(
             f"{name} in {n} of {len(chosen['metrics']['folds'])}" for name, n in chosen["chosen"].items()
