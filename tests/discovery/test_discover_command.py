@@ -317,3 +317,15 @@ def test_a_store_with_the_motion_backbone_beside_others_discovers_on_its_feature
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "f" / "model.json").read_text())["source"]["backbone"] == "effnet-lite0"
+    # a model reads the embeddings it was fitted on, with no --backbone: applying and scoring it
+    model = str(tmp_path / "f" / "model.json")
+    result = runner.invoke(
+        app, ["discover", str(store), "--model", model, "--out", str(tmp_path / "a"), "--no-movies"]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "a").glob("*.motifs.csv"))) == 4
+    labels = str(synthetic_store["labels"])
+    result = runner.invoke(
+        app, ["evaluate-motifs", str(store), "--motifs", str(tmp_path / "f"), "--labels", labels]
+    )
+    assert result.exit_code == 0, result.output

@@ -108,6 +108,8 @@ def discover(
 ) -> dict:
     """Fit (or apply ``model_path``) and write every output into ``out_dir``; -> a summary.
     ``ready`` is called once the inputs are checked, before the long work."""
+    if model_path is not None and backbone is None:  # a model reads the embeddings it was fitted on
+        backbone = MotifModel.load(model_path).source.get("backbone")
     sequences = select_sequences(store_dir, backbone, videos, per_animal)
     if not sequences:
         raise EthoprismError("no animal has any tracked frame in the selected videos", store_dir)
@@ -347,6 +349,7 @@ def motif_labels(
     unknown = [k for k in names if not 0 <= k < model.n_motifs]
     if unknown:
         raise EthoprismError(f"--name names motif(s) {unknown}; the model has motifs 0..{model.n_motifs - 1}")
+    backbone = backbone or model.source.get("backbone")
     sequences = select_sequences(store_dir, backbone, videos, model.source.get("per_animal"))
     for sequence in sequences:
         model.check_source(sequence)
@@ -418,7 +421,7 @@ def evaluate_motifs(
     model = MotifModel.load(motifs_dir / "model.json")
     table = read_motif_tables(motifs_dir)
     per_animal = "animal" in table.columns
-    sequences = select_sequences(store_dir, backbone, None, per_animal)
+    sequences = select_sequences(store_dir, backbone or model.source.get("backbone"), None, per_animal)
     by_key = {(s.video, s.animal): s for s in sequences}
     entries = list({id(s.entry): s.entry for s in sequences}.values())
     labels = read_labels(labels_paths, video_frame_info(entries), fmt, subject=subject, animals=per_animal)
