@@ -14,7 +14,8 @@ The ``auto`` rows are the default path's own scoring (``ethoprism.evaluation.rec
 the recipes ``evaluate`` runs with no head named (a store with both backbones; a frame-only
 store): each fold's held-out videos get the recipe that was best on the other folds. Their gap to
 the best row is the issue's target (<= 0.02 mAP). Each recipe's cross-validation is cached in
-``--work`` (``<set>_results.pkl``), so the choice can be re-scored without refitting.
+``--work`` (``<set>_results/``: arrays as .npz, metrics as JSON), so the choice can be re-scored
+without refitting.
 """
 
 from __future__ import annotations
@@ -62,11 +63,9 @@ def bsoid_recipes(work: Path) -> dict:
 
 
 def score(datasets: dict, folds: int | None, cache: Path) -> tuple[pd.DataFrame, dict]:
-    """Every recipe cross-validated (cached in ``cache``: the choice can be re-scored without
-    refitting), then the default path's choice among the recipes ``evaluate`` runs with no head
+    """Every recipe cross-validated (cached in the folder ``cache``: the choice can be re-scored
+    without refitting), then the default path's choice among the recipes ``evaluate`` runs with no head
     named: both backbones' four heads (a store holding both), and the frame store's four heads."""
-    import pickle
-
     from ethoprism.evaluation.classification import cross_validate
     from ethoprism.evaluation.recipes import choose_by_other_folds, fold_maps
     from ethoprism.workflows.classify import DEFAULT_POSTPROCESS, head_for
@@ -74,18 +73,17 @@ def score(datasets: dict, folds: int | None, cache: Path) -> tuple[pd.DataFrame,
     recipes = [(f, h) for f in datasets for h in FRAME_HEADS]
     if datasets["frame"].grid_X is not None:
         recipes.append(("frame", "attentive-tokens"))
-    done = pickle.loads(cache.read_bytes()) if cache.exists() else {}
     rows, results, scored_on = [], {}, {}
     for features, head in recipes:
         data = datasets[features]
         label = f"{features} + {head}"
-        if label not in done:
+        result = read_cached(cache, label)
+        if result is None:
             start = time.perf_counter()
             result = cross_validate(head_for(head, data), data.for_head(head), folds, DEFAULT_POSTPROCESS)
             result["seconds_per_fold"] = (time.perf_counter() - start) / len(result["metrics"]["folds"])
-            done[label] = result
-            cache.write_bytes(pickle.dumps(done))
-        results[label], scored_on[label] = done[label], data
+            write_cached(cache, label, result)
+        results[label], scored_on[label] = result, data
     chosen = {}
     for name, among in (
         ("auto, a store with both backbones (evaluate's default)", [r for r in results if "tokens" not in r]),
@@ -110,6 +108,30 @@ def score(datasets: dict, folds: int | None, cache: Path) -> tuple[pd.DataFrame,
             }
         )
     return pd.DataFrame(rows), chosen
+
+
+ARRAYS = ("proba", "pred", "scored", "truth")
+
+
+def write_cached(cache: Path, label: str, result: dict) -> None:
+    """One recipe's cross-validation: its arrays as .npz, its metrics as JSON (no pickle)."""
+    from ethoprism.provenance import file_name_part
+
+    cache.mkdir(parents=True, exist_ok=True)
+    stem = cache / file_name_part(label)
+    np.savez(stem.with_suffix(".npz"), **{k: result[k] for k in ARRAYS})
+    rest = {k: v for k, v in result.items() if k not in ARRAYS}
+    stem.with_suffix(".json").write_text(json.dumps(rest, default=lambda v: np.asarray(v).tolist()))
+
+
+def read_cached(cache: Path, label: str) -> dict | None:
+    from ethoprism.provenance import file_name_part
+
+    stem = cache / file_name_part(label)
+    if not (stem.with_suffix(".npz").exists() and stem.with_suffix(".json").exists()):
+        return None
+    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as arrays:
+        return {**json.loads(stem.with_suffix(".json").read_text()), **{k: arrays[k] for k in ARRAYS}}
 
 
 def show(name: str, table: pd.DataFrame, chosen: dict) -> None:
@@ -140,11 +162,11 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if "fly" in args.sets:
-        table, chosen = score(fly_recipes(args.work), None, args.work / "fly_results.pkl")
+        table, chosen = score(fly_recipes(args.work), None, args.work / "fly_results")
         table.to_csv(args.work / "fly.csv", index=False)
         show("fly clip (5 folds of interleaved 100-frame blocks, 3 behaviours, multi-label)", table, chosen)
     if "bsoid" in args.sets:
-        table, chosen = score(bsoid_recipes(args.work), 5, args.work / "bsoid_results.pkl")
+        table, chosen = score(bsoid_recipes(args.work), 5, args.work / "bsoid_results")
         table.to_csv(args.work / "bsoid.csv", index=False)
         show("B-SOiD clips (33 clips, 11 behaviours, 5 group folds by clip)", table, chosen)
 
