@@ -331,7 +331,10 @@ def test_evaluate_with_no_head_named_scores_every_head_and_the_choice(synthetic_
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["heads"]) == {"linear", "mlp", "auto"}
     auto = metrics["heads"]["auto"]
-    assert 0 < auto["fold_map"] <= 1  # each video's own mAP under the recipe it got, averaged
+    # each video's own mAP under the recipe it got, averaged: measured 0.779 (mlp in every fold;
+    # linear 0.664), floor 0.70; and no worse than the better head by more than 0.05
+    best_fold_map = max(metrics["heads"][h]["fold_map"] for h in ("linear", "mlp"))
+    assert auto["fold_map"] > 0.70 and auto["fold_map"] >= best_fold_map - 0.05
     assert sum(auto["chosen"].values()) == 4 and set(auto["chosen"]) <= {"linear", "mlp"}  # one per video
     for fold in auto["metrics"]["folds"]:  # each video's recipe, from the other videos' scores only
         assert fold["recipe"] in ("linear", "mlp") and len(fold["test_videos"]) == 1

@@ -17,6 +17,7 @@ from ethoprism.errors import EthoprismError
 from ethoprism.outputs import motifs as motif_outputs
 from ethoprism.outputs.tables import output_stems
 from ethoprism.store import EmbeddingStore
+from ethoprism.store.selection import select_entries
 
 Progress = Callable[[str, int, int], None]
 WINDOW_S = 0.3  # the temporal context of a frame's features
@@ -30,9 +31,8 @@ def select_sequences(store_dir, backbone=None, videos: list[str] | None = None, 
     holds it beside others (its embeddings are appearance *and* motion: the same frame features
     plus what moves, which actions are made of)."""
     store = EmbeddingStore(store_dir)
-    if backbone is None:
-        backbone = motion_backbone(store)
-    entries = store.select(backbone)
+    listed = store.entries()  # read once: which backbones, then which entries
+    entries = select_entries(listed, backbone or motion_backbone(listed), "grids", store.root)
     if videos:
         names = {e.video_name: e for e in entries} | {Path(e.video_name).stem: e for e in entries}
         unknown = [v for v in videos if v not in names]
@@ -42,12 +42,9 @@ def select_sequences(store_dir, backbone=None, videos: list[str] | None = None, 
     return sequences_of(entries, per_animal)
 
 
-def motion_backbone(store) -> str | None:
-    """The one motion backbone of a store holding several backbones, else None."""
-    try:
-        entries = store.entries()
-    except EthoprismError:
-        return None
+def motion_backbone(entries) -> str | None:
+    """The one motion backbone among ``entries`` (a store's) where they hold several backbones,
+    else None."""
     names = {e.backbone for e in entries}
     motion = {e.backbone for e in entries if "motion" in e.provenance.weights.extra}
     return motion.pop() if len(names) > 1 and len(motion) == 1 else None
@@ -108,8 +105,9 @@ def discover(
 ) -> dict:
     """Fit (or apply ``model_path``) and write every output into ``out_dir``; -> a summary.
     ``ready`` is called once the inputs are checked, before the long work."""
-    if model_path is not None and backbone is None:  # a model reads the embeddings it was fitted on
-        backbone = MotifModel.load(model_path).source.get("backbone")
+    given = MotifModel.load(model_path) if model_path is not None else None
+    if given is not None and backbone is None:  # a model reads the embeddings it was fitted on
+        backbone = given.source.get("backbone")
     sequences = select_sequences(store_dir, backbone, videos, per_animal)
     if not sequences:
         raise EthoprismError("no animal has any tracked frame in the selected videos", store_dir)
@@ -117,8 +115,8 @@ def discover(
     groups = read_groups(groups_path, sequences) if groups_path else None
     out_dir = Path(out_dir)
     stability = []
-    if model_path is not None:
-        model = MotifModel.load(model_path)
+    if given is not None:
+        model = given
         for sequence in sequences:
             model.check_source(sequence)
         if model.features_.embedding_dim_ != _width(sequences[0]):
