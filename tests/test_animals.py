@@ -139,6 +139,92 @@ def test_labels_must_name_tracked_animals(fly, tmp_path):
     assert result.exit_code == 2 and "no track has" in result.output
 
 
+def test_directed_behaviours_name_their_target_from_labels_to_bouts(fly, tmp_path):
+    """The male extends a wing *toward the female*: a target column in the labels is learned (with
+    two flies the only choice is the other one), scored as MABe scores agent and target, and
+    every predicted wing-extension bout names her; a MABe file of the predictions reads back."""
+    from ethoprism.io.mabe import read_mabe
+
+    labels = pd.read_csv(fly["labels"])
+    directed = labels.assign(target=np.where(labels.behavior == "wing_extension", "female", ""))
+    path = tmp_path / "directed.csv"
+    directed.to_csv(path, index=False)
+    data = classify.load_labelled(fly["store"], path)
+    k = data.behaviors.index("wing_extension")
+    female = data.tracked["fly_part0.mp4"].index("female")
+    assert set(np.unique(data.target_of[:, k])) == {-1, female}
+    assert ((data.target_of[:, k] >= 0) == (data.Y[:, k] == 1)).all()
+    report = classify.evaluate(data, ["linear"], tmp_path / "report")
+    targets = report["heads"]["linear"]["targets"]
+    wing = targets["per_behavior"]["wing_extension"]
+    assert wing["bouts"] >= 3 and wing["target_accuracy"] == 1.0 == wing["chance"] == wing["nearest_accuracy"]
+    # one possible target: the pair F1 is the per-animal F1
+    f1 = report["heads"]["linear"]["metrics"]["per_class"]["wing_extension"]["f1"]
+    assert wing["pair_f1"] == pytest.approx(f1)
+    table = pd.read_csv(tmp_path / "report" / "metrics.csv")
+    assert (
+        table.loc[(table["head"] == "linear") & (table.behavior == "wing_extension"), "target_accuracy"].iloc[
+            0
+        ]
+        == 1
+    )
+    assert "pair F1 (agent + target)" in (tmp_path / "report" / "report.html").read_text()
+
+    classify.train(data, "linear", tmp_path / "head")
+    out = tmp_path / "pred"
+    result = runner.invoke(
+        app, ["predict", str(fly["store"]), "--head", str(tmp_path / "head.json"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    bouts = pd.concat([pd.read_csv(out / f"fly_part{p}.bouts.csv", keep_default_na=False) for p in range(3)])
+    assert list(bouts.columns[:3]) == ["video", "animal", "target"]
+    wings = bouts[bouts.behavior == "wing_extension"]
+    assert len(wings) and set(wings.target) == {"female"}
+    assert set(bouts[bouts.behavior == "moving"].target) == {""}
+    mabe = pd.read_csv(out / "fly_part0.mabe.csv")
+    assert list(mabe.columns) == ["video_id", "agent_id", "target_id", "action", "start_frame", "stop_frame"]
+    back = read_mabe(out / "fly_part0.mabe.csv", {"fly_part0.mp4": 48})
+    part0 = bouts[bouts.video == "fly_part0.mp4"]
+    for label in back:
+        mine = part0[part0.animal == label.subject]
+        for behaviour in label.behaviors:
+            expected = np.zeros(48, int)
+            for row in mine[mine.behavior == behaviour].itertuples():
+                expected[row.start_frame : row.end_frame + 1] = 1
+            assert (label.targets[:, label.behaviors.index(behaviour)] == expected).all()
+        assert {t for *_, t in label.extra["directed"]} <= {"female"}
+    nwb_dir = tmp_path / "nwb"
+    command = ["export-nwb", str(fly["store"]), "--head", str(tmp_path / "head.json"), "--out", str(nwb_dir)]
+    result = runner.invoke(app, [*command, "--labels", str(path)])
+    assert result.exit_code == 0, result.output
+    from pynwb import NWBHDF5IO
+
+    seen = {"labelled_bouts": [], "predicted_bouts": []}
+    for part in range(3):
+        with NWBHDF5IO(str(nwb_dir / f"fly_part{part}.nwb"), "r") as io:
+            module = io.read().processing["behavior"]
+            for table, found in seen.items():
+                found.append(module[table].to_dataframe())
+    for found in seen.values():
+        bouts = pd.concat(found)
+        assert set(bouts.loc[bouts.behavior == "wing_extension", "target"]) == {"female"}
+        assert set(bouts.loc[bouts.behavior == "moving", "target"]) == {""}
+
+
+def test_a_target_no_track_has_is_refused(fly, tmp_path):
+    labels = pd.read_csv(fly["labels"])
+    path = tmp_path / "stranger.csv"
+    labels.assign(target=np.where(labels.behavior == "wing_extension", "intruder", "")).to_csv(
+        path, index=False
+    )
+    result = runner.invoke(
+        app, ["evaluate", str(fly["store"]), "--labels", str(path), "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2
+    assert "is directed at 'intruder', which no track of" in " ".join(result.output.split())
+    assert str(path.name) in result.output
+
+
 def test_suggest_and_export_nwb_name_the_animal(fly, tmp_path):
     head = tmp_path / "head"
     assert (

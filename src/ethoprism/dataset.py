@@ -33,6 +33,13 @@ class FrameDataset:
     # per group, the animal it follows (per-animal data: a group is one animal's track in one
     # video, so sequence heads run along it); None: the whole frame
     animals: list[str | None] | None = None
+    # per-animal rows: each row against every animal of its video as the possible target of a
+    # directed behaviour (float32 [N, animals, len(PAIR_FEATURES)], NaN: itself or absent), the
+    # animals of each video in track order, and the labelled target of each row and behaviour
+    # (int16 [N, K]: an index into its video's animals; -1 none named)
+    pairs: np.ndarray | None = None
+    tracked: dict[str, list[str]] = field(default_factory=dict)
+    target_of: np.ndarray | None = None
 
     @property
     def video_groups(self) -> np.ndarray:
@@ -50,20 +57,16 @@ class FrameDataset:
 
     def rows(self, mask: np.ndarray) -> FrameDataset:
         """The frames where ``mask`` is true (keeps video order)."""
-        return FrameDataset(
-            self.X[mask],
-            self.Y[mask],
-            self.groups[mask],
-            self.frames[mask],
-            self.times[mask],
-            self.videos,
-            self.behaviors,
-            self.exclusive,
-            self.provenance,
-            self.fps,
-            self.splits,
-            None if self.grid_X is None else self.grid_X[mask],
-            self.animals,
+        return replace(
+            self,
+            X=self.X[mask],
+            Y=self.Y[mask],
+            groups=self.groups[mask],
+            frames=self.frames[mask],
+            times=self.times[mask],
+            grid_X=None if self.grid_X is None else self.grid_X[mask],
+            pairs=None if self.pairs is None else self.pairs[mask],
+            target_of=None if self.target_of is None else self.target_of[mask],
         )
 
     def for_head(self, kind: str) -> FrameDataset:
@@ -203,13 +206,23 @@ SOCIAL_FEATURES = [
 HEADING_FRAMES = 2  # motion direction from the box centre's displacement over +-2 frames
 
 
-def social_features(frames, ids, boxes, n_animals: int, width: int, height: int):
-    """Per (frame, animal) row, what a social behaviour needs from the tracks, in units of the
-    frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
-    animal on that frame: present or not, its relative position, distance and speed, and whether
-    each of the two moves toward the other (heading taken as the direction of motion: boxes have
-    no body axis). -> (features ``[rows, len(SOCIAL_FEATURES)]``, ``[rows, n_animals - 1]``: the
-    rows of the other animals on the same frame, nearest first, -1 where fewer are present)."""
+PAIR_FEATURES = [
+    "dx",  # the candidate's centre relative to the animal's
+    "dy",
+    "distance",
+    "nearness_rank",  # 0: the nearest other animal on the frame, 1: the next, ...
+    "other_speed",
+    "toward_other",  # cos of the angle between the animal's motion and the direction to the candidate
+    "other_toward_me",  # the same for the candidate's motion
+    "closing_speed",  # how fast the two come together (positive) or part (negative), per frame
+]
+
+
+def _pair_geometry(frames, ids, boxes, n_animals: int, width: int, height: int) -> dict:
+    """Every row against every animal on the row's frame, in units of the frame's diagonal:
+    ``offsets`` [rows, animals, 2], ``distance`` [rows, animals] (NaN: itself, or absent there),
+    ``row_of`` [rows, animals] (that animal's row on the frame, -1 where absent), and per row
+    ``speed`` (box centre, per frame) and ``motion`` (displacement over +-HEADING_FRAMES)."""
     frames, ids = np.asarray(frames), np.asarray(ids, np.int64)
     centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
     centre = centre / float(np.hypot(width, height))
@@ -225,28 +238,51 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
             ahead = np.minimum(np.arange(len(mine)) + HEADING_FRAMES, len(mine) - 1)
             behind = np.maximum(np.arange(len(mine)) - HEADING_FRAMES, 0)
             motion[mine] = centre[mine[ahead]] - centre[mine[behind]]
-    out = np.zeros((len(frames), len(SOCIAL_FEATURES)), np.float32)
-    out[:, 0] = speed
-    others = np.full((len(frames), max(n_animals - 1, 1)), -1, np.int64)
-    if n_animals < 2 or not len(frames):
-        return out, others
-    # every animal's centre and speed on every frame (NaN where absent): the nearest other animal
-    # of each row by one vectorised distance over [frames, animals, animals], no loop over rows
+    geometry = {"speed": speed, "motion": motion}
+    if not len(frames):
+        empty = np.zeros((0, n_animals))
+        return {**geometry, "offsets": empty[..., None].repeat(2, 2), "distance": empty, "row_of": empty}
+    # one vectorised pass over [frames, animals]: no loop over rows
     first = int(frames.min())
     slot = frames - first
     grid = np.full((int(frames.max()) - first + 1, n_animals, 2), np.nan)
     grid[slot, ids] = centre
     row_of = np.full(grid.shape[:2], -1, np.int64)
     row_of[slot, ids] = np.arange(len(frames))
-    offsets = grid[slot] - centre[:, None, :]  # [rows, animals, 2]: every animal relative to the row's
+    offsets = grid[slot] - centre[:, None, :]
     distance = np.linalg.norm(offsets, axis=2)
     distance[np.arange(len(frames)), ids] = np.nan  # not itself
+    return {**geometry, "offsets": offsets, "distance": distance, "row_of": row_of[slot]}
+
+
+def _cosine(a, b):
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    return np.where(norms > 1e-9, (a * b).sum(axis=-1) / np.maximum(norms, 1e-12), 0.0)
+
+
+def social_features(frames, ids, boxes, n_animals: int, width: int, height: int):
+    """Per (frame, animal) row, what a social behaviour needs from the tracks, in units of the
+    frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
+    animal on that frame: present or not, its relative position, distance and speed, and whether
+    each of the two moves toward the other (heading taken as the direction of motion: boxes have
+    no body axis). -> (features ``[rows, len(SOCIAL_FEATURES)]``, ``[rows, n_animals - 1]``: the
+    rows of the other animals on the same frame, nearest first, -1 where fewer are present)."""
+    geometry = _pair_geometry(frames, ids, boxes, n_animals, width, height)
+    speed, motion = geometry["speed"], geometry["motion"]
+    out = np.zeros((len(speed), len(SOCIAL_FEATURES)), np.float32)
+    out[:, 0] = speed
+    others = np.full((len(speed), max(n_animals - 1, 1)), -1, np.int64)
+    if n_animals < 2 or not len(speed):
+        return out, others
+    distance, offsets = geometry["distance"], geometry["offsets"]
     present = ~np.isnan(distance).all(axis=1)
     order = np.argsort(np.where(np.isnan(distance), np.inf, distance), axis=1, kind="stable")[
         :, : n_animals - 1
     ]
     others[:] = np.where(
-        np.isnan(np.take_along_axis(distance, order, axis=1)), -1, row_of[slot[:, None], order]
+        np.isnan(np.take_along_axis(distance, order, axis=1)),
+        -1,
+        np.take_along_axis(geometry["row_of"], order, axis=1),
     )
     nearest = order[:, 0]
     partner = others[:, 0]
@@ -256,14 +292,40 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
     out[rows, 2:4] = toward
     out[rows, 4] = distance[rows, nearest[rows]]
     out[rows, 5] = speed[partner[rows]]
-
-    def cosine(a, b):
-        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-        return np.where(norms > 1e-9, (a * b).sum(axis=1) / np.maximum(norms, 1e-12), 0.0)
-
-    out[rows, 6] = cosine(motion[rows], toward)
-    out[rows, 7] = cosine(motion[partner[rows]], -toward)
+    out[rows, 6] = _cosine(motion[rows], toward)
+    out[rows, 7] = _cosine(motion[partner[rows]], -toward)
     return out, others
+
+
+def pair_features(frames, ids, boxes, n_animals: int, width: int, height: int) -> np.ndarray:
+    """float32 ``[rows, n_animals, len(PAIR_FEATURES)]``: each row's animal against every animal
+    of its video as the possible *target* of a directed behaviour (NaN where that animal is the
+    row's own or absent from the frame)."""
+    geometry = _pair_geometry(frames, ids, boxes, n_animals, width, height)
+    distance, offsets, row_of = geometry["distance"], geometry["offsets"], geometry["row_of"]
+    out = np.full((*distance.shape, len(PAIR_FEATURES)), np.nan, np.float32)
+    present = ~np.isnan(distance)
+    if not present.any():
+        return out
+    rows, candidates = np.nonzero(present)
+    theirs = row_of[rows, candidates]
+    toward = offsets[rows, candidates]
+    rank = np.argsort(np.argsort(np.where(present, distance, np.inf), axis=1, kind="stable"), axis=1)
+    motion = geometry["motion"]
+    relative = motion[theirs] - motion[rows]
+    unit = toward / np.maximum(np.linalg.norm(toward, axis=1, keepdims=True), 1e-12)
+    out[rows, candidates] = np.column_stack(
+        [
+            toward,
+            distance[rows, candidates],
+            rank[rows, candidates],
+            geometry["speed"][theirs],
+            _cosine(motion[rows], toward),
+            _cosine(motion[theirs], -toward),
+            -(relative * unit).sum(axis=1) / (2 * HEADING_FRAMES),
+        ]
+    )
+    return out
 
 
 def build_animal_dataset(
@@ -308,7 +370,8 @@ def build_animal_dataset(
     behaviors = behaviors or merge_behaviors(labels)
     exclusive = all(label.exclusive for label in labels) if labels else True
     X, Y, groups, frames, times, videos, animals, fps = [], [], [], [], [], [], [], []
-    token_rows = []
+    token_rows, pair_rows, target_rows, tracked = [], [], [], {}
+    most_animals = max(len(e.animals) for e in with_tracks.values()) if with_tracks else 1
     most_others = max([len(e.animals) - 1 for e in with_tracks.values()] + [1])
     if tokens is not True and tokens:
         most_others = int(tokens) - 3
@@ -326,6 +389,8 @@ def build_animal_dataset(
         social, nearest_first = social_features(
             row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height
         )
+        pairs = pair_features(row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height)
+        tracked[entry.video_name] = list(entry.animals)
         partner = nearest_first[:, 0]
         others = np.where((partner >= 0)[:, None], animal_vectors[partner.clip(min=0)], 0.0).astype(
             np.float32
@@ -343,8 +408,13 @@ def build_animal_dataset(
                 label.check_against_video(entry.n_frames, entry.fps)
                 targets = label.reorder(behaviors).targets if label.behaviors != behaviors else label.targets
                 Y.append(targets[at])
+                target_rows.append(labelled_targets(label, entry.animals, behaviors)[at])
             else:
                 Y.append(np.full((len(mine), len(behaviors)), -1, np.int8))
+                target_rows.append(np.full((len(mine), len(behaviors)), -1, np.int16))
+            padded = np.full((len(mine), most_animals, len(PAIR_FEATURES)), np.nan, np.float32)
+            padded[:, : len(entry.animals)] = pairs[mine]
+            pair_rows.append(padded)
             X.append(
                 np.concatenate([animal_vectors[mine], frame_vectors[at], others[mine], social[mine]], axis=1)
             )
@@ -390,7 +460,26 @@ def build_animal_dataset(
         {},
         np.concatenate(token_rows) if tokens else None,
         animals,
+        np.concatenate(pair_rows),
+        tracked,
+        np.concatenate(target_rows),
     )
+
+
+def labelled_targets(label: VideoLabels, animals: list[str], behaviors: list[str]) -> np.ndarray:
+    """int16 [n_frames, K]: whom the labelled animal directs each behaviour at on each frame (an
+    index into the video's ``animals``), -1 where no target is named."""
+    out = np.full((label.n_frames, len(behaviors)), -1, np.int16)
+    for behavior, start, end, target in label.extra.get("directed", []):
+        if target not in animals:
+            raise EthoprismError(
+                f"a '{behavior}' bout of {label.subject} (frames {start}-{end}) is directed at '{target}', "
+                f"which no track of '{label.video}' has (tracked: {', '.join(animals)})",
+                label.source or None,
+            )
+        if behavior in behaviors:
+            out[start : end + 1, behaviors.index(behavior)] = animals.index(target)
+    return out
 
 
 def animal_token_set(animal_vectors, frame_vectors, nearest_first, social, mine, most_others: int):

@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import ethoprism
 from ethoprism.errors import EthoprismError, validated
@@ -39,9 +39,17 @@ def make_head(kind: str, exclusive: bool = True, **params):
     return HEADS[kind](exclusive=exclusive, **params)
 
 
-def save_head(model: ThresholdedHead, path, behaviors: list[str], embedding_provenance: dict) -> Path:
+def save_head(
+    model: ThresholdedHead,
+    path,
+    behaviors: list[str],
+    embedding_provenance: dict,
+    targets: dict | None = None,
+) -> Path:
     """A fitted :class:`ThresholdedHead`: the head's learned arrays, its thresholds, its
-    hyper-parameters and post-processing, and the provenance of its training embeddings."""
+    hyper-parameters and post-processing, and the provenance of its training embeddings;
+    ``targets``: per directed behaviour, how its target is chosen
+    (:meth:`~ethoprism.heads.targets.TargetChooser.to_dict`)."""
     head = model.head_
     if isinstance(head, LinearProbe):
         tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in head._state().items()}
@@ -59,6 +67,8 @@ def save_head(model: ThresholdedHead, path, behaviors: list[str], embedding_prov
         "postprocess": {"smooth": model.smooth, "min_bout": model.min_bout},
         "embeddings": embedding_provenance,
     }
+    if targets:
+        meta["targets"] = targets
     return save_model(path, tensors, meta)
 
 
@@ -66,6 +76,30 @@ class _Postprocess(BaseModel):
     model_config = ConfigDict(extra="forbid")
     smooth: int = Field(1, ge=1)
     min_bout: int = Field(1, ge=1)
+
+
+class _TargetRule(BaseModel):
+    """How one directed behaviour's target is chosen (:mod:`ethoprism.heads.targets`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: Literal["nearest", "learned"]
+    mean: list[float] | None = None
+    scale: list[float] | None = None
+    coef: list[float] | None = None
+    intercept: float | None = None
+
+    @model_validator(mode="after")
+    def _learned_rules_carry_their_model(self):
+        from ethoprism.dataset import PAIR_FEATURES
+
+        n_pair = len(PAIR_FEATURES)
+        if self.rule == "learned":
+            sizes = {len(v) for v in (self.mean, self.scale, self.coef) if v is not None}
+            if self.intercept is None or None in (self.mean, self.scale, self.coef) or sizes != {n_pair}:
+                raise ValueError(
+                    f"a learned target rule needs mean, scale and coef of {n_pair} values and an intercept"
+                )
+        return self
 
 
 class HeadFile(BaseModel):
@@ -82,6 +116,7 @@ class HeadFile(BaseModel):
     embeddings: dict
     weights_file: str | None = None
     weights_sha256: str | None = None
+    targets: dict[str, _TargetRule] | None = None
 
 
 def _validated(meta: dict, tensors: dict, where) -> HeadFile:
@@ -93,6 +128,11 @@ def _validated(meta: dict, tensors: dict, where) -> HeadFile:
             f"head file does not fit: params {unknown} are not parameters of the {header.head} head", where
         )
     n_behaviors = len(header.behaviors)
+    strangers = sorted(set(header.targets or {}) - set(header.behaviors))
+    if strangers:
+        raise EthoprismError(
+            f"head file does not fit: target rules for unknown behaviours {strangers}", where
+        )
     thresholds = tensors.get("thresholds_")
     if thresholds is None or tuple(thresholds.shape) != (n_behaviors,):
         raise EthoprismError(

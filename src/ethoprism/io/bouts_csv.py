@@ -1,6 +1,7 @@
 """Plain bouts CSV: ``video, behavior, start_frame, end_frame`` (inclusive frames), optionally
-``animal`` (whose behaviour it is, in videos with tracks; and ``target``, whom it is directed at,
-kept as a column). Frames of a listed video (or animal) outside every bout are background;
+``animal`` (whose behaviour it is, in videos with tracks) and ``target`` (whom it is directed at:
+another tracked animal; empty or ``self`` for solitary behaviours), kept per bout in
+``VideoLabels.extra["directed"]``. Frames of a listed video (or animal) outside every bout are background;
 videos are labelled over their whole length."""
 
 from __future__ import annotations
@@ -71,10 +72,26 @@ def labels_from_bouts(
                     path,
                 )
             targets[row.start : row.end + 1, names.index(str(row.behavior))] = 1
+        extra = {}
+        if by_animal and "target" in rows.columns:
+            extra["directed"] = directed_bouts(rows, animal)
         results.append(
-            VideoLabels(name, list(names), targets, exclusive=exclusive, subject=animal, source=str(path))
+            VideoLabels(
+                name, list(names), targets, exclusive=exclusive, subject=animal, source=str(path), extra=extra
+            )
         )
     return results
+
+
+def directed_bouts(rows: pd.DataFrame, animal: str) -> list[tuple[str, int, int, str]]:
+    """``(behaviour, start, end, target)`` of the bouts that name whom they are directed at (a
+    ``target`` other than empty, ``self`` or the animal itself)."""
+    directed = []
+    for row in rows.itertuples():
+        target = "" if pd.isna(row.target) else str(row.target).strip()
+        if target and target not in ("self", animal):
+            directed.append((str(row.behavior), int(row.start), int(row.end), target))
+    return directed
 
 
 def write_bouts_csv(bouts: pd.DataFrame, path: str | Path) -> None:

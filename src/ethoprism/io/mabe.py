@@ -98,3 +98,23 @@ def read_mabe(
         }
     )
     return labels_from_bouts(bouts, path, n_frames, behaviors, exclusive=False)
+
+
+def write_mabe(bouts: pd.DataFrame, path: str | Path, video: str) -> None:
+    """Per-animal bouts (``animal``, ``behavior``, inclusive ``start_frame``/``end_frame``, an
+    optional ``target``) as a MABe-style file: ``stop_frame`` exclusive, the agent itself as the
+    target of an undirected behaviour, as MABe writes self-directed ones. :func:`read_mabe` reads
+    it back as the same bouts."""
+    targets = bouts["target"] if "target" in bouts.columns else pd.Series([""] * len(bouts), bouts.index)
+    targets = targets.fillna("").astype(str)
+    pd.DataFrame(
+        {
+            "video_id": [video] * len(bouts),
+            "agent_id": bouts["animal"].to_numpy(),
+            "target_id": np.where(targets != "", targets, bouts["animal"]),
+            "action": bouts["behavior"].to_numpy(),
+            "start_frame": bouts["start_frame"].to_numpy(),
+            "stop_frame": bouts["end_frame"].to_numpy() + 1,
+        },
+        columns=["video_id", *COLUMNS],
+    ).to_csv(path, index=False)

@@ -8,7 +8,8 @@ the predicted bouts and, when given, the labelled bouts (``TimeIntervals`` with 
 
 Per animal (a video with tracks): one probabilities series per animal,
 ``behavior_probabilities_<animal>``, on the timestamps of the frames it is present on, and an
-``animal`` column on every bout.
+``animal`` column on every bout; where the head learned directed behaviours (or the labels name
+targets), a ``target`` column: whom the bout is directed at, empty for undirected behaviours.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ethoprism.errors import EthoprismError
+
+TARGET_DESCRIPTION = "the animal a directed behaviour is directed at (empty: undirected)"
 
 
 def write_nwb(
@@ -90,19 +93,24 @@ def write_nwb(
             continue
         description = f"{name.replace('_', ' ')} of {video_name}"
         with_animal = "animal" in bouts.columns or animal_probabilities is not None
+        with_target = "target" in bouts.columns
         if not len(bouts):  # a video with no bout still gets its (empty) table, typed explicitly
-            module.add(_empty_intervals(name, description, with_animal))
+            module.add(_empty_intervals(name, description, with_animal, with_target))
             continue
         intervals = TimeIntervals(name=name, description=description)
         intervals.add_column("behavior", "behaviour name")
         intervals.add_column("score", "mean probability over the bout (NaN for labels)")
         if with_animal:
             intervals.add_column("animal", "the animal (track) whose behaviour it is")
+        if with_target:
+            intervals.add_column("target", TARGET_DESCRIPTION)
         for bout in bouts.itertuples():
             start, end = int(bout.start_frame), int(bout.end_frame)
             stop = float(timestamps[end + 1]) if end + 1 < len(timestamps) else float(timestamps[end] + step)
             score = float(getattr(bout, "score", np.nan))
             extra = {"animal": str(bout.animal)} if with_animal else {}
+            if with_target:
+                extra["target"] = "" if pd.isna(bout.target) else str(bout.target)
             intervals.add_interval(
                 start_time=float(timestamps[start]),
                 stop_time=stop,
@@ -122,7 +130,7 @@ def write_nwb(
     return path
 
 
-def _empty_intervals(name: str, description: str, with_animal: bool = False):
+def _empty_intervals(name: str, description: str, with_animal: bool = False, with_target: bool = False):
     """pynwb cannot infer the type of a column without rows: give every column an empty array."""
     from hdmf.common import VectorData
     from pynwb.epoch import TimeIntervals
@@ -142,5 +150,9 @@ def _empty_intervals(name: str, description: str, with_animal: bool = False):
     if with_animal:
         columns.append(
             VectorData(name="animal", description="the animal (track)", data=np.array([], dtype="U1"))
+        )
+    if with_target:
+        columns.append(
+            VectorData(name="target", description=TARGET_DESCRIPTION, data=np.array([], dtype="U1"))
         )
     return TimeIntervals(name=name, description=f"{description} (none)", columns=columns)

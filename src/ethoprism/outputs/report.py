@@ -22,6 +22,15 @@ def _clean(value):
     return value
 
 
+def _target_columns(targets: dict, behaviour: str | None) -> dict:
+    if not targets:
+        return {}
+    values = targets if behaviour is None else targets["per_behavior"].get(behaviour, {})
+    names = {"chance": "target_chance"}  # the others keep their names
+    wanted = ("pair_f1", "target_accuracy", "nearest_accuracy", "chance")
+    return {names.get(key, key): values[key] for key in wanted if key in values}
+
+
 def write_metrics(out_dir: Path, report: dict) -> tuple[Path, Path]:
     """``metrics.json`` (everything) and ``metrics.csv`` (one row per head and behaviour)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -30,8 +39,10 @@ def write_metrics(out_dir: Path, report: dict) -> tuple[Path, Path]:
     rows = []
     for head, result in report.get("heads", {}).items():
         metrics = result["metrics"]
+        targets = result.get("targets") or {}  # directed behaviours: pair F1, whom-at accuracy
         for behaviour, values in metrics["per_class"].items():
-            rows.append({"head": head, "behavior": behaviour, **values})
+            directed = _target_columns(targets, behaviour)
+            rows.append({"head": head, "behavior": behaviour, **values, **directed})
         rows.append(
             {
                 "head": head,
@@ -39,6 +50,7 @@ def write_metrics(out_dir: Path, report: dict) -> tuple[Path, Path]:
                 "ap": metrics["map"],
                 "f1": metrics["macro_f1"],
                 "macro_accuracy": metrics["macro_accuracy"],
+                **_target_columns(targets, None),
             }
         )
         blind = result.get("animal_blind")

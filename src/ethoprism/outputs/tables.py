@@ -9,6 +9,7 @@ import pandas as pd
 
 from ethoprism.errors import EthoprismError
 from ethoprism.io.boris import write_boris_events
+from ethoprism.io.mabe import write_mabe
 from ethoprism.io.tables import finite_numbers, read_json, read_table, whole_numbers
 from ethoprism.labels.model import bouts_from_mask
 
@@ -84,11 +85,14 @@ def write_animal_predictions(
     fps: float,
     timestamps: np.ndarray,
     stem=None,
+    target=None,
 ) -> dict[str, Path]:
     """Per-animal predictions of one video: ``parts`` = ``(animal, frames, times, proba, pred[,
     boxes])`` per animal. One ``<stem>.frames.csv|.parquet`` with a row per frame and animal (and
     the animal's box where given), bouts with their animal, a BORIS file with the animals as
-    Subjects."""
+    Subjects, and ``<stem>.mabe.csv`` (MABe's ``agent_id, target_id, action, start_frame,
+    stop_frame``). ``target(animal, behaviour, start, end)``: the bout's target (a ``target``
+    column; empty for undirected behaviours)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = stem or Path(video).stem
@@ -99,7 +103,13 @@ def write_animal_predictions(
     bouts = pd.concat(
         [bouts_table(video, t, p, d, behaviors, f, a) for a, f, t, p, d, *_ in parts], ignore_index=True
     ).sort_values(["start_frame", "animal", "behavior"], kind="stable")
-    return _write_tables(out_dir, stem, frames, bouts, timestamps, fps, video)
+    if target is not None:
+        keys = bouts[["animal", "behavior", "start_frame", "end_frame"]].itertuples(index=False)
+        bouts.insert(2, "target", [target(*key) for key in keys])
+    paths = _write_tables(out_dir, stem, frames, bouts, timestamps, fps, video)
+    paths["mabe"] = out_dir / f"{stem}.mabe.csv"
+    write_mabe(bouts, paths["mabe"], video)
+    return paths
 
 
 def _write_tables(out_dir: Path, stem: str, frames, bouts, times, fps: float, video: str) -> dict[str, Path]:

@@ -79,7 +79,19 @@ def train(data: FrameDataset, head_kind: str, out_path, postprocess: dict | None
     labelled_videos = sorted({int(g) for g in np.unique(data.groups[data.labelled])})
     train_data = data.subset(labelled_videos)
     fitted = with_decision_rule(head, postprocess).fit(train_data.X, train_data.Y, groups=train_data.groups)
-    return save_head(fitted, out_path, data.behaviors, data.provenance.to_dict())
+    return save_head(fitted, out_path, data.behaviors, data.provenance.to_dict(), target_rules(data))
+
+
+def target_rules(data: FrameDataset) -> dict | None:
+    """Per behaviour the labels direct at another animal, how ``predict`` chooses its target
+    (:class:`~ethoprism.heads.targets.TargetChooser`); None without directed labels."""
+    from ethoprism.evaluation.targets import directed_behaviors
+    from ethoprism.heads.targets import TargetChooser
+
+    if not directed_behaviors(data):
+        return None
+    labelled = data.labelled
+    return TargetChooser().fit(data.pairs[labelled], data.target_of[labelled], data.behaviors).to_dict()
 
 
 def head_dataset(
@@ -141,7 +153,7 @@ def predict(store_dir, head_path, out_dir, backbone: str | None = None) -> list[
     model, meta, data, entries = head_dataset(store_dir, head_path, backbone)
     proba, pred = predict_dataset(model, data)
     if data.per_animal:
-        return _predict_animals(data, proba, pred, entries, out_dir)
+        return _predict_animals(data, proba, pred, entries, out_dir, meta.get("targets"))
     written = []
     stems = output_stems(data.videos)
     for index, video in enumerate(data.videos):
@@ -248,10 +260,13 @@ def animal_boxes(rows: tuple, boxes: np.ndarray, animal: int, frames: np.ndarray
     return boxes[mine[np.searchsorted(row_frames[mine], frames)]]
 
 
-def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
-    """One table per video with a row per frame and animal; an ethogram with one band per animal."""
+def _predict_animals(data, proba, pred, entries, out_dir, targets: dict | None = None) -> list[dict]:
+    """One table per video with a row per frame and animal; an ethogram with one band per animal.
+    ``targets``: the head's target rules: each bout of a directed behaviour names its target."""
+    from ethoprism.heads.targets import TargetChooser
     from ethoprism.outputs.tables import write_animal_predictions
 
+    chooser = TargetChooser.from_dict(targets, data.behaviors) if targets else None
     by_name = {e.video_name: e for e in entries}
     videos = list(dict.fromkeys(data.videos))
     stems = output_stems(videos)
@@ -268,7 +283,14 @@ def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
                 (data.animals[group], data.frames[rows], data.times[rows], proba[rows], pred[rows], boxes)
             )
         paths = write_animal_predictions(
-            out_dir, video, parts, data.behaviors, entry.fps, entry.timestamps(), stems[video]
+            out_dir,
+            video,
+            parts,
+            data.behaviors,
+            entry.fps,
+            entry.timestamps(),
+            stems[video],
+            None if chooser is None else _bout_targets(chooser, data, video, entry.animals),
         )
         timeline = np.zeros((entry.n_frames, len(parts) * len(data.behaviors)), np.int8)
         for a, (_, frames, _, _, decided, _) in enumerate(parts):
@@ -282,6 +304,26 @@ def _predict_animals(data, proba, pred, entries, out_dir) -> list[dict]:
         )
         written.append({"video": video, **{k: str(v) for k, v in paths.items()}})
     return written
+
+
+def _bout_keys(bouts: pd.DataFrame):
+    return bouts[["behavior", "start_frame", "end_frame"]].itertuples(index=False)
+
+
+def _bout_targets(chooser, data: FrameDataset, video: str, animals: list[str]):
+    """-> ``target(animal, behaviour, start_frame, end_frame)``: whom a predicted bout of a
+    directed behaviour is directed at (its name; empty for undirected ones)."""
+    group_of = {data.animals[g]: g for g, v in enumerate(data.videos) if v == video}
+
+    def target(animal: str, behavior: str, start: int, end: int) -> str:
+        if behavior not in chooser.directed:
+            return ""
+        rows = np.flatnonzero(data.groups == group_of[animal])
+        bout = rows[(data.frames[rows] >= start) & (data.frames[rows] <= end)]
+        chosen = chooser.choose(behavior, data.pairs[bout][:, : len(animals)])
+        return animals[chosen] if chosen >= 0 else ""
+
+    return target
 
 
 def evaluate(
@@ -307,6 +349,7 @@ def evaluate(
     that was best on the other folds, :func:`~ethoprism.evaluation.recipes.choose_by_other_folds`)
     and name the recipe to train (``report["recommended"]``)."""
     from ethoprism.evaluation.recipes import best_overall, check_aligned, choose_by_other_folds, fold_maps
+    from ethoprism.evaluation.targets import target_metrics
 
     datasets = data if isinstance(data, dict) else {None: data}
     data = next(iter(datasets.values()))
@@ -357,6 +400,9 @@ def evaluate(
                 report["heads"][label]["animal_blind"] = animal_blind_metrics(
                     kind, recipe_data, n_splits, postprocess, split
                 )
+                targets = target_metrics(recipe_data, result)
+                if targets is not None:
+                    report["heads"][label]["targets"] = targets
             row = {"head": label, **_summary_row(result["metrics"], report["heads"][label])}
             summary_rows.append(row)
             sections.append(_recipe_section(label, stem, recipe_data, result, out_dir))
@@ -445,6 +491,16 @@ def _summary_row(m: dict, head_report: dict | None) -> dict:
             "animal-blind mAP": blind["map"],
             "animal-blind ceiling mAP": blind["ceiling_map"],
             "animal-blind macro F1": blind["macro_f1"],
+            "frames": m["n_frames"],
+        }
+    targets = (head_report or {}).get("targets")
+    if targets:  # directed behaviours: whom at, beside the nearest-animal rule and chance
+        row = {
+            **row,
+            "pair F1 (agent + target)": targets["pair_f1"],
+            "target accuracy": targets["target_accuracy"],
+            "nearest-animal accuracy": targets["nearest_accuracy"],
+            "target chance": targets["chance"],
             "frames": m["n_frames"],
         }
     return row
@@ -617,11 +673,15 @@ def export_nwb(
     """One NWB file per stored video (:mod:`ethoprism.io.nwb`): the video linked, per-frame
     probabilities, predicted bouts and, with ``labels``, the labelled bouts; per animal (a head
     trained on tracks), one probabilities series per animal and the animal on every bout."""
+    from ethoprism.evaluation.targets import directed_behaviors
+    from ethoprism.heads.targets import TargetChooser
     from ethoprism.io.nwb import write_nwb
     from ethoprism.outputs.tables import bouts_table
 
     model, meta, data, entries = head_dataset(store_dir, head_path, backbone, labels, label_format, subject)
     proba, pred = predict_dataset(model, data)
+    chooser = TargetChooser.from_dict(meta["targets"], data.behaviors) if meta.get("targets") else None
+    named_targets = bool(directed_behaviors(data))
     videos = list(dict.fromkeys(data.videos))
     stems = output_stems(videos)
     entries = {e.video_name: e for e in entries}
@@ -634,17 +694,27 @@ def export_nwb(
             rows = data.groups == group
             animal = data.animals[group] if data.per_animal else None
             frames = data.frames[rows]
-            predicted.append(
-                bouts_table(video, data.times[rows], proba[rows], pred[rows], data.behaviors, frames, animal)
+            bouts = bouts_table(
+                video, data.times[rows], proba[rows], pred[rows], data.behaviors, frames, animal
             )
+            if chooser is not None:
+                target = _bout_targets(chooser, data, video, entry.animals)
+                bouts.insert(2, "target", [target(animal, *key) for key in _bout_keys(bouts)])
+            predicted.append(bouts)
             if animal is not None:
                 series[animal] = (frames, proba[rows])
             if labels is not None and data.labelled[rows].any():
                 truth = (data.Y[rows] > 0).astype(np.float32)  # the labels' bouts, as predict cuts them
-                labelled.append(
-                    bouts_table(video, data.times[rows], truth, truth, data.behaviors, frames, animal)
-                )
+                bouts = bouts_table(video, data.times[rows], truth, truth, data.behaviors, frames, animal)
+                if named_targets:  # whom each labelled bout names (at its first frame)
+                    named = data.target_of[rows]
+                    at = np.searchsorted(frames, bouts["start_frame"].to_numpy())
+                    index = named[at, [data.behaviors.index(b) for b in bouts["behavior"]]]
+                    bouts.insert(2, "target", [entry.animals[i] if i >= 0 else "" for i in index])
+                labelled.append(bouts)
         columns = ["animal", "behavior", "start_frame", "end_frame"]
+        if chooser is not None or named_targets:
+            columns.insert(1, "target")
         written.append(
             write_nwb(
                 Path(out_dir) / f"{stems[video]}.nwb",
