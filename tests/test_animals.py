@@ -193,6 +193,16 @@ def test_directed_behaviours_name_their_target_from_labels_to_bouts(fly, tmp_pat
                 expected[row.start_frame : row.end_frame + 1] = 1
             assert (label.targets[:, label.behaviors.index(behaviour)] == expected).all()
         assert {t for *_, t in label.extra["directed"]} <= {"female"}
+    import json
+
+    meta = json.loads((tmp_path / "head.json").read_text())
+    assert meta["targets"] == {"wing_extension": {"rule": "nearest"}}  # two flies: no choice to learn
+    meta["targets"]["wing_extension"] = {"rule": "learned", "coef": [1.0]}
+    (tmp_path / "bad.json").write_text(json.dumps(meta))  # beside head.json: same weights file
+    result = runner.invoke(
+        app, ["predict", str(fly["store"]), "--head", str(tmp_path / "bad.json"), "--out", str(out)]
+    )
+    assert result.exit_code == 2 and "learned target rule needs" in " ".join(result.output.split())
     nwb_dir = tmp_path / "nwb"
     command = ["export-nwb", str(fly["store"]), "--head", str(tmp_path / "head.json"), "--out", str(nwb_dir)]
     result = runner.invoke(app, [*command, "--labels", str(path)])
