@@ -1,9 +1,9 @@
 """Who does what: per-animal behaviour on the real two-fly SLEAP clip, against the animal-blind
 baseline and its ceiling; and what tracks cost.
 
-    python benchmarks/animals.py [--set fly|synthetic] [--modes pooled crop] [--first 900] [--parts 3]
-                                 [--frames-per-part 200] [--size 224] [--heads linear mlp temporal]
-                                 [--work /tmp/ethoprism-animals]
+    python benchmarks/animals.py [--set fly|synthetic|directed] [--modes pooled crop] [--first 900]
+                                 [--parts 3] [--frames-per-part 200] [--size 224]
+                                 [--heads linear mlp temporal] [--work /tmp/ethoprism-animals]
     python benchmarks/animals.py --cost [--cost-animals 1 2 4] [--cost-seconds 60]
 
 The clip (``../shared/data/sleap_fly_videos/clip.mp4``, 1500 frames at 25 fps, tracks ``female``
@@ -22,8 +22,12 @@ identity-aware F1 (a prediction on the wrong fly is a false positive and a miss)
 making the animals' embeddings (``pooled`` from the frame's token map, ``crop`` encoded on its own).
 
 ``--set synthetic``: the synthetic arena with two animals that both do every behaviour, each on
-its own schedule (exact per-animal ground truth). ``--cost``: extraction time and disk per hour of
-video for 1, 2 and 4 animals, without tracks, pooled and crop.
+its own schedule (exact per-animal ground truth). ``--set directed``: the same arena with three
+animals and a directed behaviour derived from the tracks, ``approach`` (an animal moves at another
+and they close in; the target is the one it closes in on fastest): whom each bout is directed at
+(learned, beside the nearest-animal rule and chance) and the pair F1 that needs agent and target.
+``--cost``: extraction time and disk per hour of video for 1, 2 and 4 animals, without tracks,
+pooled and crop.
 """
 
 from __future__ import annotations
@@ -156,6 +160,62 @@ def make_synthetic(work: Path, n_videos: int = 6, n_frames: int = 450, n_animals
     }
 
 
+APPROACH_COSINE = 0.8  # the animal's motion points at the other within ~37 degrees
+APPROACH_CLOSING = 0.5  # px per frame by which the two come together
+APPROACH_FRAMES = 5  # the shortest bout
+
+
+def approach_bouts(tracks: pd.DataFrame, step: int = 2) -> pd.DataFrame:
+    """Directed ground truth from the tracks alone: an animal *approaches* another while its motion
+    (box centre over +-``step`` frames) points at it and the two close in; the target is the one it
+    closes in on fastest. -> bouts ``video, animal, target, behavior, start_frame, end_frame``."""
+    from ethoprism.labels.model import bouts_from_mask
+
+    rows = []
+    for video, table in tracks.groupby("video"):
+        names = sorted(table.animal.unique())
+        n_frames = int(table.frame.max()) + 1
+        centre = np.full((n_frames, len(names), 2), np.nan)
+        k = table.animal.map(names.index).to_numpy()
+        centre[table.frame.to_numpy(), k] = np.column_stack(
+            [(table.x1 + table.x2) / 2, (table.y1 + table.y2) / 2]
+        )
+        ahead = np.roll(centre, -step, axis=0)
+        behind = np.roll(centre, step, axis=0)
+        ahead[-step:], behind[:step] = np.nan, np.nan
+        motion = ahead - behind
+        for a, agent in enumerate(names):
+            closing = np.full((n_frames, len(names)), -np.inf)
+            for b in range(len(names)):
+                if b == a:
+                    continue
+                toward = centre[:, b] - centre[:, a]
+                before = np.linalg.norm(behind[:, b] - behind[:, a], axis=1)
+                after = np.linalg.norm(ahead[:, b] - ahead[:, a], axis=1)
+                rate = (before - after) / (2 * step)
+                norms = np.linalg.norm(motion[:, a], axis=1) * np.linalg.norm(toward, axis=1)
+                cosine = (motion[:, a] * toward).sum(axis=1) / np.maximum(norms, 1e-9)
+                ok = (cosine > APPROACH_COSINE) & (rate > APPROACH_CLOSING)
+                closing[:, b] = np.where(ok, rate, -np.inf)
+            target = np.where(np.isfinite(closing).any(axis=1), closing.argmax(axis=1), -1)
+            for b in range(len(names)):
+                for start, end in bouts_from_mask(target == b):
+                    if end - start + 1 >= APPROACH_FRAMES:
+                        rows.append((video, agent, names[b], "approach", start, end))
+    return pd.DataFrame(rows, columns=["video", "animal", "target", "behavior", "start_frame", "end_frame"])
+
+
+def make_directed(work: Path, n_videos: int, n_frames: int, n_animals: int = 3) -> dict:
+    """The synthetic arena with three animals, their own behaviours and, from the tracks, who
+    approaches whom (:func:`approach_bouts`) as a directed behaviour with its target."""
+    parts = make_synthetic(work, n_videos, n_frames, n_animals)
+    labels = pd.read_csv(parts["labels"]).assign(target="")
+    directed = approach_bouts(pd.read_csv(parts["tracks"]))
+    path = parts["labels"].with_name("directed_labels.csv")
+    pd.concat([labels, directed], ignore_index=True).to_csv(path, index=False)
+    return {**parts, "labels": path}
+
+
 def extract(parts: dict, store: Path, size: int, mode: str | None) -> float:
     """Extraction time in seconds; ``mode``: None (no tracks), pooled or crop."""
     from ethoprism.backbones import load_backbone
@@ -202,9 +262,25 @@ def score(store: Path, labels: Path, heads: list[str], report: Path) -> list[dic
                 **{f"AP {b}": round(v["ap"], 3) for b, v in m["per_class"].items()},
                 **{f"chance {b}": round(v["chance_ap"], 3) for b, v in m["per_class"].items()},
                 **{f"ceiling {b}": round(v, 3) for b, v in blind["ceiling_per_class_ap"].items()},
+                **_target_columns(head.get("targets"), m["per_class"]),
             }
         )
     return rows
+
+
+def _target_columns(targets: dict | None, per_class: dict) -> dict:
+    """Directed behaviours: whom at (learned, the nearest-animal rule, chance) and the pair F1."""
+    if not targets:
+        return {}
+    out = {"pair F1 (agent + target)": round(targets["pair_f1"], 3)}
+    for behavior, v in targets["per_behavior"].items():
+        if "bouts" in v:
+            out[f"{behavior}: bouts (with a choice)"] = f"{v['bouts']} ({v['bouts_with_a_choice']})"
+            out[f"{behavior}: target accuracy"] = round(v["target_accuracy"], 3)
+            out[f"{behavior}: nearest-animal rule"] = round(v["nearest_accuracy"], 3)
+            out[f"{behavior}: target chance"] = round(v["chance"], 3)
+            out[f"{behavior}: F1 / pair F1"] = f"{per_class[behavior]['f1']:.3f} / {v['pair_f1']:.3f}"
+    return out
 
 
 def cost_table(work: Path, size: int, animals: list[int], seconds: int) -> pd.DataFrame:
@@ -239,7 +315,7 @@ def cost_table(work: Path, size: int, animals: list[int], seconds: int) -> pd.Da
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=["fly", "synthetic"], default="fly")
+    parser.add_argument("--set", choices=["fly", "synthetic", "directed"], default="fly")
     parser.add_argument("--modes", nargs="+", default=["pooled", "crop"], choices=["pooled", "crop"])
     parser.add_argument("--first", type=int, default=900)
     parser.add_argument("--parts", type=int, default=3)
@@ -263,9 +339,11 @@ def main() -> None:
         return
     if args.set == "fly":
         parts = make_fly_parts(args.work, args.first, args.parts, args.frames_per_part)
+    elif args.set == "directed":
+        parts = make_directed(args.work, args.videos, args.frames)
     else:
         parts = make_synthetic(args.work, args.videos, args.frames)
-    name = args.set if args.set == "fly" else f"synthetic{args.videos}x{args.frames}"
+    name = args.set if args.set == "fly" else f"{args.set}{args.videos}x{args.frames}"
     times = {"no tracks": extract(parts, args.work / f"{name}_plain{args.size}", args.size, None)}
     rows = []
     for mode in args.modes:
