@@ -181,6 +181,10 @@ def test_directed_behaviours_name_their_target_from_labels_to_bouts(fly, tmp_pat
     wings = bouts[bouts.behavior == "wing_extension"]
     assert len(wings) and set(wings.target) == {"female"}
     assert set(bouts[bouts.behavior == "moving"].target) == {""}
+    boris = pd.concat([pd.read_csv(out / f"fly_part{p}.boris.tsv", sep="\t") for p in range(3)])
+    wing_events = boris[boris.Behavior == "wing_extension"]
+    assert wing_events.Comment.str.endswith(", directed at female").all() and len(wing_events)
+    assert not boris[boris.Behavior == "moving"].Comment.str.contains("directed").any()
     mabe = pd.read_csv(out / "fly_part0.mabe.csv")
     assert list(mabe.columns) == ["video_id", "agent_id", "target_id", "action", "start_frame", "stop_frame"]
     back = read_mabe(out / "fly_part0.mabe.csv", {"fly_part0.mp4": 48})

@@ -265,6 +265,12 @@ def read_boris_binary(
     )
 
 
+def _directed(bout) -> str:
+    """BORIS has Subjects but no target field: a directed bout says whom in its comment."""
+    target = getattr(bout, "target", "")
+    return f", directed at {target}" if isinstance(target, str) and target else ""
+
+
 def write_boris_events(
     bouts: pd.DataFrame,
     path: str | Path,
@@ -275,7 +281,8 @@ def write_boris_events(
     subject: str = "",
 ) -> None:
     """Predicted bouts (``behavior, start_s, end_s``) as a BORIS tabular events file (START/STOP
-    pairs, BORIS 8 columns) that BORIS imports as an observation to correct."""
+    pairs, BORIS 8 columns) that BORIS imports as an observation to correct; per-animal bouts
+    name their animal as the Subject and a directed bout's target in its comment."""
     rows = []
     for bout in bouts.itertuples():
         who = str(getattr(bout, "animal", subject))  # per-animal bouts: the animal is the Subject
@@ -297,7 +304,7 @@ def write_boris_events(
                     "Media file name": media_file,
                     "Image index": "",
                     "Image file path": "",
-                    "Comment": f"score {getattr(bout, 'score', float('nan')):.3f}",
+                    "Comment": f"score {getattr(bout, 'score', float('nan')):.3f}{_directed(bout)}",
                 }
             )
     frame = pd.DataFrame(
