@@ -440,3 +440,10 @@ def test_the_ivf_index_finds_what_exact_search_finds_and_keeps_its_settings(synt
     _, found = reopened.search(queries, 10)
     assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) > 0.9
     assert (found[:, 0] == truth[:, 0]).mean() > 0.9  # a stored frame finds itself
+    # the centroids are searched in float16 (half the bytes a query reads), and one query at a
+    # time (its inverted lists shared across the threads) finds what the batch finds
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(reopened.index).quantizer)
+    assert isinstance(quantizer, faiss.IndexScalarQuantizer)
+    assert quantizer.sq.qtype == faiss.ScalarQuantizer.QT_fp16
+    one_by_one = np.concatenate([reopened.search(q[None], 10)[1] for q in queries])
+    assert [set(row) for row in one_by_one] == [set(row) for row in found]
