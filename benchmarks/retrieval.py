@@ -6,7 +6,7 @@ The vectors imitate per-frame embeddings: a recording is a sequence of bouts, ea
 "behaviour state" (one of 2,000 cluster centres) plus slow drift and per-frame noise, so
 neighbouring frames are similar and states recur across the day. We build the index
 ``ethoprism index`` makes at this size through its own code path (``ivf``: IVF, 8-bit scalar
-quantisation), then measure build time, index size, single-query
+quantisation, float16 centroids), then measure build time, index size, single-query
 latency (one query at a time, as a user searches: ethoprism's search, which shares one query's
 inverted lists across the threads, beside FAISS's default of threads over queries) and recall@10
 against exact search (FAISS flat inner product), for several nprobe.
