@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from ethoprism.retrieval.index import build_faiss, normalise_rows, search_faiss  # noqa: E402
+from ethoprism.retrieval.index import add_vectors, build_faiss, normalise_rows, search_faiss  # noqa: E402
 
 
 def synthetic_day(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -91,7 +91,7 @@ def main():
         train_s = time.perf_counter() - start
         start = time.perf_counter()
         for chunk in range(0, args.n, 500_000):
-            index.add(data[chunk : chunk + 500_000])
+            add_vectors(index, data[chunk : chunk + 500_000])
         add_s = time.perf_counter() - start
         index_gb = faiss.serialize_index(index).nbytes / 1e9
         ivf = faiss.extract_index_ivf(index)

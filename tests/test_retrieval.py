@@ -447,3 +447,21 @@ def test_the_ivf_index_finds_what_exact_search_finds_and_keeps_its_settings(synt
     assert quantizer.sq.qtype == faiss.ScalarQuantizer.QT_fp16
     one_by_one = np.concatenate([reopened.search(q[None], 10)[1] for q in queries])
     assert [set(row) for row in one_by_one] == [set(row) for row in found]
+
+
+def test_vectors_added_to_a_half_precision_ivf_land_where_its_own_add_puts_them():
+    """add_vectors assigns inverted lists by a float32 BLAS search (the float16 quantiser is slow
+    at many vectors at once): the same lists, the same answers, block by block."""
+    import faiss
+
+    from ethoprism.retrieval.index import add_vectors, build_faiss, normalise_rows
+
+    x = normalise_rows(np.random.default_rng(0).standard_normal((12000, 32)).astype(np.float32))
+    own, ours = build_faiss("ivf", 32, len(x), x), build_faiss("ivf", 32, len(x), x)
+    own.add(x[:9000])
+    add_vectors(ours, x[:5000], block=2048)
+    add_vectors(ours, x[5000:9000])
+    assert ours.ntotal == own.ntotal == 9000
+    sizes = [faiss.extract_index_ivf(i).invlists.list_size(k) for i in (own, ours) for k in range(own.nlist)]
+    assert sizes[: own.nlist] == sizes[own.nlist :]
+    assert (own.search(x[9000:], 10)[1] == ours.search(x[9000:], 10)[1]).all()

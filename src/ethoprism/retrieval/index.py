@@ -90,6 +90,25 @@ def _half_precision_quantizer(index) -> None:
 IVF_NPROBE = 64
 
 
+def add_vectors(index, vectors: np.ndarray, block: int = 65536) -> None:
+    """``index.add``; an IVF index with float16 centroids gets each vector's inverted list from a
+    BLAS search over the centroids in float32 (its own quantiser, made for one query at a time, is
+    6x slower at assigning many vectors)."""
+    half = isinstance(index, faiss.IndexIVF) and isinstance(
+        faiss.downcast_index(index.quantizer), faiss.IndexScalarQuantizer
+    )
+    if not half:
+        index.add(vectors)
+        return
+    centroids = faiss.IndexFlatIP(index.d)
+    centroids.add(index.quantizer.reconstruct_n(0, index.nlist))
+    for start in range(0, len(vectors), block):
+        chunk = np.ascontiguousarray(vectors[start : start + block], np.float32)
+        lists = np.ascontiguousarray(centroids.search(chunk, 1)[1].ravel(), np.int64)
+        # both arrays are named: a pointer to a temporary would be freed before FAISS reads it
+        index.add_core(len(chunk), faiss.swig_ptr(chunk), None, faiss.swig_ptr(lists))
+
+
 def search_faiss(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``index.search``, with an IVF index split over the threads the way the queries allow:
     FAISS parallelises over queries by default, so a single query ran on one core; with fewer
@@ -324,7 +343,7 @@ def _update(store, store_dir, entries, folder, backbone, index_type, normalize, 
     for entry in new:  # one video's vectors in memory at a time
         x = prepare(entry.embeddings(), normalize)
         start = existing.ntotal
-        existing.index.add(x)
+        add_vectors(existing.index, x)
         existing.videos.append(
             IndexedVideo(
                 entry.video_name,
