@@ -422,7 +422,7 @@ def test_the_ivf_index_finds_what_exact_search_finds_and_keeps_its_settings(synt
 
     import faiss
 
-    from ethoprism.retrieval.index import prepare
+    from ethoprism.retrieval.index import IVF_NPROBE, prepare
 
     store = tmp_path / "store"
     shutil.copytree(synthetic_store["store"], store, ignore=shutil.ignore_patterns("_index"))
@@ -430,7 +430,7 @@ def test_the_ivf_index_finds_what_exact_search_finds_and_keeps_its_settings(synt
     assert added == 4 and index.meta["kind"] == "ivf"
     reopened = open_index(store)
     assert faiss.extract_index_ivf(reopened.index).nprobe == min(
-        64, faiss.extract_index_ivf(index.index).nlist
+        IVF_NPROBE, faiss.extract_index_ivf(index.index).nlist
     )
     rows = np.concatenate([prepare(e.embeddings(), "video") for e in EmbeddingStore(store).select()])
     exact = faiss.IndexFlatIP(rows.shape[1])
