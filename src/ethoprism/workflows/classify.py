@@ -313,13 +313,15 @@ def _bout_keys(bouts: pd.DataFrame):
 def _bout_targets(chooser, data: FrameDataset, video: str, animals: list[str]):
     """-> ``target(animal, behaviour, start_frame, end_frame)``: whom a predicted bout of a
     directed behaviour is directed at (its name; empty for undirected ones)."""
-    group_of = {data.animals[g]: g for g, v in enumerate(data.videos) if v == video}
+    groups = [g for g, v in enumerate(data.videos) if v == video]
+    rows_of = {data.animals[g]: np.flatnonzero(data.groups == g) for g in groups}
 
     def target(animal: str, behavior: str, start: int, end: int) -> str:
         if behavior not in chooser.directed:
             return ""
-        rows = np.flatnonzero(data.groups == group_of[animal])
-        bout = rows[(data.frames[rows] >= start) & (data.frames[rows] <= end)]
+        rows = rows_of[animal]  # one track: its frames ascend
+        frames = data.frames[rows]
+        bout = rows[np.searchsorted(frames, start) : np.searchsorted(frames, end, side="right")]
         chosen = chooser.choose(behavior, data.pairs[bout][:, : len(animals)])
         return animals[chosen] if chosen >= 0 else ""
 
