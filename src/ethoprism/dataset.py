@@ -218,7 +218,7 @@ PAIR_FEATURES = [
 ]
 
 
-def _pair_geometry(frames, ids, boxes, n_animals: int, width: int, height: int) -> dict:
+def pair_geometry(frames, ids, boxes, n_animals: int, width: int, height: int) -> dict:
     """Every row against every animal on the row's frame, in units of the frame's diagonal:
     ``offsets`` [rows, animals, 2], ``distance`` [rows, animals] (NaN: itself, or absent there),
     ``row_of`` [rows, animals] (that animal's row on the frame, -1 where absent), and per row
@@ -260,14 +260,15 @@ def _cosine(a, b):
     return np.where(norms > 1e-9, (a * b).sum(axis=-1) / np.maximum(norms, 1e-12), 0.0)
 
 
-def social_features(frames, ids, boxes, n_animals: int, width: int, height: int):
+def social_features(frames, ids, boxes, n_animals: int, width: int, height: int, geometry=None):
     """Per (frame, animal) row, what a social behaviour needs from the tracks, in units of the
     frame's diagonal: the animal's own speed (box centre, per frame), and the nearest other
     animal on that frame: present or not, its relative position, distance and speed, and whether
     each of the two moves toward the other (heading taken as the direction of motion: boxes have
     no body axis). -> (features ``[rows, len(SOCIAL_FEATURES)]``, ``[rows, n_animals - 1]``: the
-    rows of the other animals on the same frame, nearest first, -1 where fewer are present)."""
-    geometry = _pair_geometry(frames, ids, boxes, n_animals, width, height)
+    rows of the other animals on the same frame, nearest first, -1 where fewer are present).
+    ``geometry``: :func:`pair_geometry` of the same rows, where already computed."""
+    geometry = geometry or pair_geometry(frames, ids, boxes, n_animals, width, height)
     speed, motion = geometry["speed"], geometry["motion"]
     out = np.zeros((len(speed), len(SOCIAL_FEATURES)), np.float32)
     out[:, 0] = speed
@@ -297,11 +298,11 @@ def social_features(frames, ids, boxes, n_animals: int, width: int, height: int)
     return out, others
 
 
-def pair_features(frames, ids, boxes, n_animals: int, width: int, height: int) -> np.ndarray:
+def pair_features(frames, ids, boxes, n_animals: int, width: int, height: int, geometry=None) -> np.ndarray:
     """float32 ``[rows, n_animals, len(PAIR_FEATURES)]``: each row's animal against every animal
     of its video as the possible *target* of a directed behaviour (NaN where that animal is the
-    row's own or absent from the frame)."""
-    geometry = _pair_geometry(frames, ids, boxes, n_animals, width, height)
+    row's own or absent from the frame). ``geometry``: as in :func:`social_features`."""
+    geometry = geometry or pair_geometry(frames, ids, boxes, n_animals, width, height)
     distance, offsets, row_of = geometry["distance"], geometry["offsets"], geometry["row_of"]
     out = np.full((*distance.shape, len(PAIR_FEATURES)), np.nan, np.float32)
     present = ~np.isnan(distance)
@@ -385,11 +386,11 @@ def build_animal_dataset(
             )
         row_frames, ids = rows
         frame_vectors, animal_vectors = entry.embeddings(), entry.animal_embeddings()
-        width, height = entry.size
-        social, nearest_first = social_features(
-            row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height
-        )
-        pairs = pair_features(row_frames, ids, entry.animal_boxes(), len(entry.animals), width, height)
+        # the boxes read and the geometry computed once for both views of it
+        track = (row_frames, ids, entry.animal_boxes(), len(entry.animals), *entry.size)
+        geometry = pair_geometry(*track)
+        social, nearest_first = social_features(*track, geometry=geometry)
+        pairs = pair_features(*track, geometry=geometry)
         tracked[entry.video_name] = list(entry.animals)
         partner = nearest_first[:, 0]
         others = np.where((partner >= 0)[:, None], animal_vectors[partner.clip(min=0)], 0.0).astype(

@@ -27,6 +27,20 @@ from ethoprism.heads.base import exclusive_index
 from ethoprism.heads.decision import ThresholdedHead
 
 
+def held_out_map(truth: np.ndarray, proba: np.ndarray) -> float:
+    """mAP of one held-out fold's labelled rows over the behaviours with both positive and
+    negative frames there (NaN where none has: an all-positive behaviour scores 1 whatever the
+    scores)."""
+    labelled = (truth >= 0).all(axis=1)
+    truth, proba = truth[labelled], proba[labelled]
+    aps = [
+        average_precision_score(truth[:, k], proba[:, k])
+        for k in range(truth.shape[1])
+        if 0 < truth[:, k].sum() < len(truth)
+    ]
+    return float(np.mean(aps)) if aps else float("nan")
+
+
 def classification_metrics(
     y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, behaviors: list[str], exclusive: bool
 ) -> dict:
@@ -161,6 +175,8 @@ def cross_validate(
         if progress:
             progress(fold + 1, len(splits))
     truth = np.where(scored[:, None], data.Y, -1)  # frames outside the test videos are not scored
+    for note, (_, test_rows) in zip(folds, splits):  # each fold's videos scored on their own
+        note["map"] = held_out_map(truth[test_rows], proba[test_rows])
     metrics = classification_metrics(truth, proba, pred, data.behaviors, data.exclusive)
     metrics["folds"] = folds
     metrics["splitter"] = splitter_name

@@ -23,7 +23,7 @@ from collections import Counter
 import numpy as np
 
 from ethoprism.errors import EthoprismError
-from ethoprism.evaluation.classification import classification_metrics
+from ethoprism.evaluation.classification import classification_metrics, held_out_map
 
 
 def row_videos(data) -> np.ndarray:
@@ -53,24 +53,19 @@ def check_aligned(datasets: dict) -> None:
 
 def fold_maps(result: dict, data) -> list[float]:
     """Per fold of ``result`` (a cross-validation of ``data``), the mAP of its held-out videos on
-    their own (:func:`fold_map`; NaN where no behaviour has both positives and negatives)."""
+    their own (NaN where no behaviour has both positives and negatives): as cross-validation
+    recorded it, else computed (:func:`fold_map`)."""
     videos = row_videos(data)
-    return [fold_map(result, np.isin(videos, f["test_videos"])) for f in result["metrics"]["folds"]]
+    return [
+        f["map"] if "map" in f else fold_map(result, np.isin(videos, f["test_videos"]))
+        for f in result["metrics"]["folds"]
+    ]
 
 
 def fold_map(result: dict, rows: np.ndarray) -> float:
-    """mAP of one fold's rows over the behaviours with both positive and negative frames there
-    (NaN where none has: an all-positive behaviour scores 1 whatever the scores)."""
-    from sklearn.metrics import average_precision_score
-
-    rows = rows & result["scored"] & (result["truth"] >= 0).all(axis=1)
-    truth, proba = result["truth"][rows], result["proba"][rows]
-    aps = [
-        average_precision_score(truth[:, k], proba[:, k])
-        for k in range(truth.shape[1])
-        if 0 < truth[:, k].sum() < len(truth)
-    ]
-    return float(np.mean(aps)) if aps else float("nan")
+    """:func:`~ethoprism.evaluation.classification.held_out_map` of ``result``'s scored ``rows``."""
+    rows = rows & result["scored"]
+    return held_out_map(result["truth"][rows], result["proba"][rows])
 
 
 def _criterion(result: dict, data, per_fold: list[float], leave_out: np.ndarray | None, fold: int | None):

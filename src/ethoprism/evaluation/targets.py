@@ -67,13 +67,29 @@ def target_metrics(data: FrameDataset, result: dict) -> dict | None:
     per_behavior = {
         b: {"bouts": 0, "with_choice": 0, "correct": 0, "nearest": 0, "chance": 0.0} for b in directed
     }
-    for train, test in _folds(data, result):
-        train &= data.labelled
+    folds = _folds(data, result)
+    fold_of = np.full(len(data.Y), -1)  # each row's test fold: bouts are found once, not per fold
+    for u, (_, test) in enumerate(folds):
+        fold_of[test] = u
+
+    def by_fold(bouts: list[np.ndarray]) -> dict[int, list[np.ndarray]]:
+        grouped: dict[int, list[np.ndarray]] = {}
+        for bout in bouts:  # a track lies in one video, so a bout in one fold
+            grouped.setdefault(int(fold_of[bout[0]]), []).append(bout)
+        return grouped
+
+    labelled_bouts = {b: by_fold(runs(data.target_of[:, data.behaviors.index(b)], data)) for b in directed}
+    predicted_bouts = {
+        b: by_fold(runs(np.where(result["pred"][:, data.behaviors.index(b)] > 0, 0, -1), data))
+        for b in directed
+    }
+    for u, (train, _) in enumerate(folds):
+        train = train & data.labelled
         chooser = TargetChooser().fit(data.pairs[train], data.target_of[train], data.behaviors)
         for behavior in directed:
             k = data.behaviors.index(behavior)
             counts = per_behavior[behavior]
-            for bout in runs(np.where(test, data.target_of[:, k], -1), data):
+            for bout in labelled_bouts[behavior].get(u, []):
                 pairs = data.pairs[bout]
                 present = (~np.isnan(pairs[..., 0])).any(axis=0)
                 if not present.any():
@@ -84,8 +100,7 @@ def target_metrics(data: FrameDataset, result: dict) -> dict | None:
                 counts["chance"] += 1.0 / present.sum()
                 counts["correct"] += int(chooser.choose(behavior, pairs) == truth)
                 counts["nearest"] += int(nearest_over_bout(pairs) == truth)
-            predicted = np.where(test & (result["pred"][:, k] > 0), 0, -1)
-            for bout in runs(predicted, data):
+            for bout in predicted_bouts[behavior].get(u, []):
                 chosen[bout, k] = chooser.choose(behavior, data.pairs[bout])
     out = {}
     for behavior, counts in per_behavior.items():
