@@ -116,6 +116,18 @@ def synthetic_store(tmp_path_factory):
     return {"root": root, "store": root / "store", "labels": root / "data" / "labels.csv", "videos": videos}
 
 
+def cut(source, out, n_frames, pix_fmt="yuv420p"):
+    """The first ``n_frames`` of ``source`` written to ``out`` (a short real video for a quick test)."""
+    from ethoprism.video import VideoReader, VideoWriter
+
+    with VideoWriter(out, fps=VideoReader(source).metadata.fps, pix_fmt=pix_fmt) as writer:
+        for index, frame in enumerate(VideoReader(source).iter_frames()):
+            if index >= n_frames:
+                break
+            writer.write(frame)
+    return out
+
+
 def fly_parts_with_tracks(work: Path, parts: int, size: int) -> dict:
     """Parts of 48 frames of the real two-fly clip (from frame 1100), their tracks and per-fly
     labels (benchmarks/animals.py), extracted with the tracks into ``work/store``."""

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FLY_CLIP, needs_shared
+from conftest import FLY_CLIP, cut, needs_shared
 from ethoprism.cli import app
 from ethoprism.errors import EthoprismError
 from ethoprism.io.boxes import boxes_from_pose
@@ -370,12 +370,19 @@ def test_grid_augmentation_keeps_targets_consistent():
 @needs_shared(FLY_CLIP)
 def test_cli_localize_on_the_fly_video(tmp_path):
     """train -> predict -> evaluate through the CLI on the real SLEAP fly clip, boxes from its pose
-    file (the README's sequence; 224 px here to keep the suite fast, the docs' numbers use 896 px)."""
-    store, pose, head = str(tmp_path / "store"), str(FLY_CLIP.with_suffix(".slp")), str(tmp_path / "box")
+    file (the README's sequence). Its first 600 frames and their poses, at 224 px, keep the suite
+    quick; the docs' numbers use the whole clip at 896 px."""
+    import sleap_io
+
+    video = cut(FLY_CLIP, tmp_path / "clip.mp4", 600)
+    poses = sleap_io.load_slp(str(FLY_CLIP.with_suffix(".slp")), open_videos=False)
+    poses.labeled_frames = [frame for frame in poses.labeled_frames if frame.frame_idx < 600]
+    poses.save(str(tmp_path / "clip.slp"))
+    store, pose, head = str(tmp_path / "store"), str(tmp_path / "clip.slp"), str(tmp_path / "box")
     result = runner.invoke(
         app,
         [
-            *["extract", str(FLY_CLIP), "--store", store, "--backbone", "effnet-lite0", "--size", "224"],
+            *["extract", str(video), "--store", store, "--backbone", "effnet-lite0", "--size", "224"],
             *["--token-step", "10", "--overlap", "0"],
         ],
     )
@@ -383,62 +390,34 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     result = runner.invoke(
         app,
         [
-            "localize",
-            "train",
-            store,
-            "--boxes",
-            pose,
-            "--video",
-            "clip.mp4",
-            "--frames",
-            "0-1049",
-            "--out",
-            head,
-            "--epochs",
-            "10",
+            *["localize", "train", store, "--boxes", pose, "--video", "clip.mp4"],
+            *["--frames", "0-449", "--out", head, "--epochs", "10"],
         ],
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(
         app,
         [
-            "localize",
-            "predict",
-            store,
-            "--head",
-            head + ".json",
-            "--out",
-            str(tmp_path / "pred"),
-            "--frames",
-            "1050-1499",
+            *["localize", "predict", store, "--head", head + ".json"],
+            *["--out", str(tmp_path / "pred"), "--frames", "450-599"],
         ],
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(
         app,
         [
-            "localize",
-            "evaluate",
-            store,
-            "--boxes",
-            pose,
-            "--video",
-            "clip.mp4",
-            "--predictions",
-            str(tmp_path / "pred" / "predictions.json"),
-            "--frames",
-            "1050-1499",
-            "--out",
-            str(tmp_path / "ap.json"),
+            *["localize", "evaluate", store, "--boxes", pose, "--video", "clip.mp4"],
+            *["--predictions", str(tmp_path / "pred" / "predictions.json")],
+            *["--frames", "450-599", "--out", str(tmp_path / "ap.json")],
         ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ap.json").read_text())
-    assert metrics["n_frames"] == 45  # every 10th frame of 1050-1499, with or without detections
-    # at 224 px a fly is ~4 px: mAP 0.002-0.011 and AP@50 0.016-0.024 at 10 epochs, moving with the
-    # runtime's rounding (ONNX Runtime 1.32: 0.002 / 0.020; PyTorch: 0.008 / 0.016); the docs' 896 px
-    # run is the measurement (0.094 / 0.423). A head that finds nothing scores 0
-    assert metrics["ap50"] > 0.01 and metrics["map"] > 0 and metrics["n_predictions"] > 0
+    assert metrics["n_frames"] == 15  # every 10th frame of 450-599, with or without detections
+    # at 224 px a fly is ~4 px; here mAP 0.434 / AP@50 1.0 (ONNX Runtime) and 0.181 / 0.282
+    # (PyTorch) at 10 epochs on 15 frames, moving with the runtime's rounding; the docs' 896 px run
+    # on the whole clip is the measurement. A head that finds nothing scores 0
+    assert metrics["ap50"] > 0.1 and metrics["map"] > 0.05 and metrics["n_predictions"] > 0
     # a box file for another video is a clear error, not an empty evaluation
     result = runner.invoke(
         app,

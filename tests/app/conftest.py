@@ -1,21 +1,11 @@
 import numpy as np
 import pytest
 
-from conftest import FLY_CLIP, OPENFIELD, fly_parts_with_tracks
+from conftest import FLY_CLIP, OPENFIELD, cut, fly_parts_with_tracks
 from ethoprism.backbones import load_backbone
 from ethoprism.clips import ClipSpec
 from ethoprism.extract import extract_video
 from ethoprism.store import EmbeddingStore
-from ethoprism.video import VideoReader, VideoWriter
-
-
-def cut(source, out, n_frames, pix_fmt):
-    with VideoWriter(out, fps=VideoReader(source).metadata.fps, pix_fmt=pix_fmt) as writer:
-        for index, frame in enumerate(VideoReader(source).iter_frames()):
-            if index >= n_frames:
-                break
-            writer.write(frame)
-    return out
 
 
 @pytest.fixture(scope="module")
