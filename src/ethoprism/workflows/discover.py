@@ -396,6 +396,17 @@ def read_motif_tables(motifs_dir) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
+def frame_behaviours(label, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(behaviour name per frame, whether the frame is scored) for ``frames`` of one video's
+    labels: a frame with one behaviour is scored by its name, a labelled frame with none as
+    'none'; unlabelled frames and frames with several behaviours are not scored."""
+    targets = label.targets[frames]
+    on = targets.sum(axis=1)
+    keep = (targets >= 0).all(axis=1) & (on <= 1)
+    names = np.asarray(label.behaviors + ["none"])
+    return names[np.where(on == 1, targets.argmax(axis=1), len(label.behaviors))], keep
+
+
 def evaluate_motifs(
     store_dir,
     motifs_dir,
@@ -434,12 +445,8 @@ def evaluate_motifs(
         if per_animal:
             mine = mine[mine["animal"].astype(str) == str(label.subject)]
         frames = mine["frame"].to_numpy()
-        targets = label.targets[frames]
-        on = targets.sum(axis=1)
-        keep = (targets >= 0).all(axis=1) & (on <= 1)
-        names = np.asarray(label.behaviors + ["none"])
-        index = np.where(on[keep] == 1, targets[keep].argmax(axis=1), len(label.behaviors))
-        truth.append(names[index])
+        names, keep = frame_behaviours(label, frames)
+        truth.append(names[keep])
         motifs.append(mine["motif"].to_numpy()[keep])
         rows = np.flatnonzero(np.isin(sequence.frame_numbers(), frames[keep]))
         vectors.append(sequence.read_rows(rows))  # not the whole sequence: hours do not fit
