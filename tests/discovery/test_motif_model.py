@@ -62,6 +62,36 @@ def test_the_sticky_hmm_finds_planted_states_in_blocks_as_in_one_piece():
     assert sorted(set(groups.tolist())) == [0, 1] and groups[0] == 0
 
 
+def planted_bouts(mean_bout: float, frames=6000, seed=0):
+    """Three well-separated states whose bouts last ``mean_bout`` frames on average (geometric)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.geometric(1.0 / mean_bout, frames)
+    truth = np.repeat(rng.integers(0, 3, len(lengths)), lengths)[:frames]
+    centres = rng.normal(scale=4.0, size=(3, 5))
+    return centres[truth] + rng.normal(size=(frames, 5)), truth
+
+
+@pytest.mark.parametrize("mean_bout", [12, 120])
+def test_the_mean_bout_is_learned_from_the_data_whatever_the_start(mean_bout):
+    X, truth = planted_bouts(mean_bout)
+    starts, ends = runs(truth)
+    planted_mean = float(np.mean(ends - starts))  # a state drawn twice in a row makes one longer run
+    for start in (5.0, 300.0):
+        hmm = MotifHMM(3, mean_frames=start, min_frames=3, seed=0, n_init=1).fit(X, [len(X)])
+        assert 0.7 * planted_mean < hmm.bout_frames_ < 1.4 * planted_mean, (start, hmm.bout_frames_)
+        assert adjusted_mutual_info_score(truth, hmm.decode(X)[0]) > 0.9
+        stay = np.diag(hmm.transmat_)
+        np.testing.assert_allclose(stay, 1 - 1 / hmm.bout_frames_)  # one number shared by every motif
+        np.testing.assert_allclose(hmm.transmat_.sum(axis=1), 1.0)
+
+
+def test_the_learned_mean_bout_never_goes_below_the_shortest_bout():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 4))  # no states at all: EM would happily flicker
+    hmm = MotifHMM(4, mean_frames=30, min_frames=8, seed=0, n_init=1).fit(X, [len(X)])
+    assert hmm.bout_frames_ >= 8
+
+
 class _Sized:
     def __init__(self, n):
         self.n = n
@@ -91,6 +121,7 @@ def test_a_damaged_motif_model_is_one_error_naming_it(tmp_path, synthetic_store,
     model = fit_model(sequences, 3, window=5, min_frames=3, mean_frames=20.0, n_init=1)
     model.save(tmp_path / "m.json")
     again = MotifModel.load(tmp_path / "m.json")
+    assert again.hmm_.bout_frames_ == pytest.approx(model.hmm_.bout_frames_)
     for sequence in sequences:  # saved and loaded, the same motifs
         np.testing.assert_array_equal(model.assign(sequence)[0], again.assign(sequence)[0])
     if bad == "arrays":
@@ -99,3 +130,23 @@ def test_a_damaged_motif_model_is_one_error_naming_it(tmp_path, synthetic_store,
         (tmp_path / "m.json").write_text('{"format": "ethoprism-motifs-v1", "n_motifs": "x"}')
     with pytest.raises(EthoprismError, match="m\\."):
         MotifModel.load(tmp_path / "m.json")
+
+
+def test_a_model_saved_before_the_mean_bout_was_learned_still_assigns_as_it_did(tmp_path, synthetic_store):
+    import json
+
+    from ethoprism.discovery.hmm import sticky_transitions
+    from ethoprism.discovery.model import MotifModel, fit_model
+    from ethoprism.workflows.discover import select_sequences
+
+    sequences = select_sequences(synthetic_store["store"])
+    model = fit_model(sequences, 3, window=5, min_frames=3, mean_frames=20.0, n_init=1)
+    model.save(tmp_path / "m.json")
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["format"] = "ethoprism-motifs-v1"  # v1 files had no learned bout: stickiness was mean_frames
+    del meta["bout_frames"]
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    old = MotifModel.load(tmp_path / "m.json")
+    assert old.hmm_.bout_frames_ == 20.0
+    np.testing.assert_allclose(old.hmm_.transmat_, sticky_transitions(3, 20.0))
+    assert len(old.assign(sequences[0])[0]) == len(sequences[0])

@@ -1,15 +1,20 @@
 """Motifs as the states of a sticky Gaussian HMM, with a minimum duration.
 
 Why an HMM (hmmlearn) rather than clustering frames: frame-wise clusters flicker between
-neighbouring states every few frames, and a lab cannot count bouts of flicker. The HMM's
-transition matrix is *fixed* sticky (stay with probability ``1 - 1/mean_frames``): learning it
-lets EM trade stickiness for likelihood, and it then flickers again. Emissions are Gaussians with
-full covariances on a dozen feature dimensions (cheap at that size, and closer to the labels than
-diagonal ones on all three labelled sets, docs/discovery.md); hmmlearn initialises them by
-k-means, seeded. A sticky HMM
-still allows a one-frame state where the evidence is strong, so bouts shorter than ``min_frames``
-are then given to the neighbour whose posterior over them is higher: no motif lasts less than
-``min_frames`` (except a whole sequence that short).
+neighbouring states every few frames, and a lab cannot count bouts of flicker. The transitions
+stay *sticky*: every motif shares one probability of staying, ``1 - 1/mean bout``, which EM
+learns from the data, starting from ``mean_frames`` (a second). Learning a full transition matrix
+lets EM trade stickiness for likelihood motif by motif, and the motifs flicker again; one shared
+number cannot be traded that way, and it follows the recording: 0.5 s on the synthetic set, 4 s on
+the fly clip, 10 s on the single-behaviour B-SOiD clips (docs/discovery.md), where a fixed second
+split a clip's one behaviour into several motifs. It never goes below ``min_frames``.
+
+Emissions are Gaussians with full covariances on a dozen feature dimensions (cheap at that size,
+and closer to the labels than diagonal ones on all three labelled sets, docs/discovery.md);
+hmmlearn initialises them by k-means, seeded. A sticky HMM still allows a one-frame state where
+the evidence is strong, so bouts shorter than ``min_frames`` are then given to the neighbour whose
+posterior over them is higher: no motif lasts less than ``min_frames`` (except a whole sequence
+that short).
 
 A merge tree over the motifs (Ward linkage of their means, scipy) lets a user coarsen K motifs
 into fewer without refitting.
@@ -30,11 +35,32 @@ DECODE_BLOCK = 65536
 logging.getLogger("hmmlearn.base").setLevel(logging.ERROR)
 
 
+MAX_MEAN_FRAMES = 1e6  # a stay probability of 1 would make a chain that never leaves its first motif
+
+
 def sticky_transitions(n_motifs: int, mean_frames: float) -> np.ndarray:
     stay = 1.0 - 1.0 / max(mean_frames, 2.0)
     transitions = np.full((n_motifs, n_motifs), (1.0 - stay) / max(n_motifs - 1, 1))
     np.fill_diagonal(transitions, stay if n_motifs > 1 else 1.0)
     return transitions
+
+
+class _SharedStayGaussianHMM(GaussianHMM):
+    """hmmlearn's Gaussian HMM whose M-step keeps the transitions sticky: one probability of
+    staying, shared by every motif, from the expected transition counts (the maximum-likelihood
+    estimate under that constraint), the rest spread evenly over the other motifs."""
+
+    shortest_mean_frames = 2.0
+
+    def _do_mstep(self, stats):
+        super()._do_mstep(stats)
+        if "t" in self.params:
+            counts = stats["trans"]
+            stay = float(np.trace(counts) / max(float(counts.sum()), 1e-12))
+            mean = 1.0 / max(1.0 - stay, 1.0 / MAX_MEAN_FRAMES)
+            self.transmat_ = sticky_transitions(
+                self.n_components, float(np.clip(mean, self.shortest_mean_frames, MAX_MEAN_FRAMES))
+            )
 
 
 def runs(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,17 +124,19 @@ class MotifHMM:
         self.seed, self.n_iter, self.n_init = seed, n_iter, n_init
 
     def _model(self, random_state=None, covariance: str = "full") -> GaussianHMM:
-        return GaussianHMM(
+        model = _SharedStayGaussianHMM(
             n_components=self.n_motifs,
             covariance_type=covariance,
             n_iter=self.n_iter,
             tol=1e-2,
             random_state=self.seed if random_state is None else random_state,
             init_params="mc",
-            params="mc",
+            params="mct",
             min_covar=1e-3,
             implementation="scaling",
         )
+        model.shortest_mean_frames = float(max(2, self.min_frames))
+        return model
 
     def fit(self, X: np.ndarray, lengths: list[int]) -> MotifHMM:
         """EM from ``n_init`` k-means starts (seeded from ``seed``), keeping the most likely: one
@@ -138,26 +166,30 @@ class MotifHMM:
             raise EthoprismError(
                 f"no {self.n_motifs}-motif model could be fitted to these features: try fewer --motifs"
             )
-        self._set(best.means_, best.covars_)
+        self._set(best.means_, best.covars_, 1.0 / (1.0 - float(best.transmat_[0, 0])))
         self.converged_ = bool(best.monitor_.converged)
         self.iterations_ = int(best.monitor_.iter)
         self.log_likelihood_ = float(best_score)
         return self
 
-    def _set(self, means: np.ndarray, covariances: np.ndarray) -> None:
+    def _set(self, means: np.ndarray, covariances: np.ndarray, bout_frames: float) -> None:
         self.means_ = np.asarray(means, np.float64)
         covariances = np.asarray(covariances, np.float64)
         if covariances.ndim == 2:  # the diagonal model's variances
             covariances = np.stack([np.diag(c) for c in covariances])
         self.covariances_ = (covariances + covariances.transpose(0, 2, 1)) / 2
         self.startprob_ = np.full(self.n_motifs, 1.0 / self.n_motifs)
-        self.transmat_ = sticky_transitions(self.n_motifs, self.mean_frames)
+        # the learned mean bout (frames); ``mean_frames`` is only where EM started
+        self.bout_frames_ = float(bout_frames)
+        self.transmat_ = sticky_transitions(self.n_motifs, self.bout_frames_)
         self.linkage_ = linkage(self.means_, "ward") if self.n_motifs > 1 else np.zeros((0, 4))
 
     @classmethod
-    def from_arrays(cls, settings: dict, means: np.ndarray, covariances: np.ndarray) -> MotifHMM:
+    def from_arrays(
+        cls, settings: dict, means: np.ndarray, covariances: np.ndarray, bout_frames: float
+    ) -> MotifHMM:
         hmm = cls(**settings)
-        hmm._set(means, covariances)
+        hmm._set(means, covariances, bout_frames)
         return hmm
 
     def settings(self) -> dict:

@@ -20,7 +20,9 @@ from ethoprism.discovery.hmm import MotifHMM
 from ethoprism.discovery.sequences import MotifSequence
 from ethoprism.errors import EthoprismError
 
-FORMAT = "ethoprism-motifs-v1"  # full covariances
+FORMAT = "ethoprism-motifs-v2"  # full covariances, learned mean bout
+# v1 models kept their stickiness fixed at ``mean_frames``: they load and assign as they did
+FORMATS = (FORMAT, "ethoprism-motifs-v1")
 STABLE_AMI = 0.8
 AUTO_CANDIDATES = (4, 6, 8, 10, 12, 16, 20)
 SEGMENT_FRAMES = 3000
@@ -107,6 +109,7 @@ class MotifModel:
             "fitted_on": self.fitted_on_,
             "features": self.features_.settings(),
             "hmm": self.hmm_.settings(),
+            "bout_frames": self.hmm_.bout_frames_,
             "embedding_dim": int(self.features_.embedding_dim_),
             "source": self.source,
             "merge_tree": self.hmm_.linkage_.tolist(),
@@ -117,7 +120,7 @@ class MotifModel:
     def load(cls, path) -> MotifModel:
         from ethoprism.io.model_files import load_model, model_paths
 
-        tensors, meta = load_model(path, FORMAT, "motif model")
+        tensors, meta = load_model(path, FORMATS, "motif model")
         try:
             model = cls(
                 int(meta["n_motifs"]),
@@ -133,7 +136,10 @@ class MotifModel:
             model.features_ = FeatureMap.from_arrays(
                 meta["features"], {k: v for k, v in arrays.items() if not k.startswith("hmm_")}
             )
-            model.hmm_ = MotifHMM.from_arrays(meta["hmm"], arrays["hmm_means"], arrays["hmm_covariances"])
+            bout_frames = float(meta["bout_frames"] if meta["format"] == FORMAT else meta["mean_frames"])
+            model.hmm_ = MotifHMM.from_arrays(
+                meta["hmm"], arrays["hmm_means"], arrays["hmm_covariances"], bout_frames
+            )
             model.fitted_on_ = int(meta["fitted_on"])
         except (KeyError, TypeError, ValueError) as exc:
             raise EthoprismError(

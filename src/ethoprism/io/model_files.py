@@ -74,8 +74,8 @@ def _weights_file_of(meta_path: Path) -> Path | None:
     )
 
 
-def load_model(path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """-> (tensors, metadata); the file must carry ``"format": fmt``."""
+def load_model(path, fmt: str | tuple[str, ...], what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (tensors, metadata); the file must carry ``"format": fmt`` (or one of them)."""
     meta_path, legacy_tensor_path = model_paths(path)
     if not meta_path.is_file():
         raise EthoprismError(
@@ -85,7 +85,8 @@ def load_model(path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict
         meta = json.loads(meta_path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise EthoprismError(f"unreadable {what} file ({exc.__class__.__name__}: {exc})", meta_path) from exc
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
+    formats = (fmt,) if isinstance(fmt, str) else fmt
+    if not isinstance(meta, dict) or meta.get("format") not in formats:
         raise EthoprismError(f"not an ethoprism {what} file", meta_path)
     name = meta.get("weights_file")
     if name is None:  # written before the arrays' names carried their hash
