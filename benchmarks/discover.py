@@ -155,6 +155,7 @@ def labelled_row(name: str, store: Path, labels: Path, work: Path, seeds: int) -
         "classes": len(result["behaviours"]),
         "motifs": summary["motifs"],
         "fit_s": round(seconds, 1),
+        "mean_bout_s": summary["mean_bout_s"],  # learned by the seed-0 model
         "ami": scores["motifs"]["ami"],
         "ami_kmeans": scores["frame-wise k-means"]["ami"],
         "ami_shuffled": scores["shuffled motifs"]["ami"],

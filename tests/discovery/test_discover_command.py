@@ -68,7 +68,11 @@ def test_every_output_a_lab_needs_is_written(motifs):
             assert container.streams.video[0].codec_context.name == "h264"
         assert movie.name in report
     assert len(list((out / "figures").glob("*.ethogram.png"))) == 4
-    assert json.loads((out / "summary.json").read_text())["motifs"] == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["motifs"] == 4
+    # the learned mean bout: at least the shortest bout, at most the whole 5 s video
+    assert 0.2 <= summary["mean_bout_s"] <= 5.0
+    assert f"{summary['mean_bout_s']:.2f} s on average (learned" in report
 
 
 def test_the_saved_model_gives_the_same_motifs_again_and_coarsens_without_refitting(motifs, tmp_path):

@@ -199,13 +199,14 @@ def discover(
         pd.DataFrame(stability).to_csv(out_dir / "stability.csv", index=False)
     figures = _figures(out_dir, by_video, stems, usage, transitions, model, n_shown, keys, coarsen)
     exemplars = _exemplars(out_dir, bout_table, n_shown, fps, movies)
-    _report(out_dir, model, usage, tests, stability, figures, exemplars, n_shown, coarsen, keys)
+    _report(out_dir, model, usage, tests, stability, figures, exemplars, n_shown, coarsen, keys, fps)
     summary = {
         "motifs": n_shown,
         "fitted_motifs": model.n_motifs,
         "sequences": len(sequences),
         "frames": int(sum(len(s) for s in sequences)),
         "bouts": int(len(bout_table)),
+        "mean_bout_s": round(model.hmm_.bout_frames_ / fps, 3),  # the HMM's, learned when fitted
         "model": str(model_path or out_dir / "model.json"),
         "report": str(out_dir / "report.html"),
         "tables": [str(p) for p in written],
@@ -284,7 +285,9 @@ def _exemplars(out_dir, bout_table, n_shown, fps, movies) -> dict[int, dict]:
     return shown
 
 
-def _report(out_dir, model, usage, tests, stability, figures, exemplars, n_shown, coarsen, keys) -> Path:
+def _report(
+    out_dir, model, usage, tests, stability, figures, exemplars, n_shown, coarsen, keys, fps
+) -> Path:
     import html
 
     from ethoprism.outputs.report import write_html
@@ -295,7 +298,8 @@ def _report(out_dir, model, usage, tests, stability, figures, exemplars, n_shown
         f"{n_shown} motifs"
         + (f" (the merge tree of {model.n_motifs} cut into {n_shown})" if coarsen else "")
         + f" from {backbone} embeddings ({weights}),"
-        f" features over a {model.window}-frame window, bouts of at least {model.min_frames} frames,"
+        f" features over a {model.window}-frame window, bouts of at least {model.min_frames} frames"
+        f" and {model.hmm_.bout_frames_ / fps:.2f} s on average (learned from these videos),"
         f" fitted on {model.fitted_on_} frames with seed {model.seed}."
     )
     summary = usage.groupby("motif").agg(frames=("frames", "sum"), bouts=("bouts", "sum")).reset_index()
