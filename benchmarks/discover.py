@@ -171,10 +171,33 @@ def labelled_row(name: str, store: Path, labels: Path, work: Path, seeds: int) -
         "ami_seeds_mean": float(np.mean(ami_seeds)),
         "ami_seeds_std": float(np.std(ami_seeds)),
         "ami_kmeans_sd": scores["frame-wise k-means"]["ami_sd"],  # evaluate-motifs' 5 seeds
+        # is the motifs' mean AMI above k-means'? Welch's one-sided t-test, 5 seeds against 5
+        "p_above_kmeans": above_kmeans(ami_seeds, scores["frame-wise k-means"]),
         # stability needs two seeds; with one it is not measured
         "seed_ami_mean": float(np.mean(pairs)) if pairs else float("nan"),
         "seed_ami_min": float(np.min(pairs)) if pairs else float("nan"),
     }
+
+
+def above_kmeans(ami_seeds: list[float], kmeans: dict) -> float:
+    from scipy.stats import ttest_ind_from_stats
+
+    from ethoprism.discovery.scoring import KMEANS_SEEDS
+
+    n = len(ami_seeds)
+    if n < 2:
+        return float("nan")
+    result = ttest_ind_from_stats(
+        float(np.mean(ami_seeds)),
+        float(np.std(ami_seeds, ddof=1)),
+        n,
+        kmeans["ami"],
+        kmeans["ami_sd"] * np.sqrt(KMEANS_SEEDS / (KMEANS_SEEDS - 1)),  # ami_sd is the population sd
+        KMEANS_SEEDS,
+        equal_var=False,
+        alternative="greater",
+    )
+    return float(result.pvalue)
 
 
 def scored_frames(sequences, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
