@@ -150,3 +150,9 @@ def test_a_model_saved_before_the_mean_bout_was_learned_still_assigns_as_it_did(
     assert old.hmm_.bout_frames_ == 20.0
     np.testing.assert_allclose(old.hmm_.transmat_, sticky_transitions(3, 20.0))
     assert len(old.assign(sequences[0])[0]) == len(sequences[0])
+
+
+def test_one_motif_is_every_frame_and_keeps_its_starting_bout():
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    hmm = MotifHMM(1, mean_frames=20, min_frames=3).fit(X, [len(X)])
+    assert hmm.bout_frames_ == 20 and (hmm.decode(X)[0] == 0).all()

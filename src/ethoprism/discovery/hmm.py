@@ -166,7 +166,8 @@ class MotifHMM:
             raise EthoprismError(
                 f"no {self.n_motifs}-motif model could be fitted to these features: try fewer --motifs"
             )
-        self._set(best.means_, best.covars_, 1.0 / (1.0 - float(best.transmat_[0, 0])))
+        stay = float(best.transmat_[0, 0])
+        self._set(best.means_, best.covars_, 1.0 / (1.0 - stay) if stay < 1.0 else self.mean_frames)
         self.converged_ = bool(best.monitor_.converged)
         self.iterations_ = int(best.monitor_.iter)
         self.log_likelihood_ = float(best_score)
