@@ -124,7 +124,8 @@ def discover(
         )
     console.print(
         f"{summary['motifs']} motifs in {summary['sequences']} sequence(s), {summary['frames']} frames, "
-        f"{summary['bouts']} bouts (the model expects {summary['mean_bout_s']:.2f} s on average); model: {summary['model']}; report: {summary['report']}",
+        f"{summary['bouts']} bouts (the model expects {summary['mean_bout_s']:.2f} s on average); "
+        f"model: {summary['model']}; report: {summary['report']}",
         highlight=False,
     )
 

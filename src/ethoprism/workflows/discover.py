@@ -285,9 +285,7 @@ def _exemplars(out_dir, bout_table, n_shown, fps, movies) -> dict[int, dict]:
     return shown
 
 
-def _report(
-    out_dir, model, usage, tests, stability, figures, exemplars, n_shown, coarsen, keys, fps
-) -> Path:
+def _report(out_dir, model, usage, tests, stability, figures, exemplars, n_shown, coarsen, keys, fps) -> Path:
     import html
 
     from ethoprism.outputs.report import write_html
