@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from conftest import FLY_CLIP, cut, needs_shared
 from ethoprism.cli import app
 from ethoprism.errors import EthoprismError
-from ethoprism.io.boxes import boxes_from_pose
+from ethoprism.io.boxes import boxes_from_pose, read_boxes
 from ethoprism.io.coco import read_coco, write_coco
 from ethoprism.labels.boxes import validate_boxes
 from ethoprism.localization import BoxHead, coco_ap, link_tracks
@@ -414,10 +414,20 @@ def test_cli_localize_on_the_fly_video(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ap.json").read_text())
     assert metrics["n_frames"] == 15  # every 10th frame of 450-599, with or without detections
-    # at 224 px a fly is ~4 px; here mAP 0.434 / AP@50 1.0 (ONNX Runtime) and 0.181 / 0.282
-    # (PyTorch) at 10 epochs on 15 frames, moving with the runtime's rounding; the docs' 896 px run
-    # on the whole clip is the measurement. A head that finds nothing scores 0
-    assert metrics["ap50"] > 0.1 and metrics["map"] > 0.05 and metrics["n_predictions"] > 0
+    assert 0 <= metrics["map"] <= metrics["ap50"] <= 1 and metrics["n_predictions"] > 0
+    # At 224 px a fly is ~25 px and a token cell 32 px (146 px of the frame): whether a box clears
+    # IoU 0.5 moves with the runtime's rounding (AP@50 1.0 on one machine, 0.0 on another; the
+    # whole clip at 896 px in the docs is the measurement). Where the boxes are does not: each
+    # prediction lies near a fly (measured: mean 49 px, at most 65 px, from the nearest fly's
+    # centre). A head that put its boxes at the frame's centre would be 183 px away on average.
+    truth = read_boxes(pose, "clip.mp4").boxes
+    distances = []
+    for box in json.loads((tmp_path / "pred" / "predictions.json").read_text()):
+        x, y, w, h = box["bbox"]
+        flies = truth[truth["frame"] == box["frame"]]
+        centres = np.c_[(flies["x0"] + flies["x1"]) / 2, (flies["y0"] + flies["y1"]) / 2]
+        distances.append(np.hypot(*(centres - [x + w / 2, y + h / 2]).T).min())
+    assert np.mean(distances) < 110, distances  # three quarters of a token cell
     # a box file for another video is a clear error, not an empty evaluation
     result = runner.invoke(
         app,
