@@ -1,5 +1,7 @@
 """The motif model's parts: windowed features, minimum duration, the sticky HMM, sampling, saving."""
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_mutual_info_score
@@ -111,7 +113,7 @@ def test_the_fitting_sample_is_contiguous_proportional_and_the_same_every_time()
     assert sample_segments(sequences[2:], 30_000) == [(0, 0, 500)]  # small: all of it
 
 
-@pytest.mark.parametrize("bad", ["arrays", "json"])
+@pytest.mark.parametrize("bad", ["arrays", "json", "bout"])
 def test_a_damaged_motif_model_is_one_error_naming_it(tmp_path, synthetic_store, bad):
     from ethoprism.discovery.model import MotifModel, fit_model
     from ethoprism.errors import EthoprismError
@@ -126,15 +128,16 @@ def test_a_damaged_motif_model_is_one_error_naming_it(tmp_path, synthetic_store,
         np.testing.assert_array_equal(model.assign(sequence)[0], again.assign(sequence)[0])
     if bad == "arrays":
         next(tmp_path.glob("m.*.safetensors")).write_bytes(b"not arrays")
-    else:
+    elif bad == "json":
         (tmp_path / "m.json").write_text('{"format": "ethoprism-motifs-v1", "n_motifs": "x"}')
+    else:  # a learned bout that would make the transitions NaN: damaged, not silently wrong motifs
+        meta = json.loads((tmp_path / "m.json").read_text())
+        (tmp_path / "m.json").write_text(json.dumps({**meta, "bout_frames": float("nan")}))
     with pytest.raises(EthoprismError, match="m\\."):
         MotifModel.load(tmp_path / "m.json")
 
 
 def test_a_model_saved_before_the_mean_bout_was_learned_still_assigns_as_it_did(tmp_path, synthetic_store):
-    import json
-
     from ethoprism.discovery.hmm import sticky_transitions
     from ethoprism.discovery.model import MotifModel, fit_model
     from ethoprism.workflows.discover import select_sequences

@@ -137,6 +137,8 @@ class MotifModel:
                 meta["features"], {k: v for k, v in arrays.items() if not k.startswith("hmm_")}
             )
             bout_frames = float(meta["bout_frames"] if meta["format"] == FORMAT else meta["mean_frames"])
+            if not np.isfinite(bout_frames) or bout_frames < 1:
+                raise ValueError(f"a mean bout of {bout_frames} frames")
             model.hmm_ = MotifHMM.from_arrays(
                 meta["hmm"], arrays["hmm_means"], arrays["hmm_covariances"], bout_frames
             )
