@@ -48,19 +48,22 @@ def sticky_transitions(n_motifs: int, mean_frames: float) -> np.ndarray:
 class _SharedStayGaussianHMM(GaussianHMM):
     """hmmlearn's Gaussian HMM whose M-step keeps the transitions sticky: one probability of
     staying, shared by every motif, from the expected transition counts (the maximum-likelihood
-    estimate under that constraint), the rest spread evenly over the other motifs."""
+    estimate under that constraint), the rest spread evenly over the other motifs. The mean bout
+    it implies is kept in ``mean_frames_`` (with one motif there is no transition to learn)."""
 
-    shortest_mean_frames = 2.0
+    def start(self, mean_frames: float, shortest_mean_frames: float) -> None:
+        self.mean_frames_, self.shortest_mean_frames = float(mean_frames), float(shortest_mean_frames)
+        self.startprob_ = np.full(self.n_components, 1.0 / self.n_components)
+        self.transmat_ = sticky_transitions(self.n_components, self.mean_frames_)
 
     def _do_mstep(self, stats):
         super()._do_mstep(stats)
-        if "t" in self.params:
+        if "t" in self.params and self.n_components > 1:
             counts = stats["trans"]
             stay = float(np.trace(counts) / max(float(counts.sum()), 1e-12))
             mean = 1.0 / max(1.0 - stay, 1.0 / MAX_MEAN_FRAMES)
-            self.transmat_ = sticky_transitions(
-                self.n_components, float(np.clip(mean, self.shortest_mean_frames, MAX_MEAN_FRAMES))
-            )
+            self.mean_frames_ = max(mean, self.shortest_mean_frames)
+        self.transmat_ = sticky_transitions(self.n_components, self.mean_frames_)
 
 
 def runs(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +126,8 @@ class MotifHMM:
         self.n_motifs, self.mean_frames, self.min_frames = n_motifs, mean_frames, min_frames
         self.seed, self.n_iter, self.n_init = seed, n_iter, n_init
 
-    def _model(self, random_state=None, covariance: str = "full") -> GaussianHMM:
-        model = _SharedStayGaussianHMM(
+    def _model(self, random_state=None, covariance: str = "full") -> _SharedStayGaussianHMM:
+        return _SharedStayGaussianHMM(
             n_components=self.n_motifs,
             covariance_type=covariance,
             n_iter=self.n_iter,
@@ -135,8 +138,6 @@ class MotifHMM:
             min_covar=1e-3,
             implementation="scaling",
         )
-        model.shortest_mean_frames = float(max(2, self.min_frames))
-        return model
 
     def fit(self, X: np.ndarray, lengths: list[int]) -> MotifHMM:
         """EM from ``n_init`` k-means starts (seeded from ``seed``), keeping the most likely: one
@@ -149,8 +150,7 @@ class MotifHMM:
         for covariance in ("full", "diag"):
             for start in np.random.default_rng(self.seed).integers(0, 2**31 - 1, self.n_init):
                 model = self._model(int(start), covariance)
-                model.startprob_ = np.full(self.n_motifs, 1.0 / self.n_motifs)
-                model.transmat_ = sticky_transitions(self.n_motifs, self.mean_frames)
+                model.start(self.mean_frames, max(2, self.min_frames))
                 try:
                     model.fit(X, lengths)
                     score = model.score(X, lengths)
@@ -166,8 +166,7 @@ class MotifHMM:
             raise EthoprismError(
                 f"no {self.n_motifs}-motif model could be fitted to these features: try fewer --motifs"
             )
-        stay = float(best.transmat_[0, 0])
-        self._set(best.means_, best.covars_, 1.0 / (1.0 - stay) if stay < 1.0 else self.mean_frames)
+        self._set(best.means_, best.covars_, best.mean_frames_)
         self.converged_ = bool(best.monitor_.converged)
         self.iterations_ = int(best.monitor_.iter)
         self.log_likelihood_ = float(best_score)
